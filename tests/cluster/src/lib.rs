@@ -1,0 +1,1 @@
+//! Integration tests of the local control plane live in `tests/`.
