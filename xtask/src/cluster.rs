@@ -48,9 +48,7 @@ impl Component {
             return false;
         };
         // The state is the first field after the parenthesised command name.
-        let zombie = stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
         if zombie {
             return false;
         }
@@ -67,9 +65,7 @@ fn state_path() -> PathBuf {
 /// Reads the state of the running cluster, if `up` left one.
 pub fn load_state() -> Result<Option<State>> {
     match fs::read(state_path()) {
-        Ok(bytes) => Ok(Some(
-            serde_json::from_slice(&bytes).context("reading the cluster state")?,
-        )),
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).context("reading the cluster state")?)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err.into()),
     }
@@ -100,17 +96,10 @@ pub async fn up() -> Result<bool> {
 
     let bins = gobuild::ensure()?;
     let started = Instant::now();
-    let mut state = State {
-        server: String::new(),
-        components: Vec::new(),
-    };
+    let mut state = State { server: String::new(), components: Vec::new() };
     match start(&dir, &bins, &mut state).await {
         Ok(()) => {
-            println!(
-                "Local control plane ready in {:.1?}: {}",
-                started.elapsed(),
-                state.server
-            );
+            println!("Local control plane ready in {:.1?}: {}", started.elapsed(), state.server);
             println!("  kubeconfig: {}", paths::kubeconfig().display());
             println!("  logs:       {}/<component>.log", dir.display());
             Ok(true)
@@ -118,10 +107,7 @@ pub async fn up() -> Result<bool> {
         Err(err) => {
             stop(&state);
             let _ = fs::remove_file(state_path());
-            Err(err.context(format!(
-                "starting the local control plane (logs in {})",
-                dir.display()
-            )))
+            Err(err.context(format!("starting the local control plane (logs in {})", dir.display())))
         }
     }
 }
@@ -211,20 +197,8 @@ async fn start(dir: &Path, bins: &gobuild::Binaries, state: &mut State) -> Resul
         format!("--cluster-signing-key-file={}", pki("ca.key")),
         "--controllers=*".into(),
     ]);
-    spawn(
-        dir,
-        state,
-        "kube-controller-manager",
-        &bins.kube_controller_manager,
-        &kcm_args,
-    )?;
-    spawn(
-        dir,
-        state,
-        "kube-scheduler",
-        &bins.kube_scheduler,
-        &common("scheduler", sched),
-    )?;
+    spawn(dir, state, "kube-controller-manager", &bins.kube_controller_manager, &kcm_args)?;
+    spawn(dir, state, "kube-scheduler", &bins.kube_scheduler, &common("scheduler", sched))?;
     spawn(
         dir,
         state,
@@ -232,10 +206,7 @@ async fn start(dir: &Path, bins: &gobuild::Binaries, state: &mut State) -> Resul
         &bins.kwok,
         &[
             format!("--kubeconfig={}", kubeconfig_of("kwok")),
-            format!(
-                "--config={}",
-                paths::root().join("hack/kwok/stages.yaml").display()
-            ),
+            format!("--config={}", paths::root().join("hack/kwok/stages.yaml").display()),
             "--manage-all-nodes=false".into(),
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
             "--cidr=10.244.0.0/16".into(),
@@ -246,29 +217,19 @@ async fn start(dir: &Path, bins: &gobuild::Binaries, state: &mut State) -> Resul
     save_state(state)?;
 
     create_node(&client).await?;
-    wait_until(
-        state,
-        "the simulated Node to become Ready",
-        Duration::from_secs(60),
-        || {
-            let nodes: Api<Node> = Api::all(client.clone());
-            async move {
-                let node = nodes.get_opt(NODE_NAME).await.ok().flatten();
-                node.and_then(|n| n.status?.conditions)
-                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-            }
-        },
-    )
+    wait_until(state, "the simulated Node to become Ready", Duration::from_secs(60), || {
+        let nodes: Api<Node> = Api::all(client.clone());
+        async move {
+            let node = nodes.get_opt(NODE_NAME).await.ok().flatten();
+            node.and_then(|n| n.status?.conditions)
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        }
+    })
     .await?;
-    wait_until(
-        state,
-        "the default ServiceAccount",
-        Duration::from_secs(60),
-        || {
-            let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
-            async move { accounts.get_opt("default").await.ok().flatten().is_some() }
-        },
-    )
+    wait_until(state, "the default ServiceAccount", Duration::from_secs(60), || {
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+        async move { accounts.get_opt("default").await.ok().flatten().is_some() }
+    })
     .await?;
     Ok(())
 }
@@ -276,19 +237,13 @@ async fn start(dir: &Path, bins: &gobuild::Binaries, state: &mut State) -> Resul
 /// Stops every process of the cluster and removes its state.
 pub fn down() -> Result<()> {
     let Some(state) = load_state()? else {
-        println!(
-            "No local cluster is running (nothing in {}).",
-            paths::cluster_dir().display()
-        );
+        println!("No local cluster is running (nothing in {}).", paths::cluster_dir().display());
         return Ok(());
     };
     stop(&state);
     let dir = paths::cluster_dir();
     fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    println!(
-        "Local cluster at {} stopped and its state removed.",
-        state.server
-    );
+    println!("Local cluster at {} stopped and its state removed.", state.server);
     Ok(())
 }
 
@@ -300,11 +255,7 @@ pub async fn status() -> Result<()> {
     };
     println!("Local cluster at {}", state.server);
     for component in &state.components {
-        let health = if component.alive() {
-            "running"
-        } else {
-            "NOT RUNNING"
-        };
+        let health = if component.alive() { "running" } else { "NOT RUNNING" };
         println!("  {:<24} pid {:<8} {health}", component.name, component.pid);
     }
     println!("  kubeconfig: {}", paths::kubeconfig().display());
@@ -319,8 +270,7 @@ pub async fn status() -> Result<()> {
 /// A client for the cluster's admin.
 pub async fn admin_client() -> Result<Client> {
     let kubeconfig = Kubeconfig::read_from(paths::kubeconfig())?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
     Ok(Client::try_from(config)?)
 }
 
@@ -370,24 +320,15 @@ fn spawn(dir: &Path, state: &mut State, name: &str, binary: &Path, args: &[Strin
 
 /// Loopback ports that were free a moment ago, all distinct.
 fn free_ports<const N: usize>() -> Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ports = listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<Vec<_>, _>>()?;
-    ports
-        .try_into()
-        .map_err(|_| anyhow!("could not pick {N} ports"))
+    let listeners = (0..N).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
+    let ports = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<Vec<_>, _>>()?;
+    ports.try_into().map_err(|_| anyhow!("could not pick {N} ports"))
 }
 
 fn write_kubeconfig(path: &Path, server: &str, pki_dir: &Path, stem: &str) -> Result<()> {
-    let read =
-        |name: String| -> Result<String> {
-            Ok(BASE64
-                .encode(fs::read(pki_dir.join(&name)).with_context(|| format!("reading {name}"))?))
-        };
+    let read = |name: String| -> Result<String> {
+        Ok(BASE64.encode(fs::read(pki_dir.join(&name)).with_context(|| format!("reading {name}"))?))
+    };
     let yaml = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: ferry-local\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {stem}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: ferry-local\n  context:\n    cluster: ferry-local\n    user: {stem}\ncurrent-context: ferry-local\n",
         ca = read("ca.crt".into())?,
@@ -398,45 +339,25 @@ fn write_kubeconfig(path: &Path, server: &str, pki_dir: &Path, stem: &str) -> Re
 }
 
 async fn wait_for_etcd(port: u16, state: &State) -> Result<()> {
-    wait_until(
-        state,
-        "etcd to accept connections",
-        Duration::from_secs(30),
-        || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        },
-    )
+    wait_until(state, "etcd to accept connections", Duration::from_secs(30), || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
     .await
 }
 
 async fn wait_for_readyz(client: &Client, state: &State) -> Result<()> {
-    wait_until(
-        state,
-        "kube-apiserver /readyz",
-        Duration::from_secs(120),
-        || async {
-            let request = http::Request::get("/readyz").body(Vec::new());
-            match request {
-                Ok(request) => client
-                    .request_text(request)
-                    .await
-                    .is_ok_and(|body| body.trim() == "ok"),
-                Err(_) => false,
-            }
-        },
-    )
+    wait_until(state, "kube-apiserver /readyz", Duration::from_secs(120), || async {
+        let request = http::Request::get("/readyz").body(Vec::new());
+        match request {
+            Ok(request) => client.request_text(request).await.is_ok_and(|body| body.trim() == "ok"),
+            Err(_) => false,
+        }
+    })
     .await
 }
 
 /// Polls `check` until it holds, failing early if a component died.
-async fn wait_until<F, Fut>(
-    state: &State,
-    what: &str,
-    timeout: Duration,
-    mut check: F,
-) -> Result<()>
+async fn wait_until<F, Fut>(state: &State, what: &str, timeout: Duration, mut check: F) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -448,11 +369,7 @@ where
             return Ok(());
         }
         if let Some(dead) = state.components.iter().find(|c| !c.alive()) {
-            bail!(
-                "{} exited while waiting for {what}:\n{}",
-                dead.name,
-                log_tail(&dead.name)
-            );
+            bail!("{} exited while waiting for {what}:\n{}", dead.name, log_tail(&dead.name));
         }
         if Instant::now() > deadline {
             bail!("timed out after {timeout:?} waiting for {what}");
@@ -462,8 +379,7 @@ where
 }
 
 fn log_tail(name: &str) -> String {
-    let log =
-        fs::read_to_string(paths::cluster_dir().join(format!("{name}.log"))).unwrap_or_default();
+    let log = fs::read_to_string(paths::cluster_dir().join(format!("{name}.log"))).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
@@ -487,9 +403,6 @@ async fn create_node(client: &Client) -> Result<()> {
             },
         },
     }))?;
-    nodes
-        .create(&PostParams::default(), &node)
-        .await
-        .context("creating the simulated Node")?;
+    nodes.create(&PostParams::default(), &node).await.context("creating the simulated Node")?;
     Ok(())
 }

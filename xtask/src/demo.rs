@@ -29,25 +29,14 @@ pub fn run(once: bool) -> Result<()> {
         let kubeconfig = paths::kubeconfig();
         println!();
         println!("Ferry demo");
-        println!(
-            "  A Kubernetes {} control plane runs on loopback, with one simulated node.",
-            version.git_version
-        );
+        println!("  A Kubernetes {} control plane runs on loopback, with one simulated node.", version.git_version);
         println!("  kubeconfig: {}", kubeconfig.display());
         println!();
         println!("  Try:");
-        println!(
-            "    kubectl --kubeconfig {} get nodes",
-            kubeconfig.display()
-        );
-        println!(
-            "    kubectl --kubeconfig {} create deployment web --image=nginx --replicas=2",
-            kubeconfig.display()
-        );
+        println!("    kubectl --kubeconfig {} get nodes", kubeconfig.display());
+        println!("    kubectl --kubeconfig {} create deployment web --image=nginx --replicas=2", kubeconfig.display());
         println!();
-        println!(
-            "  Ferry's controllers (source-controller, kustomize-controller) are not built yet:"
-        );
+        println!("  Ferry's controllers (source-controller, kustomize-controller) are not built yet:");
         println!("  they come next, and this demo will then deploy an app from Git.");
         if once {
             return Ok(());

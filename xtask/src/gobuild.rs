@@ -28,10 +28,7 @@ pub fn ensure() -> Result<Binaries> {
     let version = required_version(&kube_dir, "k8s.io/kubernetes")?;
     let (major, minor) = major_minor(&version)?;
     let mut ldflags = String::from("-s -w");
-    for package in [
-        "k8s.io/component-base/version",
-        "k8s.io/client-go/pkg/version",
-    ] {
+    for package in ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"] {
         ldflags.push_str(&format!(
             " -X {package}.gitVersion={version} -X {package}.gitMajor={major} -X {package}.gitMinor={minor} -X {package}.gitTreeState=clean -X {package}.buildDate=1970-01-01T00:00:00Z"
         ));
@@ -47,12 +44,7 @@ pub fn ensure() -> Result<Binaries> {
             ("./cmd/kube-scheduler", "kube-scheduler"),
         ],
     )?;
-    let kwok = ensure_module(
-        &root.join("hack/kwok"),
-        "kwok",
-        "-s -w",
-        &[("sigs.k8s.io/kwok/cmd/kwok", "kwok")],
-    )?;
+    let kwok = ensure_module(&root.join("hack/kwok"), "kwok", "-s -w", &[("sigs.k8s.io/kwok/cmd/kwok", "kwok")])?;
     Ok(Binaries {
         etcd: kube.join("etcd"),
         kube_apiserver: kube.join("kube-apiserver"),
@@ -71,9 +63,7 @@ fn required_version(dir: &Path, module: &str) -> Result<String> {
         .map(|line| line.strip_prefix("require ").unwrap_or(line))
         .find_map(|line| {
             let mut words = line.split_whitespace();
-            (words.next() == Some(module))
-                .then(|| words.next().map(str::to_string))
-                .flatten()
+            (words.next() == Some(module)).then(|| words.next().map(str::to_string)).flatten()
         })
         .with_context(|| format!("{}/go.mod does not require {module}", dir.display()))
 }
@@ -117,12 +107,7 @@ fn collect_go_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn ensure_module(
-    dir: &Path,
-    prefix: &str,
-    ldflags: &str,
-    targets: &[(&str, &str)],
-) -> Result<PathBuf> {
+fn ensure_module(dir: &Path, prefix: &str, ldflags: &str, targets: &[(&str, &str)]) -> Result<PathBuf> {
     let out = paths::cache_dir().join(format!("{prefix}-{}", module_key(dir, ldflags)?));
     if targets.iter().all(|(_, bin)| out.join(bin).is_file()) {
         return Ok(out);
@@ -152,8 +137,7 @@ fn ensure_module(
         eprintln!("    built {bin} in {:.0?}", started.elapsed());
     }
     let _ = fs::remove_dir_all(&out);
-    fs::rename(&staging, &out)
-        .with_context(|| format!("moving binaries into {}", out.display()))?;
+    fs::rename(&staging, &out).with_context(|| format!("moving binaries into {}", out.display()))?;
     Ok(out)
 }
 
@@ -165,15 +149,13 @@ mod tests {
     fn reads_required_versions() {
         let dir = std::env::temp_dir().join(format!("xtask-gomod-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("go.mod"), "module x\n\nrequire k8s.io/kubernetes v1.36.3\n\nrequire (\n\tgo.etcd.io/bbolt v1.4.3 // indirect\n)\n").unwrap();
-        assert_eq!(
-            required_version(&dir, "k8s.io/kubernetes").unwrap(),
-            "v1.36.3"
-        );
-        assert_eq!(
-            required_version(&dir, "go.etcd.io/bbolt").unwrap(),
-            "v1.4.3"
-        );
+        fs::write(
+            dir.join("go.mod"),
+            "module x\n\nrequire k8s.io/kubernetes v1.36.3\n\nrequire (\n\tgo.etcd.io/bbolt v1.4.3 // indirect\n)\n",
+        )
+        .unwrap();
+        assert_eq!(required_version(&dir, "k8s.io/kubernetes").unwrap(), "v1.36.3");
+        assert_eq!(required_version(&dir, "go.etcd.io/bbolt").unwrap(), "v1.4.3");
         assert!(required_version(&dir, "k8s.io/api").is_err());
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(major_minor("v1.36.3").unwrap(), ("1".into(), "36".into()));

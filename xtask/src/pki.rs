@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
 };
 
 /// A client identity: the file stem, the user name (CN) and its group (O).
@@ -20,26 +20,10 @@ pub struct Identity {
 
 /// The identities the control plane's components and the admin use.
 pub const IDENTITIES: &[Identity] = &[
-    Identity {
-        stem: "admin",
-        user: "ferry-admin",
-        group: Some("system:masters"),
-    },
-    Identity {
-        stem: "controller-manager",
-        user: "system:kube-controller-manager",
-        group: None,
-    },
-    Identity {
-        stem: "scheduler",
-        user: "system:kube-scheduler",
-        group: None,
-    },
-    Identity {
-        stem: "kwok",
-        user: "ferry-kwok",
-        group: Some("system:masters"),
-    },
+    Identity { stem: "admin", user: "ferry-admin", group: Some("system:masters") },
+    Identity { stem: "controller-manager", user: "system:kube-controller-manager", group: None },
+    Identity { stem: "scheduler", user: "system:kube-scheduler", group: None },
+    Identity { stem: "kwok", user: "ferry-kwok", group: Some("system:masters") },
 ];
 
 /// Writes `ca.crt`, `apiserver.{crt,key}`, `<identity>.{crt,key}` and
@@ -48,15 +32,10 @@ pub fn generate(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir)?;
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "ferry-local-ca");
+    ca_params.distinguished_name.push(DnType::CommonName, "ferry-local-ca");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca_cert = ca_params.self_signed(&ca_key)?;
     write(dir, "ca.crt", &ca_cert.pem())?;
     write(dir, "ca.key", &ca_key.serialize_pem())?;
@@ -69,19 +48,10 @@ pub fn generate(dir: &Path) -> Result<()> {
         "kubernetes.default.svc".to_string(),
         "kubernetes.default.svc.cluster.local".to_string(),
     ])?;
-    serving
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    serving
-        .subject_alt_names
-        .push(SanType::IpAddress([10, 96, 0, 1].into()));
-    serving
-        .distinguished_name
-        .push(DnType::CommonName, "kube-apiserver");
-    serving.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    serving.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+    serving.subject_alt_names.push(SanType::IpAddress([10, 96, 0, 1].into()));
+    serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    serving.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let key = KeyPair::generate()?;
     let cert = serving.signed_by(&key, &issuer)?;
@@ -90,18 +60,11 @@ pub fn generate(dir: &Path) -> Result<()> {
 
     for identity in IDENTITIES {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, identity.user);
+        params.distinguished_name.push(DnType::CommonName, identity.user);
         if let Some(group) = identity.group {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, group);
+            params.distinguished_name.push(DnType::OrganizationName, group);
         }
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &issuer)?;

@@ -82,11 +82,7 @@ pub fn run(options: Options) -> Result<()> {
     let scope = scope_args(&options.packages);
 
     if !options.no_lint {
-        step(
-            &mut failures,
-            "cargo fmt --check",
-            cargo(&["fmt", "--all", "--", "--check"]),
-        );
+        step(&mut failures, "cargo fmt --check", cargo(&["fmt", "--all", "--", "--check"]));
         let mut clippy = vec!["clippy"];
         clippy.extend(scope.iter().map(String::as_str));
         clippy.extend(["--all-targets", "--", "-D", "warnings"]);
@@ -133,34 +129,21 @@ pub fn run(options: Options) -> Result<()> {
             eprintln!("  - {failure}");
         }
     }
-    println!(
-        "{} passed, {} failed, {} skipped",
-        tally.passed, tally.failed, tally.ignored
-    );
-    if failures.is_empty() && tally.failed == 0 {
-        Ok(())
-    } else {
-        bail!("the test suite failed")
-    }
+    println!("{} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
+    if failures.is_empty() && tally.failed == 0 { Ok(()) } else { bail!("the test suite failed") }
 }
 
 fn scope_args(packages: &[String]) -> Vec<String> {
     if packages.is_empty() {
         vec!["--workspace".to_string()]
     } else {
-        packages
-            .iter()
-            .flat_map(|p| ["--package".to_string(), p.clone()])
-            .collect()
+        packages.iter().flat_map(|p| ["--package".to_string(), p.clone()]).collect()
     }
 }
 
 fn cargo(args: &[&str]) -> Result<bool> {
     eprintln!("==> cargo {}", args.join(" "));
-    let status = Command::new(env!("CARGO"))
-        .current_dir(paths::root())
-        .args(args)
-        .status()?;
+    let status = Command::new(env!("CARGO")).current_dir(paths::root()).args(args).status()?;
     Ok(status.success())
 }
 
@@ -196,11 +179,7 @@ struct Profile {
 fn build_tests(scope: &[String]) -> Result<Vec<TestBinary>> {
     let mut child = Command::new(env!("CARGO"))
         .current_dir(paths::root())
-        .args([
-            "test",
-            "--no-run",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(["test", "--no-run", "--message-format=json-render-diagnostics"])
         .args(scope)
         .stdout(Stdio::piped())
         .spawn()?;
@@ -219,11 +198,7 @@ fn build_tests(scope: &[String]) -> Result<Vec<TestBinary>> {
         else {
             continue;
         };
-        let package = message
-            .package_id
-            .as_deref()
-            .map(package_name)
-            .unwrap_or_default();
+        let package = message.package_id.as_deref().map(package_name).unwrap_or_default();
         binaries.push(TestBinary {
             package,
             target: target.name,
@@ -246,22 +221,13 @@ fn package_name(id: &str) -> String {
     let name = tail.split_once('@').map_or(tail, |(name, _)| name);
     // `…/xtask#0.1.0`: the name is the last path segment.
     if name.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        return id
-            .split('#')
-            .next()
-            .and_then(|p| p.rsplit('/').next())
-            .unwrap_or(name)
-            .to_string();
+        return id.split('#').next().and_then(|p| p.rsplit('/').next()).unwrap_or(name).to_string();
     }
     name.to_string()
 }
 
 /// Runs the binaries, `jobs` at a time. Returns the names of those that failed.
-fn run_binaries(
-    binaries: &[TestBinary],
-    options: &Options,
-    tally: &mut Tally,
-) -> Result<Vec<String>> {
+fn run_binaries(binaries: &[TestBinary], options: &Options, tally: &mut Tally) -> Result<Vec<String>> {
     let queue = Mutex::new(binaries.iter());
     let results: Mutex<(Tally, Vec<String>)> = Mutex::new((Tally::default(), Vec::new()));
     let kubeconfig = paths::kubeconfig();
@@ -301,9 +267,7 @@ fn run_binaries(
             });
         }
     });
-    let (sub, failed) = results
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a test runner thread panicked"))?;
+    let (sub, failed) = results.into_inner().map_err(|_| anyhow::anyhow!("a test runner thread panicked"))?;
     tally.passed += sub.passed;
     tally.failed += sub.failed;
     tally.ignored += sub.ignored;
@@ -330,10 +294,7 @@ fn run_doctests(scope: &[String], options: &Options, tally: &mut Tally) -> Resul
 
 fn stop_cluster_on_ctrl_c() {
     std::thread::spawn(|| {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
             return;
         };
         if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
@@ -354,18 +315,13 @@ mod tests {
         tally.add_output(
             "running 3 tests\ntest a ... ok\n\ntest result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s\n",
         );
-        tally.add_output(
-            "test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n",
-        );
+        tally.add_output("test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n");
         assert_eq!((tally.passed, tally.failed, tally.ignored), (4, 2, 1));
     }
 
     #[test]
     fn package_names_from_ids() {
-        assert_eq!(
-            package_name("path+file:///w/tests/support#ferry-testenv@0.1.0"),
-            "ferry-testenv"
-        );
+        assert_eq!(package_name("path+file:///w/tests/support#ferry-testenv@0.1.0"), "ferry-testenv");
         assert_eq!(package_name("path+file:///w/xtask#0.1.0"), "xtask");
     }
 }
