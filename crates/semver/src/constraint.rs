@@ -41,8 +41,6 @@ const OPERATORS: &[(&str, Op)] = &[
 #[derive(Debug, Clone)]
 struct Comparison {
     op: Op,
-    op_text: String,
-    text: String,
     /// The version with wildcards and missing parts replaced by 0.
     version: Version,
     /// Some part was a wildcard or missing.
@@ -83,9 +81,8 @@ impl Comparison {
             (Some(major), Some(minor), None) => (format!("{major}.{minor}.0{pre}"), true, false, true),
             (Some(_), Some(_), Some(_)) => (text.trim_start_matches('v').to_string(), false, false, false),
         };
-        let _ = raw.prefix_v;
         let version: Version = normalized.parse().map_err(|_| improper())?;
-        Ok(Self { op, op_text: op_text.to_string(), text: text.to_string(), version, dirty, minor_dirty, patch_dirty })
+        Ok(Self { op, version, dirty, minor_dirty, patch_dirty })
     }
 
     fn check(&self, v: &Version, include_prerelease: bool) -> bool {

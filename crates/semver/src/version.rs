@@ -63,7 +63,6 @@ impl Version {
 
 /// The parts of a loosely written version, before interpretation.
 pub(crate) struct RawVersion<'a> {
-    pub prefix_v: bool,
     pub parts: Vec<&'a str>,
     pub pre: Option<&'a str>,
     pub metadata: Option<&'a str>,
@@ -73,10 +72,7 @@ pub(crate) struct RawVersion<'a> {
 /// the characters `part_char` accepts. Returns `None` when the text has
 /// another shape.
 pub(crate) fn split_raw(text: &str, part_char: fn(char) -> bool) -> Option<RawVersion<'_>> {
-    let (prefix_v, body) = match text.strip_prefix('v') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
+    let body = text.strip_prefix('v').unwrap_or(text);
     let (body, metadata) = match body.split_once('+') {
         Some((head, meta)) => (head, Some(meta)),
         None => (body, None),
@@ -94,7 +90,7 @@ pub(crate) fn split_raw(text: &str, part_char: fn(char) -> bool) -> Option<RawVe
     if pre.is_some_and(|p| !identifier_chars(p)) || metadata.is_some_and(|m| !identifier_chars(m)) {
         return None;
     }
-    Some(RawVersion { prefix_v, parts, pre, metadata })
+    Some(RawVersion { parts, pre, metadata })
 }
 
 fn validate_prerelease(pre: &str) -> Result<()> {
