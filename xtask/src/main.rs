@@ -2,6 +2,7 @@
 
 mod cluster;
 mod demo;
+mod deps;
 mod gobuild;
 mod paths;
 mod pki;
