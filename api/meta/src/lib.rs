@@ -17,6 +17,7 @@ mod object;
 pub use object::parse_duration_field;
 mod reference;
 pub mod revision;
+mod shared;
 
 pub use artifact::Artifact;
 pub use condition::{Condition, ConditionStatus};
@@ -27,6 +28,9 @@ pub use reference::{
     SecretKeyReference,
 };
 pub use revision::Revision;
+pub use shared::{
+    CommonMetadata, CustomHealthCheck, DependencyReference, IgnoreRule, Image, Patch, ResourceInventory, Selector, Snapshot,
+};
 
 /// The finalizer every Flux controller puts on the objects it reconciles.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
