@@ -30,6 +30,7 @@ pub use reference::{
 pub use revision::Revision;
 pub use shared::{
     CommonMetadata, CustomHealthCheck, DependencyReference, IgnoreRule, Image, Patch, ResourceInventory, Selector, Snapshot,
+    preserve_unknown_fields,
 };
 
 /// The finalizer every Flux controller puts on the objects it reconciles.
