@@ -27,7 +27,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     all.extend(ferry_api_kustomize::crds());
     all.extend(ferry_api_helm::crds());
     all.extend(ferry_api_notification::crds());
-    //     all.extend(ferry_api_image::crds());
+    all.extend(ferry_api_image::crds());
     all
 }
 
