@@ -112,7 +112,18 @@ pub fn generate() -> Result<BTreeMap<PathBuf, String>> {
 /// `title` goes, and its `required: [spec]` (Flux's CRDs accept objects without a spec);
 /// the root gets the `apiVersion`, `kind` and `metadata` properties every object has; the
 /// names get `listKind`; whole numbers printed as floats (`minimum: 0.0`) become integers.
+/// Like Flux's, every CRD turns off post-build substitution when a Kustomization applies it,
+/// since its descriptions mention `${var}`.
 fn tidy(crd: &mut Value) {
+    if let Some(metadata) = crd.get_mut("metadata").and_then(Value::as_object_mut) {
+        let annotations = metadata.entry("annotations").or_insert_with(|| serde_json::json!({}));
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(
+                ferry_api_meta::annotations::SUBSTITUTE.into(),
+                ferry_api_meta::annotations::DISABLED_VALUE.into(),
+            );
+        }
+    }
     if let Some(names) = crd.pointer_mut("/spec/names").and_then(Value::as_object_mut)
         && let Some(kind) = names.get("kind").and_then(Value::as_str)
     {
@@ -185,7 +196,8 @@ fn reference(group: &str, crds: &[Value]) -> String {
             if let Some(text) = schema["description"].as_str() {
                 let _ = writeln!(out, "{}\n", one_line(text));
             }
-            let short: Vec<&str> = names["shortNames"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let short: Vec<&str> =
+                names["shortNames"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
             if !short.is_empty() {
                 let _ = writeln!(out, "Short names: `{}`.\n", short.join("`, `"));
             }

@@ -198,6 +198,7 @@ pub struct HelmChartTemplateSpec {
 
 /// What makes a new artifact of a chart built from a directory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum ReconcileStrategy {
     /// A new version in `Chart.yaml`.
     #[default]
@@ -278,6 +279,7 @@ pub struct DriftDetection {
 
 /// How Helm treats the chart's CRDs on install and upgrade.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum CrdsPolicy {
     /// Leave them alone.
     Skip,
@@ -632,6 +634,7 @@ pub struct ValuesReference {
 /// Which manifests the post-renderers see.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum PostRenderStrategy {
     /// Templates only; hooks are not post-rendered.
     Nohooks,

@@ -1,6 +1,9 @@
 //! The `helm.toolkit.fluxcd.io/v2` API: the [`HelmRelease`], which installs, upgrades, tests,
 //! rolls back and uninstalls a Helm chart release.
 #![deny(missing_docs)]
+// kube's `printcolumn(...)` options repeat `type_ = "string"`, which this lint mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 
 mod helm_release;
 

@@ -2,6 +2,9 @@
 //! ([`ImageRepository`]), pick the latest by a policy ([`ImagePolicy`]) and commit the
 //! result to Git ([`ImageUpdateAutomation`]).
 #![deny(missing_docs)]
+// kube's `printcolumn(...)` options repeat `type_ = "string"`, which this lint mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 
 mod image_policy;
 mod image_repository;

@@ -171,6 +171,7 @@ pub enum DecryptionProvider {
 
 /// What happens to applied objects when their Kustomization is deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum DeletionPolicy {
     /// Delete them when `prune` is true, else leave them.
     #[default]
@@ -239,6 +240,7 @@ pub enum SubstituteKind {
 
 /// When substitution runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum SubstituteStrategy {
     /// Only when at least one variable is defined.
     #[default]

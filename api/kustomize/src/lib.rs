@@ -1,6 +1,9 @@
 //! The `kustomize.toolkit.fluxcd.io/v1` API: the [`Kustomization`], which builds a
 //! directory of a source artifact with kustomize and applies the result.
 #![deny(missing_docs)]
+// kube's `printcolumn(...)` options repeat `type_ = "string"`, which this lint mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 
 mod kustomization;
 

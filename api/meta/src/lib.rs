@@ -29,8 +29,8 @@ pub use reference::{
 };
 pub use revision::Revision;
 pub use shared::{
-    CommonMetadata, CustomHealthCheck, DependencyReference, IgnoreRule, Image, Patch, ResourceInventory, Selector, Snapshot,
-    preserve_unknown_fields,
+    CommonMetadata, CustomHealthCheck, DependencyReference, IgnoreRule, Image, Patch, ResourceInventory, Selector,
+    Snapshot, drop_description, preserve_unknown_fields,
 };
 
 /// The finalizer every Flux controller puts on the objects it reconciles.

@@ -175,3 +175,9 @@ pub struct Snapshot {
 pub fn preserve_unknown_fields(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
 }
+
+/// A schemars transform for enums used in optional fields: drops the enum's own description,
+/// so that the field's description is the one the CRD shows.
+pub fn drop_description(schema: &mut schemars::Schema) {
+    schema.remove("description");
+}

@@ -5,6 +5,9 @@
 //! Alert and Provider have no status: the controller reads them when an event arrives and
 //! reports problems as events, so they do not implement [`ferry_api_meta::FluxObject`].
 #![deny(missing_docs)]
+// kube's `printcolumn(...)` options repeat `type_ = "string"`, which this lint mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 
 mod alert;
 mod provider;

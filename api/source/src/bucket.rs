@@ -105,6 +105,7 @@ pub struct BucketSpec {
 /// The storage service of a bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum BucketProvider {
     /// Any service with the S3 API.
     #[default]

@@ -94,6 +94,7 @@ pub struct GitRepositorySpec {
 /// Who authenticates to a Git host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum GitProvider {
     /// Credentials from `secretRef`.
     #[default]

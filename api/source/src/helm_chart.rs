@@ -102,6 +102,7 @@ pub enum HelmChartSourceKind {
 
 /// What makes a new artifact of a chart built from a directory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum ReconcileStrategy {
     /// A new version in `Chart.yaml`.
     #[default]

@@ -80,6 +80,7 @@ pub struct HelmRepositorySpec {
 /// The kind of Helm repository.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum HelmRepositoryType {
     /// An HTTP server with an `index.yaml`.
     #[default]

@@ -4,6 +4,9 @@
 //!
 //! [`Artifact`]: ferry_api_meta::Artifact
 #![deny(missing_docs)]
+// kube's `printcolumn(...)` options repeat `type_ = "string"`, which this lint mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 
 mod bucket;
 mod external_artifact;

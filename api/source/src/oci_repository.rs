@@ -91,6 +91,7 @@ pub struct OCIRepositorySpec {
 /// Who authenticates to an OCI registry or Helm repository.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum OCIProvider {
     /// Credentials from `secretRef` or the ServiceAccount.
     #[default]
@@ -140,6 +141,7 @@ pub struct OCILayerSelector {
 /// What to do with the selected layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = ferry_api_meta::drop_description)]
 pub enum LayerOperation {
     /// Unpack the layer's tarball.
     #[default]
