@@ -34,7 +34,27 @@ pub(crate) fn commit_to_dir(repo: &gix::Repository, commit: &str, dir: &Path, sp
         Some((signature, signed)) => (Some(signature.to_string()), signed.to_bstring().to_vec()),
         None => (None, object.data.clone()),
     };
-    Ok(Commit { hash: commit.to_string(), message, author, signature, payload })
+    Ok(Commit { hash: commit.to_string(), message, author, signature, payload, tag: None })
+}
+
+/// Reads an annotated tag object and splits off its signature.
+pub(crate) fn read_tag(repo: &gix::Repository, id: &str) -> Result<crate::Tag> {
+    let failed = |message: String| Error::CheckoutFailed { commit: id.to_string(), message };
+    let oid = gix::ObjectId::from_hex(id.as_bytes()).map_err(|e| failed(e.to_string()))?;
+    let object = repo.find_object(oid).map_err(|e| failed(format!("the tag was not fetched: {e}")))?;
+    let data = object.data.clone();
+    let tag = gix::objs::TagRef::from_bytes(&data, oid.kind()).map_err(|e| failed(e.to_string()))?;
+    let signature = tag.signature.map(|s| s.to_string());
+    // The signature closes the object: the payload is everything before it.
+    let payload = match tag.signature {
+        Some(sig) => {
+            let sig: &[u8] = sig.as_ref();
+            let start = data.windows(sig.len()).rposition(|w| w == sig).unwrap_or(data.len());
+            data[..start].to_vec()
+        }
+        None => data.clone(),
+    };
+    Ok(crate::Tag { name: tag.name.to_string(), signature, payload })
 }
 
 /// True for names that must never be written: they would escape the

@@ -19,6 +19,7 @@
 mod auth;
 mod export;
 mod reference;
+mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use auth::Auth;
 pub use reference::{GitRef, RemoteRef, Resolved, resolve};
+pub use verify::{TrustedKeys, VerifyError};
 
 /// What went wrong talking to a remote or reading a repository.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,19 @@ pub struct Commit {
     pub signature: Option<String>,
     /// The commit object without its signature: the signed payload.
     pub payload: Vec<u8>,
+    /// The annotated tag the reference pointed to, if any.
+    pub tag: Option<Tag>,
+}
+
+/// An annotated tag object.
+#[derive(Debug, Clone)]
+pub struct Tag {
+    /// The tag's name.
+    pub name: String,
+    /// The armored signature, if signed.
+    pub signature: Option<String>,
+    /// The tag object without its signature: the signed payload.
+    pub payload: Vec<u8>,
 }
 
 /// Lists the refs of the remote at `url`.
@@ -155,7 +170,11 @@ pub fn checkout(url: &str, auth: &Auth, resolved: &Resolved, dir: &Path, options
     };
     let _watchdog = options.timeout.map(|timeout| Watchdog::start(timeout, interrupt.clone()));
     prepare.receive(gix::progress::Discard, &interrupt).map_err(|e| auth::classify(url, auth::chain(&e)))?;
-    export::commit_to_dir(&repo, &resolved.commit, dir, &options.sparse)
+    let mut commit = export::commit_to_dir(&repo, &resolved.commit, dir, &options.sparse)?;
+    if let Some(tag) = &resolved.tag_object {
+        commit.tag = Some(export::read_tag(&repo, tag)?);
+    }
+    Ok(commit)
 }
 
 /// Sets the interrupt flag when a checkout runs past its timeout.

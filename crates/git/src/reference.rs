@@ -45,6 +45,8 @@ pub struct Resolved {
     pub reference: Option<String>,
     /// The commit (full hex hash).
     pub commit: String,
+    /// The annotated tag object the ref points to, if any.
+    pub tag_object: Option<String>,
     /// The artifact revision as Flux writes it: `main@sha1:<hash>`,
     /// `v1.0.0@sha1:<hash>`, `refs/pull/1/head@sha1:<hash>` or `sha1:<hash>`.
     pub revision: String,
@@ -70,6 +72,10 @@ pub(crate) fn remote_ref(r: &gix::protocol::handshake::Ref) -> Option<RemoteRef>
     }
 }
 
+fn tag_object(found: &RemoteRef) -> Option<String> {
+    found.peeled.as_ref().map(|_| found.target.clone())
+}
+
 fn find<'a>(refs: &'a [RemoteRef], name: &str) -> Option<&'a RemoteRef> {
     refs.iter().find(|r| r.name == name)
 }
@@ -86,7 +92,7 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
             Some(branch) => format!("{branch}@sha1:{commit}"),
             None => format!("sha1:{commit}"),
         };
-        return Ok(Resolved { reference: None, commit, revision });
+        return Ok(Resolved { reference: None, commit, revision, tag_object: None });
     }
     if let Some(name) = non_empty(&reference.name) {
         let found = find(refs, &name).ok_or_else(|| Error::RefNotFound(format!("unable to resolve ref '{name}'")))?;
@@ -94,6 +100,7 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
             reference: Some(name.clone()),
             commit: found.commit().to_string(),
             revision: format!("{name}@sha1:{}", found.commit()),
+            tag_object: tag_object(found),
         });
     }
     if let Some(range) = non_empty(&reference.semver) {
@@ -110,6 +117,7 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
             reference: Some(name),
             commit: found.commit().to_string(),
             revision: format!("{tag}@sha1:{}", found.commit()),
+            tag_object: tag_object(found),
         });
     }
     if let Some(tag) = non_empty(&reference.tag) {
@@ -120,6 +128,7 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
             reference: Some(name),
             commit: found.commit().to_string(),
             revision: format!("{tag}@sha1:{}", found.commit()),
+            tag_object: tag_object(found),
         });
     }
     let branch = non_empty(&reference.branch).unwrap_or_else(|| "master".to_string());
@@ -129,6 +138,7 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
         reference: Some(name),
         commit: found.commit().to_string(),
         revision: format!("{branch}@sha1:{}", found.commit()),
+        tag_object: None,
     })
 }
 
@@ -174,6 +184,7 @@ mod tests {
         let semver = get(no_name.clone()).unwrap();
         assert_eq!(semver.revision, format!("v1.2.0@sha1:{}", "e".repeat(40)), "annotated tags peel to the commit");
         assert_eq!(semver.reference.as_deref(), Some("refs/tags/v1.2.0"));
+        assert_eq!(semver.tag_object, Some("d".repeat(40)));
         let no_semver = GitRef { semver: None, ..no_name };
         assert_eq!(get(no_semver.clone()).unwrap().revision, format!("v1.0.0@sha1:{}", "c".repeat(40)));
         let branch_only = GitRef { tag: None, ..no_semver };
