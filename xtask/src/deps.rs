@@ -13,6 +13,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/sshd", "openssh-server"),
     ("/usr/bin/ssh-keygen", "openssh-client"),
     ("/usr/bin/gpg", "gnupg"),
+    ("/usr/bin/time", "time"),
 ];
 
 /// Installs the packages whose programs are missing.

@@ -1,5 +1,6 @@
 //! Ferry's developer commands. Run them as `cargo xtask <command>`.
 
+mod bench_git;
 mod cluster;
 mod codegen;
 mod demo;
@@ -34,12 +35,23 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Benchmarks against the peer tools, in the same run.
+    Bench {
+        #[command(subcommand)]
+        target: BenchCmd,
+    },
     /// Ferry's main job end to end on the local control plane.
     Demo {
         /// Verify and exit instead of staying up until Ctrl-C.
         #[arg(long)]
         once: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Clone and package a large repository, against git clone + tar.
+    Git(bench_git::Options),
 }
 
 #[derive(Subcommand)]
@@ -65,6 +77,7 @@ fn main() -> Result<()> {
         }
         Cmd::Test(options) => test::run(options),
         Cmd::Codegen { check } => codegen::run(check),
+        Cmd::Bench { target: BenchCmd::Git(options) } => bench_git::run(&options),
         Cmd::Demo { once } => demo::run(once),
     }
 }
