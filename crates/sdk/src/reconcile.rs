@@ -432,6 +432,7 @@ where
             let stop_tx = stop_tx.clone();
             tokio::spawn(async move {
                 shutdown.await;
+                tracing::debug!("shutdown requested");
                 stop_tx.send_replace(true);
             });
         }
@@ -442,10 +443,12 @@ where
                 leadership.acquired().await;
                 leadership.lost().await;
                 leader_lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::warn!("leadership lost, stopping");
                 stop_tx.send_replace(true);
             });
         }
 
+        tracing::debug!(namespace = ?settings.namespace, "starting controller");
         let (reader, writer) = reflector::store();
         let trigger = watcher(api, watch_config.clone())
             .default_backoff()
@@ -470,8 +473,21 @@ where
         if let Some(health) = health {
             let reader = reader.clone();
             tokio::spawn(async move {
-                if reader.wait_until_ready().await.is_ok() {
-                    health.set_ready(true);
+                // kube's readiness signal wakes only its last waiter (the
+                // controller itself), so poll it again now and then.
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(250), reader.wait_until_ready()).await {
+                        Ok(Ok(())) => {
+                            tracing::debug!("caches synced, ready");
+                            health.set_ready(true);
+                            break;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, "cache never synced");
+                            break;
+                        }
+                        Err(_) => {}
+                    }
                 }
             });
         }
@@ -511,6 +527,30 @@ where
         }
         Ok(())
     }
+}
+
+/// Resolves on SIGTERM or Ctrl-C: pass it to [`Controller::run`].
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM, only Ctrl-C stops the controller");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown signal received");
 }
 
 /// What must change on an object for a watch event to trigger a reconcile:
