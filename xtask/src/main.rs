@@ -1,6 +1,7 @@
 //! Ferry's developer commands. Run them as `cargo xtask <command>`.
 
 mod cluster;
+mod codegen;
 mod demo;
 mod gobuild;
 mod paths;
@@ -26,6 +27,12 @@ enum Cmd {
     },
     /// Lint and run every test against the local control plane.
     Test(test::Options),
+    /// Write the CRDs and the API reference from the types in `api/`.
+    Codegen {
+        /// Write nothing; fail when a committed file differs from what the types generate.
+        #[arg(long)]
+        check: bool,
+    },
     /// Ferry's main job end to end on the local control plane.
     Demo {
         /// Verify and exit instead of staying up until Ctrl-C.
@@ -56,6 +63,7 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Test(options) => test::run(options),
+        Cmd::Codegen { check } => codegen::run(check),
         Cmd::Demo { once } => demo::run(once),
     }
 }

@@ -87,6 +87,8 @@ pub fn run(options: Options) -> Result<()> {
         clippy.extend(scope.iter().map(String::as_str));
         clippy.extend(["--all-targets", "--", "-D", "warnings"]);
         step(&mut failures, "cargo clippy", cargo(&clippy));
+        eprintln!("==> cargo xtask codegen --check");
+        step(&mut failures, "cargo xtask codegen --check", codegen_check());
     }
 
     eprintln!("==> building the tests");
@@ -145,6 +147,16 @@ fn cargo(args: &[&str]) -> Result<bool> {
     eprintln!("==> cargo {}", args.join(" "));
     let status = Command::new(env!("CARGO")).current_dir(paths::root()).args(args).status()?;
     Ok(status.success())
+}
+
+fn codegen_check() -> Result<bool> {
+    match crate::codegen::run(true) {
+        Ok(()) => Ok(true),
+        Err(err) => {
+            eprintln!("{err:#}");
+            Ok(false)
+        }
+    }
 }
 
 fn step(failures: &mut Vec<String>, name: &str, outcome: Result<bool>) {

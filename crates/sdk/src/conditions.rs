@@ -5,94 +5,38 @@
 //! own condition types. A condition's `lastTransitionTime` only moves when its
 //! status changes.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use k8s_openapi::jiff::Timestamp;
-
-/// The summary condition: the object is reconciled and in its desired state.
-pub const READY: &str = "Ready";
-/// Negative polarity: reconciliation is in progress or being retried.
-pub const RECONCILING: &str = "Reconciling";
-/// Negative polarity: reconciliation cannot progress until the spec changes.
-pub const STALLED: &str = "Stalled";
-
-/// Condition status `True`.
-pub const TRUE: &str = "True";
-/// Condition status `False`.
-pub const FALSE: &str = "False";
-/// Condition status `Unknown`.
-pub const UNKNOWN: &str = "Unknown";
-
-/// Flux's reason for a successful reconciliation.
-pub const SUCCEEDED: &str = "Succeeded";
-/// Flux's generic failure reason.
-pub const FAILED: &str = "Failed";
-/// Flux's reason while a reconciliation is in progress.
-pub const PROGRESSING: &str = "Progressing";
-/// Flux's reason while a failed reconciliation is being retried.
-pub const PROGRESSING_WITH_RETRY: &str = "ProgressingWithRetry";
-/// Flux's reason while waiting for a dependency.
-pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
-
-/// The condition of type `type_`, if present.
-pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
-    conditions.iter().find(|c| c.type_ == type_)
-}
-
-/// Whether the condition `type_` is present with status `True`.
-pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
-    get(conditions, type_).is_some_and(|c| c.status == TRUE)
-}
-
-/// Whether the condition `type_` is present with status `False`.
-pub fn is_false(conditions: &[Condition], type_: &str) -> bool {
-    get(conditions, type_).is_some_and(|c| c.status == FALSE)
-}
-
-/// Removes the condition `type_`.
-pub fn remove(conditions: &mut Vec<Condition>, type_: &str) {
-    conditions.retain(|c| c.type_ != type_);
-}
+pub use ferry_api_meta::conditions::{
+    DEPENDENCY_NOT_READY, FAILED, PROGRESSING, PROGRESSING_WITH_RETRY, READY, RECONCILING, STALLED, SUCCEEDED, get,
+    is_false, is_true, remove,
+};
+pub use ferry_api_meta::{Condition, ConditionStatus};
 
 /// Sets a condition. Its `lastTransitionTime` is kept unless its status
-/// changes; reason, message and observedGeneration are always updated.
+/// changes; reason, message and observedGeneration are always updated. An
+/// empty reason becomes `Unknown` (the API requires one).
 pub fn set(
     conditions: &mut Vec<Condition>,
     type_: &str,
-    status: &str,
+    status: ConditionStatus,
     reason: &str,
     message: &str,
     generation: Option<i64>,
 ) {
-    let reason = if reason.is_empty() { UNKNOWN } else { reason };
-    match conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(existing) => {
-            if existing.status != status {
-                existing.status = status.to_string();
-                existing.last_transition_time = Time(Timestamp::now());
-            }
-            existing.reason = reason.to_string();
-            existing.message = message.to_string();
-            existing.observed_generation = generation;
-        }
-        None => conditions.push(Condition {
-            type_: type_.to_string(),
-            status: status.to_string(),
-            reason: reason.to_string(),
-            message: message.to_string(),
-            observed_generation: generation,
-            last_transition_time: Time(Timestamp::now()),
-        }),
-    }
+    let reason = if reason.is_empty() { "Unknown" } else { reason };
+    ferry_api_meta::conditions::set(
+        conditions,
+        Condition::new(type_, status, reason, message).with_observed_generation(generation),
+    );
 }
 
 /// Sets `type_` to `True`.
 pub fn mark_true(conditions: &mut Vec<Condition>, type_: &str, reason: &str, message: &str, generation: Option<i64>) {
-    set(conditions, type_, TRUE, reason, message, generation);
+    set(conditions, type_, ConditionStatus::True, reason, message, generation);
 }
 
 /// Sets `type_` to `False`.
 pub fn mark_false(conditions: &mut Vec<Condition>, type_: &str, reason: &str, message: &str, generation: Option<i64>) {
-    set(conditions, type_, FALSE, reason, message, generation);
+    set(conditions, type_, ConditionStatus::False, reason, message, generation);
 }
 
 /// Sets `type_` to `Unknown`.
@@ -103,7 +47,7 @@ pub fn mark_unknown(
     message: &str,
     generation: Option<i64>,
 ) {
-    set(conditions, type_, UNKNOWN, reason, message, generation);
+    set(conditions, type_, ConditionStatus::Unknown, reason, message, generation);
 }
 
 /// Which conditions make up `Ready`, and which of them have negative polarity.
@@ -136,17 +80,17 @@ impl Summary {
     /// A negative-polarity condition that is `True` wins first, then a
     /// positive one that is `False`, then any that is `Unknown`; within a
     /// group the order of priority decides.
-    pub fn merge<'a>(&self, conditions: &'a [Condition]) -> Option<(&'static str, &'a Condition)> {
+    pub fn merge<'a>(&self, conditions: &'a [Condition]) -> Option<(ConditionStatus, &'a Condition)> {
         let order: Vec<&str> =
             [STALLED, RECONCILING].into_iter().chain(self.owned.iter().map(String::as_str)).collect();
         let owned = || order.iter().filter_map(|t| get(conditions, t));
-        if let Some(c) = owned().find(|c| self.is_negative(&c.type_) && c.status == TRUE) {
-            return Some((FALSE, c));
+        if let Some(c) = owned().find(|c| self.is_negative(&c.type_) && c.is_true()) {
+            return Some((ConditionStatus::False, c));
         }
-        if let Some(c) = owned().find(|c| !self.is_negative(&c.type_) && c.status == FALSE) {
-            return Some((FALSE, c));
+        if let Some(c) = owned().find(|c| !self.is_negative(&c.type_) && c.is_false()) {
+            return Some((ConditionStatus::False, c));
         }
-        owned().find(|c| c.status == UNKNOWN).map(|c| (UNKNOWN, c))
+        owned().find(|c| c.status == ConditionStatus::Unknown).map(|c| (ConditionStatus::Unknown, c))
     }
 
     /// Sets Ready from the owned conditions: their worst state if any is not
@@ -162,7 +106,8 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::jiff::SignedDuration;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
     #[test]
     fn last_transition_time_moves_only_on_status_change() {
@@ -185,7 +130,7 @@ mod tests {
     fn empty_reason_becomes_unknown() {
         let mut conditions = Vec::new();
         mark_true(&mut conditions, "Foo", "", "", None);
-        assert_eq!(conditions[0].reason, UNKNOWN);
+        assert_eq!(conditions[0].reason, "Unknown");
     }
 
     #[test]
@@ -196,7 +141,7 @@ mod tests {
         mark_true(&mut conditions, "FetchFailed", "AuthFailed", "bad credentials", None);
         summary.set_ready(&mut conditions, SUCCEEDED, "done", Some(3));
         let ready = get(&conditions, READY).unwrap();
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), (FALSE, "AuthFailed"));
+        assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::False, "AuthFailed"));
         assert_eq!(ready.message, "bad credentials");
         assert_eq!(ready.observed_generation, Some(3));
 
@@ -212,7 +157,7 @@ mod tests {
         mark_true(&mut conditions, "ArtifactInStorage", SUCCEEDED, "stored", None);
         summary.set_ready(&mut conditions, SUCCEEDED, "stored artifact for revision main@sha1:abc", Some(1));
         let ready = get(&conditions, READY).unwrap();
-        assert_eq!(ready.status, TRUE);
+        assert_eq!(ready.status, ConditionStatus::True);
         assert_eq!(ready.message, "stored artifact for revision main@sha1:abc");
     }
 
@@ -223,7 +168,7 @@ mod tests {
         mark_true(&mut conditions, "A", SUCCEEDED, "", None);
         mark_unknown(&mut conditions, "B", PROGRESSING, "working", None);
         summary.set_ready(&mut conditions, SUCCEEDED, "", None);
-        assert_eq!(get(&conditions, READY).unwrap().status, UNKNOWN);
+        assert_eq!(get(&conditions, READY).unwrap().status, ConditionStatus::Unknown);
         assert!(is_true(&conditions, "A"));
         remove(&mut conditions, "A");
         assert!(get(&conditions, "A").is_none());

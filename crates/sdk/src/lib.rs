@@ -43,6 +43,7 @@ pub use status::{FluxObject, ReconcileStatus};
 
 /// Re-exports of the crates an SDK user needs in their signatures.
 pub mod deps {
+    pub use ferry_api_meta as meta;
     pub use k8s_openapi;
     pub use kube;
 }

@@ -33,6 +33,7 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller a
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
@@ -77,15 +78,18 @@ pub enum Error {
 /// The result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Flux's finalizer.
+pub use ferry_api_meta::FINALIZER;
 /// The annotation that asks for a reconcile now; its value is echoed into
 /// `status.lastHandledReconcileAt`.
-pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
-/// The label that opts a Secret or ConfigMap into watches.
-pub const WATCH_LABEL: &str = "reconcile.fluxcd.io/watch";
+pub use ferry_api_meta::annotations::REQUESTED_AT as REQUESTED_AT_ANNOTATION;
 /// The value of [`WATCH_LABEL`] that turns watching on.
-pub const WATCH_LABEL_ENABLED: &str = "Enabled";
-/// Flux's finalizer.
-pub const FINALIZER: &str = "finalizers.fluxcd.io";
+pub use ferry_api_meta::annotations::WATCH_ENABLED as WATCH_LABEL_ENABLED;
+/// The label that opts a Secret or ConfigMap into watches.
+pub use ferry_api_meta::annotations::WATCH_LABEL;
+
+/// How long a waiting error requeues when neither it nor the object says.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 /// What a successful reconcile reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -166,7 +170,15 @@ impl Context {
 /// The steps of one kind. The harness calls it; see the module docs.
 pub trait Reconciler: Send + Sync + 'static {
     /// The kind reconciled.
-    type Object: FluxObject + Resource<Scope = NamespaceResourceScope>;
+    type Object: FluxObject<Status: Clone + Debug + Serialize + Send + Sync>
+        + Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
     /// Its errors.
     type Error: ReconcileError;
 
@@ -695,11 +707,12 @@ where
                     (Some(old), Some(new)) => old.status != new.status || old.message != new.message,
                     _ => true,
                 };
-                let event = (changed && ready.as_ref().is_some_and(|r| r.status == conditions::TRUE))
+                let event = (changed && ready.as_ref().is_some_and(|r| r.is_true()))
                     .then(|| (Severity::Info, conditions::SUCCEEDED.to_string(), outcome.message.clone()));
                 tracing::info!(revision = outcome.revision.as_deref().unwrap_or(""), "{}", outcome.message);
-                let after = outcome.requeue_after.unwrap_or_else(|| self.jitter.apply(object.interval()));
-                (Action::requeue(after), "success", event.map(|e| (e, outcome.revision)))
+                let after = outcome.requeue_after.or_else(|| object.interval().map(|i| self.jitter.apply(i)));
+                let action = after.map_or_else(Action::await_change, Action::requeue);
+                (action, "success", event.map(|e| (e, outcome.revision)))
             }
             Err(error) => {
                 let reason = error.reason().to_string();
@@ -735,7 +748,10 @@ where
                             generation,
                         );
                         self.backoff.reset(&key);
-                        let delay = delay.or_else(|| object.retry_interval()).unwrap_or_else(|| object.interval());
+                        let delay = delay
+                            .or_else(|| object.retry_interval())
+                            .or_else(|| object.interval())
+                            .unwrap_or(DEFAULT_WAIT);
                         (Action::requeue(delay), Severity::Info)
                     }
                 };
@@ -749,7 +765,7 @@ where
 
         self.ctx.metrics.record_result(kind, label);
         if let Some(ready) = conditions::get(status.conditions(), conditions::READY) {
-            self.ctx.metrics.record_condition(kind, namespace, name, conditions::READY, Some(&ready.status));
+            self.ctx.metrics.record_condition(kind, namespace, name, conditions::READY, Some(ready.status.as_str()));
         }
         if let Some(((severity, reason, message), revision)) = event {
             self.emit(&object, severity, &reason, &message, revision).await;

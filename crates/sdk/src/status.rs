@@ -7,9 +7,7 @@
 //! fields of its Flux twin cleanly.
 
 use std::fmt::Debug;
-use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -39,46 +37,15 @@ pub enum Error {
 /// The result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The status fields the harness maintains (Flux's `ReconcileRequestStatus`
-/// plus conditions and observedGeneration).
-pub trait ReconcileStatus: Default + Clone + Debug + Serialize + Send + Sync + 'static {
-    /// The conditions.
-    fn conditions(&self) -> &[Condition];
-    /// The conditions, to change them.
-    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
-    /// `status.observedGeneration`.
-    fn observed_generation(&self) -> Option<i64>;
-    /// Sets `status.observedGeneration`.
-    fn set_observed_generation(&mut self, generation: Option<i64>);
-    /// `status.lastHandledReconcileAt`.
-    fn last_handled_reconcile_at(&self) -> Option<&str>;
-    /// Sets `status.lastHandledReconcileAt`.
-    fn set_last_handled_reconcile_at(&mut self, value: Option<String>);
-}
-
-/// A custom resource that the reconcile harness can drive.
-pub trait FluxObject:
-    Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
-{
-    /// The status type.
-    type Status: ReconcileStatus;
-    /// The current status, if any.
-    fn status(&self) -> Option<&Self::Status>;
-    /// `spec.interval`: how often to reconcile after success.
-    fn interval(&self) -> Duration;
-    /// `spec.retryInterval`, if the kind has one: the delay for waiting errors.
-    fn retry_interval(&self) -> Option<Duration> {
-        None
-    }
-    /// `spec.suspend`.
-    fn suspended(&self) -> bool {
-        false
-    }
-}
+pub use ferry_api_meta::{FluxObject, ReconcileStatus};
 
 /// Patches the status subresource of `object` to `status` with server-side
 /// apply under `field_manager`, forcing ownership of the fields.
-pub async fn patch<K: FluxObject>(api: &Api<K>, object: &K, status: &K::Status, field_manager: &str) -> Result<K> {
+pub async fn patch<K>(api: &Api<K>, object: &K, status: &K::Status, field_manager: &str) -> Result<K>
+where
+    K: FluxObject + Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+    K::Status: Serialize,
+{
     let name = object.name_any();
     let status =
         serde_json::to_value(status).map_err(|source| Error::SerializeFailed { name: name.clone(), source })?;

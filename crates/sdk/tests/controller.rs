@@ -116,7 +116,7 @@ fn configmap(name: &str, data: &[(&str, &str)]) -> ConfigMap {
 
 fn condition(object: &Mirror, type_: &str) -> Option<(String, String)> {
     let c = object.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.reason.clone()))
+    Some((c.status.as_str().to_string(), c.reason.clone()))
 }
 
 async fn request_reconcile(api: &Api<Mirror>, name: &str, token: &str) -> Result<()> {
@@ -360,9 +360,17 @@ async fn metrics_show_the_histogram_and_readyz_turns_ready() -> Result<()> {
     mirrors.create(&PostParams::default(), &mirror("m5", "src", "dst")).await?;
     wait_for_condition(&mirrors, "m5", "Ready", "True", TIMEOUT).await?;
 
-    let text = http.get(format!("http://{metrics}/metrics")).send().await?.text().await?;
+    // The duration is observed when the reconcile returns, just after the status write.
     let series =
         format!("gotk_reconcile_duration_seconds_count{{kind=\"Mirror\",name=\"m5\",namespace=\"{}\"}}", ns.name());
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = http.get(format!("http://{metrics}/metrics")).send().await?.text().await?;
+        if text.contains(&series) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(text.contains(&series), "{series} missing from:\n{text}");
     assert!(text.contains("gotk_reconcile_duration_seconds_bucket{kind=\"Mirror\",name=\"m5\""));
     assert!(text.contains("le=\"1e-8\"") || text.contains("le=\"0.00000001\""), "Flux's buckets:\n{text}");

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use ferry_sdk::conditions::Summary;
 use ferry_sdk::deps::k8s_openapi::api::core::v1::ConfigMap;
-use ferry_sdk::deps::k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use ferry_sdk::deps::kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use ferry_sdk::deps::kube::{Client, CustomResource, ResourceExt};
+use ferry_sdk::deps::meta::Condition;
 use ferry_sdk::events::{Recorder, Webhook};
 use ferry_sdk::health::Health;
 use ferry_sdk::leader::{self, LeaderElector};
@@ -89,9 +89,12 @@ impl FluxObject for Mirror {
     fn status(&self) -> Option<&MirrorStatus> {
         self.status.as_ref()
     }
-    fn interval(&self) -> Duration {
+    fn status_mut(&mut self) -> &mut MirrorStatus {
+        self.status.get_or_insert_with(MirrorStatus::default)
+    }
+    fn interval(&self) -> Option<Duration> {
         // A bad interval is reported as Stalled by the reconciler.
-        ferry_sdk::flags::parse_duration(&self.spec.interval).unwrap_or(Duration::from_secs(300))
+        ferry_sdk::flags::parse_duration(&self.spec.interval).ok()
     }
     fn suspended(&self) -> bool {
         self.spec.suspend
