@@ -48,7 +48,6 @@ pub struct Metrics {
     suspend: GaugeVec,
     reconciles: IntCounterVec,
     in_flight: IntGaugeVec,
-    objects: IntGaugeVec,
 }
 
 impl Metrics {
@@ -85,18 +84,13 @@ impl Metrics {
             Opts::new("ferry_reconcile_in_flight", "Reconciles running right now, by kind."),
             &["kind"],
         )?;
-        let objects = IntGaugeVec::new(
-            Opts::new("ferry_queue_depth", "Objects waiting for a reconcile to start, by kind."),
-            &["kind"],
-        )?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(condition.clone()))?;
         registry.register(Box::new(suspend.clone()))?;
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
-        registry.register(Box::new(objects.clone()))?;
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
-        Ok(Self { registry, duration, condition, suspend, reconciles, in_flight, objects })
+        Ok(Self { registry, duration, condition, suspend, reconciles, in_flight })
     }
 
     /// The registry, to add a controller's own metrics.
@@ -135,11 +129,6 @@ impl Metrics {
     /// Adds `delta` to the reconciles in flight.
     pub fn add_in_flight(&self, kind: &str, delta: i64) {
         self.in_flight.with_label_values(&[kind]).add(delta);
-    }
-
-    /// Adds `delta` to the queue depth.
-    pub fn add_queued(&self, kind: &str, delta: i64) {
-        self.objects.with_label_values(&[kind]).add(delta);
     }
 
     /// The metrics in Prometheus text format.

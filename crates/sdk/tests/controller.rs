@@ -389,6 +389,7 @@ struct Instance {
     runtime: tokio::runtime::Runtime,
     bound: Bound,
     identity: String,
+    stop: oneshot::Sender<()>,
 }
 
 fn start_instance(ns: &TestNamespace, identity: &str) -> Result<Instance> {
@@ -402,6 +403,7 @@ fn start_instance(ns: &TestNamespace, identity: &str) -> Result<Instance> {
     };
     let options = Options { metrics_addr: Some("127.0.0.1:0".parse()?), leader_election: Some(leader), ..options(ns) };
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = oneshot::channel::<()>();
     runtime.spawn(async move {
         let client = match ferry_testenv::client().await {
             Ok(client) => client,
@@ -411,14 +413,17 @@ fn start_instance(ns: &TestNamespace, identity: &str) -> Result<Instance> {
             }
         };
         let (tx, rx) = oneshot::channel();
-        let run = tokio::spawn(mirror::run(client, options, std::future::pending(), Some(tx)));
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let run = tokio::spawn(mirror::run(client, options, shutdown, Some(tx)));
         if let Ok(bound) = rx.await {
             let _ = bound_tx.send(bound);
         }
         let _ = run.await;
     });
     let bound = bound_rx.recv_timeout(TIMEOUT).context("instance did not start")?;
-    Ok(Instance { runtime, bound, identity: identity.to_string() })
+    Ok(Instance { runtime, bound, identity: identity.to_string(), stop })
 }
 
 async fn reconcile_count(instance: &Instance) -> Result<u64> {
@@ -492,6 +497,24 @@ async fn only_the_leader_reconciles_and_a_killed_leader_hands_over() -> Result<(
         bail!("not ready after handover: {:?}", handled.status);
     }
     assert!(reconcile_count(&second).await? >= 1, "the new leader reconciles");
+
+    // A graceful stop (SIGTERM) releases the lease: a standby takes over at
+    // once instead of waiting for the lease to expire.
+    let third = start_instance(&ns, "instance-c")?;
+    let stopped_at = std::time::Instant::now();
+    let _ = second.stop.send(());
+    let released = async {
+        loop {
+            if lease_holder(&leases).await?.as_deref() == Some(third.identity.as_str()) {
+                return Ok::<_, anyhow::Error>(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), released).await.context("no handover after release")??;
+    let took = stopped_at.elapsed();
+    assert!(took < Duration::from_secs(3), "handover after a release took {took:?}");
     second.runtime.shutdown_background();
+    third.runtime.shutdown_background();
     Ok(())
 }
