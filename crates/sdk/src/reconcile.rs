@@ -454,9 +454,11 @@ where
             tokio::spawn(async move {
                 leadership.acquired().await;
                 leadership.lost().await;
-                leader_lost.store(true, std::sync::atomic::Ordering::SeqCst);
-                tracing::warn!("leadership lost, stopping");
-                stop_tx.send_replace(true);
+                if !*stop_tx.borrow() {
+                    leader_lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                    tracing::warn!("leadership lost, stopping");
+                    stop_tx.send_replace(true);
+                }
             });
         }
 

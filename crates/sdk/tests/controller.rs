@@ -51,6 +51,25 @@ struct Running {
     bound: Bound,
 }
 
+/// Deletes the test's Mirrors while their controller still runs (their
+/// finalizers would otherwise keep the namespace from going), then stops it.
+async fn finish(ns: &TestNamespace, controller: Running) -> Result<()> {
+    delete_mirrors(ns).await?;
+    controller.stop().await
+}
+
+async fn delete_mirrors(ns: &TestNamespace) -> Result<()> {
+    let mirrors: Api<Mirror> = ns.api();
+    mirrors.delete_collection(&DeleteParams::default(), &ListParams::default()).await?;
+    let gone = async {
+        while !mirrors.list(&ListParams::default()).await?.items.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    tokio::time::timeout(TIMEOUT, gone).await.context("mirrors were not cleaned up")?
+}
+
 impl Running {
     async fn stop(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -189,7 +208,7 @@ async fn reconciles_honours_requested_at_and_suspend_and_cleans_up() -> Result<(
     };
     tokio::time::timeout(TIMEOUT, gone).await.context("mirror and copy were not deleted")??;
     assert!(configmaps.get_opt("app").await?.is_some(), "the source stays");
-    controller.stop().await
+    finish(&ns, controller).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +257,7 @@ async fn backs_off_on_errors_visibly_and_stalls_on_bad_spec() -> Result<()> {
     assert_eq!(condition(&stalled, "Ready"), Some(("False".into(), "InvalidSpec".into())));
     assert!(condition(&stalled, "Reconciling").is_none());
     assert_eq!(stalled.status.and_then(|s| s.observed_generation), stalled.metadata.generation);
-    controller.stop().await
+    finish(&ns, controller).await
 }
 
 #[derive(Clone, Default)]
@@ -296,7 +315,7 @@ async fn events_reach_the_webhook_in_fluxs_shape() -> Result<()> {
     let source = configmaps.get("src").await?;
     assert_eq!(payload["metadata"]["example.ferry.dev/revision"], json!(source.metadata.resource_version));
     assert_eq!(payload["metadata"]["event.toolkit.fluxcd.io/team"], "platform");
-    controller.stop().await
+    finish(&ns, controller).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,7 +399,7 @@ async fn metrics_show_the_histogram_and_readyz_turns_ready() -> Result<()> {
         ns.name()
     )));
     assert!(text.contains("process_resident_memory_bytes"));
-    controller.stop().await
+    finish(&ns, controller).await
 }
 
 /// One controller instance on a runtime of its own, so that "killing" it
@@ -514,6 +533,7 @@ async fn only_the_leader_reconciles_and_a_killed_leader_hands_over() -> Result<(
     tokio::time::timeout(Duration::from_secs(15), released).await.context("no handover after release")??;
     let took = stopped_at.elapsed();
     assert!(took < Duration::from_secs(3), "handover after a release took {took:?}");
+    delete_mirrors(&ns).await?;
     second.runtime.shutdown_background();
     third.runtime.shutdown_background();
     Ok(())

@@ -264,20 +264,20 @@ pub async fn run(
         .with_metrics(metrics)
         .with_health(health)
         .watch_config_maps(|mirror: &Mirror| vec![mirror.spec.source.clone()]);
+    // The servers and the elector stop only after the controller has: the
+    // lease is released once reconciles in flight are done, never before.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let mut elector_task = None;
     if let Some(config) = options.leader_election {
         let elector = LeaderElector::new(client.clone(), config);
         controller = controller.with_leadership(elector.leadership());
-        elector_task = Some(tokio::spawn(elector.run(stopped())));
+        let mut done = done_rx.clone();
+        elector_task = Some(tokio::spawn(elector.run(async move {
+            let _ = done.wait_for(|done| *done).await;
+        })));
     }
-    let shutdown_tx = stop_tx.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("mirror shutdown requested");
-        shutdown_tx.send_replace(true);
-    });
-    let result = controller.run(stopped()).await;
-    // Stop the servers and release the lease whatever ended the controller.
+    let result = controller.run(shutdown).await;
+    done_tx.send_replace(true);
     stop_tx.send_replace(true);
     if let Some(task) = elector_task {
         let _ = task.await;
