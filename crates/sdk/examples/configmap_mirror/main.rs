@@ -34,7 +34,13 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let flags = cli.runtime;
-    ferry_sdk::telemetry::init(flags.log_level, flags.log_encoding)?;
+    // Logs like Flux's; spans over OTLP when --otlp-endpoint is set (flushed when `_telemetry` drops).
+    let _telemetry = ferry_sdk::telemetry::init_with_otlp(
+        flags.log_level,
+        flags.log_encoding,
+        &flags.otlp_endpoint,
+        mirror::CONTROLLER_NAME,
+    )?;
     let factory = ferry_sdk::client::ClientFactory::infer(flags.kube_api_qps, flags.kube_api_burst).await?;
     let client = factory.client()?;
     let leader_election = flags.enable_leader_election.then(|| ferry_sdk::leader::Config {
