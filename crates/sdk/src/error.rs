@@ -1,0 +1,44 @@
+//! The reason and class that every reconcile error carries.
+//!
+//! The class decides what happens next: a transient error is retried with
+//! backoff, a stalled one waits for the spec to change, a waiting one is
+//! requeued after a fixed delay. The reason goes into the Ready condition,
+//! the Kubernetes Event and the metrics, never a Debug string.
+
+use std::time::Duration;
+
+/// What the harness does after an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Retry with per-object exponential backoff.
+    Transient,
+    /// Do not retry until the object's spec (generation) changes; sets
+    /// `Stalled=True`.
+    Stalled,
+    /// Requeue after a fixed delay (the object's retry interval when this is
+    /// `None`), e.g. while a dependency is not ready. Not counted as a failure.
+    Waiting(Option<Duration>),
+}
+
+impl ErrorClass {
+    /// The class as a metric label value: `transient`, `stalled` or `waiting`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Transient => "transient",
+            Self::Stalled => "stalled",
+            Self::Waiting(_) => "waiting",
+        }
+    }
+}
+
+/// An error a reconciler returns: it says its condition reason and class.
+pub trait ReconcileError: std::error::Error + Send + Sync + 'static {
+    /// The reason for the Ready condition and the Event, in Flux's
+    /// CamelCase vocabulary (e.g. `ArtifactFailed`).
+    fn reason(&self) -> &str;
+
+    /// How the harness handles the error. Transient by default.
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Transient
+    }
+}

@@ -1,0 +1,204 @@
+//! Prometheus metrics: Flux's `gotk_*` series, Ferry's counters and process
+//! metrics, served as Prometheus text on `--metrics-addr`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A metric could not be created or registered.
+    #[error("registering metric: {0}")]
+    RegisterFailed(#[from] prometheus::Error),
+    /// The listen address could not be bound.
+    #[error("binding {addr}: {source}")]
+    BindFailed {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("serving metrics: {0}")]
+    ServeFailed(#[source] std::io::Error),
+}
+
+/// The result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Flux's histogram buckets for `gotk_reconcile_duration_seconds`:
+/// ten exponential buckets from 10ns by factors of 10.
+pub fn flux_duration_buckets() -> Vec<f64> {
+    (0..10).map(|i| 10e-9 * 10f64.powi(i)).collect()
+}
+
+/// The metrics of one controller process.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    duration: HistogramVec,
+    condition: GaugeVec,
+    suspend: GaugeVec,
+    reconciles: IntCounterVec,
+    in_flight: IntGaugeVec,
+}
+
+impl Metrics {
+    /// A fresh registry with all of the SDK's metrics, process metrics included.
+    pub fn new() -> Result<Self> {
+        let registry = Registry::new();
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "gotk_reconcile_duration_seconds",
+                "The duration in seconds of a GitOps Toolkit resource reconciliation.",
+            )
+            .buckets(flux_duration_buckets()),
+            &["kind", "name", "namespace"],
+        )?;
+        let condition = GaugeVec::new(
+            Opts::new(
+                "gotk_reconcile_condition",
+                "The current condition status of a GitOps Toolkit resource reconciliation.",
+            ),
+            &["kind", "name", "namespace", "type", "status"],
+        )?;
+        let suspend = GaugeVec::new(
+            Opts::new("gotk_suspend_status", "The current suspend status of a GitOps Toolkit resource."),
+            &["kind", "name", "namespace"],
+        )?;
+        let reconciles = IntCounterVec::new(
+            Opts::new(
+                "ferry_reconcile_total",
+                "Reconciles by kind and result (success, transient, stalled, waiting, suspended, deleted).",
+            ),
+            &["kind", "result"],
+        )?;
+        let in_flight = IntGaugeVec::new(
+            Opts::new("ferry_reconcile_in_flight", "Reconciles running right now, by kind."),
+            &["kind"],
+        )?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(condition.clone()))?;
+        registry.register(Box::new(suspend.clone()))?;
+        registry.register(Box::new(reconciles.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        Ok(Self { registry, duration, condition, suspend, reconciles, in_flight })
+    }
+
+    /// The registry, to add a controller's own metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Observes how long a reconcile of `kind` `namespace/name` took.
+    pub fn record_duration(&self, kind: &str, namespace: &str, name: &str, took: Duration) {
+        self.duration.with_label_values(&[kind, name, namespace]).observe(took.as_secs_f64());
+    }
+
+    /// Records a condition's status (`True`, `False`, `Unknown`), or that
+    /// the object was deleted.
+    pub fn record_condition(&self, kind: &str, namespace: &str, name: &str, type_: &str, status: Option<&str>) {
+        for candidate in ["True", "False", "Unknown", "Deleted"] {
+            let value = match status {
+                Some(status) if status == candidate => 1.0,
+                None if candidate == "Deleted" => 1.0,
+                _ => 0.0,
+            };
+            self.condition.with_label_values(&[kind, name, namespace, type_, candidate]).set(value);
+        }
+    }
+
+    /// Records whether the object is suspended.
+    pub fn record_suspend(&self, kind: &str, namespace: &str, name: &str, suspended: bool) {
+        self.suspend.with_label_values(&[kind, name, namespace]).set(if suspended { 1.0 } else { 0.0 });
+    }
+
+    /// Counts one reconcile of `kind` ending in `result`.
+    pub fn record_result(&self, kind: &str, result: &str) {
+        self.reconciles.with_label_values(&[kind, result]).inc();
+    }
+
+    /// Adds `delta` to the reconciles in flight.
+    pub fn add_in_flight(&self, kind: &str, delta: i64) {
+        self.in_flight.with_label_values(&[kind]).add(delta);
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(error) = encoder.encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "encoding metrics");
+        }
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+
+    /// An axum router serving `/metrics`.
+    pub fn router(&self) -> Router {
+        Router::new().route("/metrics", get(serve_metrics)).with_state(self.clone())
+    }
+
+    /// Serves `/metrics` on `addr` until `shutdown` resolves; returns the
+    /// bound address (useful with port 0) and the server's task.
+    pub async fn serve(
+        &self,
+        addr: SocketAddr,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(SocketAddr, tokio::task::JoinHandle<Result<()>>)> {
+        serve_router(self.router(), addr, shutdown).await
+    }
+}
+
+async fn serve_metrics(State(metrics): State<Metrics>) -> impl IntoResponse {
+    (StatusCode::OK, [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], metrics.render())
+}
+
+/// Binds `addr` and serves `router` until `shutdown` resolves.
+pub(crate) async fn serve_router(
+    router: Router,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::BindFailed { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| Error::BindFailed { addr, source })?;
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(Error::ServeFailed)
+    });
+    Ok((bound, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_match_flux() {
+        let buckets = flux_duration_buckets();
+        assert_eq!(buckets.len(), 10);
+        assert!((buckets[0] - 1e-8).abs() < 1e-20);
+        assert!((buckets[9] - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn renders_histogram_and_conditions() {
+        let metrics = Metrics::new().unwrap();
+        metrics.record_duration("GitRepository", "flux-system", "podinfo", Duration::from_millis(20));
+        metrics.record_condition("GitRepository", "flux-system", "podinfo", "Ready", Some("True"));
+        metrics.record_result("GitRepository", "success");
+        let text = metrics.render();
+        assert!(text.contains(
+            "gotk_reconcile_duration_seconds_count{kind=\"GitRepository\",name=\"podinfo\",namespace=\"flux-system\"} 1"
+        ), "{text}");
+        assert!(text.contains("gotk_reconcile_condition{kind=\"GitRepository\",name=\"podinfo\",namespace=\"flux-system\",status=\"True\",type=\"Ready\"} 1"), "{text}");
+        assert!(text.contains("ferry_reconcile_total{kind=\"GitRepository\",result=\"success\"} 1"), "{text}");
+        assert!(text.contains("process_cpu_seconds_total"), "{text}");
+    }
+}

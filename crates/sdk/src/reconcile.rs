@@ -1,0 +1,838 @@
+//! The reconcile harness, on kube-runtime's `Controller`.
+//!
+//! A [`Reconciler`] writes only the steps of its kind; the harness does the
+//! rest the way Flux's controllers do:
+//!
+//! - deletion runs [`Reconciler::cleanup`], then removes the finalizer;
+//!   otherwise the finalizer is added first;
+//! - `spec.suspend` skips the object;
+//! - `reconcile.fluxcd.io/requestedAt` is echoed into
+//!   `status.lastHandledReconcileAt`;
+//! - the status is written once per reconcile, whatever happened: Ready
+//!   summarised from the owned conditions, `Reconciling`/`Stalled` from the
+//!   error class, observedGeneration, all in one server-side apply;
+//! - errors retry with per-object backoff, stalled errors wait for a spec
+//!   change, waiting errors requeue after a fixed delay; success requeues at
+//!   `spec.interval` with jitter;
+//! - events, metrics and logs are emitted with the error's reason and class;
+//! - only the leader reconciles; shutdown stops taking work and waits a
+//!   bounded time for reconciles in flight.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller as KubeController};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::backoff::{Backoff, IntervalJitter};
+use crate::conditions::{self, Summary};
+use crate::error::{ErrorClass, ReconcileError};
+use crate::events::{self, Recorder, Severity};
+use crate::flags::RuntimeFlags;
+use crate::health::Health;
+use crate::leader::Leadership;
+use crate::metrics::Metrics;
+use crate::status::{self, FluxObject, ReconcileStatus};
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The settings are invalid.
+    #[error(transparent)]
+    InvalidSettings(#[from] crate::backoff::Error),
+    /// `--watch-label-selector` could not be parsed.
+    #[error("invalid label selector {0:?}")]
+    InvalidSelector(String),
+    /// Writing the status failed.
+    #[error(transparent)]
+    StatusFailed(#[from] status::Error),
+    /// Adding or removing the finalizer failed.
+    #[error("updating finalizers of {name}: {source}")]
+    FinalizerFailed {
+        /// The object's name.
+        name: String,
+        /// The cause.
+        source: kube::Error,
+    },
+    /// The object has no namespace.
+    #[error("object {0} has no namespace")]
+    NoNamespace(String),
+    /// This instance lost its leader lease and stopped.
+    #[error("leader election lost")]
+    LeadershipLost,
+}
+
+/// The result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Flux's finalizer.
+pub use ferry_api_meta::FINALIZER;
+/// The annotation that asks for a reconcile now; its value is echoed into
+/// `status.lastHandledReconcileAt`.
+pub use ferry_api_meta::annotations::REQUESTED_AT as REQUESTED_AT_ANNOTATION;
+/// The value of [`WATCH_LABEL`] that turns watching on.
+pub use ferry_api_meta::annotations::WATCH_ENABLED as WATCH_LABEL_ENABLED;
+/// The label that opts a Secret or ConfigMap into watches.
+pub use ferry_api_meta::annotations::WATCH_LABEL;
+
+/// How long a waiting error requeues when neither it nor the object says.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// What a successful reconcile reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The Ready message (e.g. `stored artifact for revision 'main@sha1:…'`).
+    pub message: String,
+    /// The revision reconciled, added to event metadata as `<group>/revision`.
+    pub revision: Option<String>,
+    /// Requeue after this instead of the interval.
+    pub requeue_after: Option<Duration>,
+}
+
+impl Outcome {
+    /// Success with a Ready message.
+    pub fn ready(message: impl Into<String>) -> Self {
+        Self { message: message.into(), ..Self::default() }
+    }
+
+    /// Adds the revision reconciled.
+    pub fn with_revision(mut self, revision: impl Into<String>) -> Self {
+        self.revision = Some(revision.into());
+        self
+    }
+
+    /// Requeues after `delay` instead of the interval.
+    pub fn requeue_after(mut self, delay: Duration) -> Self {
+        self.requeue_after = Some(delay);
+        self
+    }
+}
+
+/// What a reconciler can use besides its object.
+#[derive(Clone)]
+pub struct Context {
+    client: Client,
+    recorder: Option<Recorder>,
+    metrics: Metrics,
+    controller_name: String,
+}
+
+impl Context {
+    /// The controller's client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The event recorder, when events are on.
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_ref()
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The controller's name.
+    pub fn controller_name(&self) -> &str {
+        &self.controller_name
+    }
+
+    /// Records a trace or info event (failures are recorded by the harness).
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        severity: Severity,
+        reason: &str,
+        message: &str,
+    ) {
+        if let Some(recorder) = &self.recorder
+            && let Err(error) = recorder.record(object, severity, reason, message, &BTreeMap::new()).await
+        {
+            tracing::warn!(%error, "recording event");
+        }
+    }
+}
+
+/// The steps of one kind. The harness calls it; see the module docs.
+pub trait Reconciler: Send + Sync + 'static {
+    /// The kind reconciled.
+    type Object: FluxObject<Status: Clone + Debug + Serialize + Send + Sync>
+        + Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
+    /// Its errors.
+    type Error: ReconcileError;
+
+    /// The owned conditions that make up Ready, in priority order.
+    fn summary(&self) -> Summary {
+        Summary::default()
+    }
+
+    /// Brings the world in line with `object`, recording progress in
+    /// `status` (which starts as the object's current status). Set the
+    /// kind's own conditions here; Ready, Reconciling, Stalled,
+    /// observedGeneration and lastHandledReconcileAt are the harness's.
+    fn reconcile(
+        &self,
+        object: &Self::Object,
+        status: &mut <Self::Object as FluxObject>::Status,
+        ctx: &Context,
+    ) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
+
+    /// Cleans up after a deleted object, before its finalizer is removed.
+    fn cleanup(&self, object: &Self::Object, ctx: &Context) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// How a controller runs: names, scope and timings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The controller's name: reporting controller of events, and by default
+    /// the field manager.
+    pub name: String,
+    /// The field manager of status patches (Flux: the controller's name).
+    pub field_manager: String,
+    /// The finalizer added to objects.
+    pub finalizer: String,
+    /// Watch one namespace, or all when `None`.
+    pub namespace: Option<String>,
+    /// Only objects matching this label selector (sharding).
+    pub label_selector: Option<String>,
+    /// Reconciles at once.
+    pub concurrency: u16,
+    /// Lower bound of the retry backoff.
+    pub min_retry_delay: Duration,
+    /// Upper bound of the retry backoff.
+    pub max_retry_delay: Duration,
+    /// Interval jitter, in percent.
+    pub interval_jitter_percentage: u8,
+    /// How long reconciles in flight may take after shutdown starts.
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// Flux's defaults for a controller called `name`.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            field_manager: name.to_string(),
+            finalizer: FINALIZER.to_string(),
+            namespace: None,
+            label_selector: None,
+            concurrency: 4,
+            min_retry_delay: crate::backoff::DEFAULT_MIN_RETRY_DELAY,
+            max_retry_delay: crate::backoff::DEFAULT_MAX_RETRY_DELAY,
+            interval_jitter_percentage: crate::backoff::DEFAULT_INTERVAL_JITTER_PERCENTAGE,
+            shutdown_timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// The settings given by the common flags; `runtime_namespace` is the
+    /// one watched when `--watch-all-namespaces=false`.
+    pub fn from_flags(name: &str, flags: &RuntimeFlags, runtime_namespace: &str) -> Self {
+        Self {
+            namespace: (!flags.watch_all_namespaces).then(|| runtime_namespace.to_string()),
+            label_selector: (!flags.watch_label_selector.is_empty()).then(|| flags.watch_label_selector.clone()),
+            concurrency: flags.concurrent,
+            min_retry_delay: flags.min_retry_delay,
+            max_retry_delay: flags.max_retry_delay,
+            interval_jitter_percentage: flags.interval_jitter_percentage,
+            shutdown_timeout: flags.graceful_shutdown_timeout,
+            ..Self::new(name)
+        }
+    }
+}
+
+type Watch<K> = Box<dyn FnOnce(KubeController<K>, &Client, &watcher::Config) -> KubeController<K> + Send>;
+
+/// A controller for one kind, ready to run.
+pub struct Controller<R: Reconciler> {
+    reconciler: R,
+    client: Client,
+    settings: Settings,
+    recorder: Option<Recorder>,
+    metrics: Option<Metrics>,
+    health: Option<Health>,
+    leadership: Option<Leadership>,
+    watches: Vec<Watch<R::Object>>,
+}
+
+impl<R: Reconciler> Controller<R>
+where
+    R::Object: Resource<Scope = NamespaceResourceScope>,
+{
+    /// A controller running `reconciler` with `client`.
+    pub fn new(reconciler: R, client: Client, settings: Settings) -> Self {
+        Self {
+            reconciler,
+            client,
+            settings,
+            recorder: None,
+            metrics: None,
+            health: None,
+            leadership: None,
+            watches: Vec::new(),
+        }
+    }
+
+    /// Records events with `recorder`.
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Records metrics into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Marks `health` ready once the caches are synced.
+    pub fn with_health(mut self, health: Health) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// Reconciles only while `leadership` is held; stops when it is lost.
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = Some(leadership);
+        self
+    }
+
+    /// Re-reconciles objects when a Secret they reference changes. Only
+    /// Secrets labelled `reconcile.fluxcd.io/watch: Enabled` are watched;
+    /// `references` names the Secrets (in the object's namespace) an object uses.
+    pub fn watch_secrets(self, references: impl Fn(&R::Object) -> Vec<String> + Send + Sync + 'static) -> Self {
+        self.watch_labelled::<Secret>(references)
+    }
+
+    /// Like [`Controller::watch_secrets`], for ConfigMaps.
+    pub fn watch_config_maps(self, references: impl Fn(&R::Object) -> Vec<String> + Send + Sync + 'static) -> Self {
+        self.watch_labelled::<ConfigMap>(references)
+    }
+
+    fn watch_labelled<O>(mut self, references: impl Fn(&R::Object) -> Vec<String> + Send + Sync + 'static) -> Self
+    where
+        O: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+    {
+        let namespace = self.settings.namespace.clone();
+        self.watches.push(Box::new(move |controller: KubeController<R::Object>, client: &Client, _| {
+            let store = controller.store();
+            let api: Api<O> = match &namespace {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::all(client.clone()),
+            };
+            let config = watcher::Config::default().labels(&format!("{WATCH_LABEL}={WATCH_LABEL_ENABLED}"));
+            controller.watches(api, config, move |object: O| {
+                let name = object.name_any();
+                let namespace = object.namespace();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|candidate| candidate.namespace() == namespace && references(candidate).contains(&name))
+                    .map(|candidate| ObjectRef::from_obj(&*candidate))
+                    .collect::<Vec<_>>()
+            })
+        }));
+        self
+    }
+
+    /// Re-reconciles consumers when the artifact revision of a source they
+    /// reference changes. `references` gives the sources an object consumes,
+    /// `revision` a source's current artifact revision.
+    pub fn watch_sources<S>(
+        mut self,
+        references: impl Fn(&R::Object) -> Vec<ObjectRef<S>> + Send + Sync + 'static,
+        revision: impl Fn(&S) -> Option<String> + Send + Sync + 'static,
+    ) -> Self
+    where
+        S: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+    {
+        let namespace = self.settings.namespace.clone();
+        self.watches.push(Box::new(move |controller: KubeController<R::Object>, client: &Client, _| {
+            let store = controller.store();
+            let api: Api<S> = match &namespace {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::all(client.clone()),
+            };
+            let seen: Mutex<HashMap<ObjectRef<S>, Option<String>>> = Mutex::default();
+            controller.watches(api, watcher::Config::default(), move |source: S| {
+                let key = ObjectRef::from_obj(&source);
+                let current = revision(&source);
+                let previous =
+                    seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone(), current.clone());
+                // Consumers are reconciled at start anyway: trigger only on a change seen here.
+                let changed = matches!(previous, Some(previous) if previous != current);
+                if !changed {
+                    return Vec::new();
+                }
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|candidate| references(candidate).contains(&key))
+                    .map(|candidate| ObjectRef::from_obj(&*candidate))
+                    .collect::<Vec<_>>()
+            })
+        }));
+        self
+    }
+
+    /// Runs until `shutdown` resolves (then in-flight reconciles get
+    /// `settings.shutdown_timeout` to finish) or leadership is lost (an
+    /// error: the process should exit, as Flux's do).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let Self { reconciler, client, settings, recorder, metrics, health, leadership, watches } = self;
+        let backoff = Backoff::new(settings.min_retry_delay, settings.max_retry_delay)?;
+        let jitter = IntervalJitter::new(settings.interval_jitter_percentage)?;
+        let metrics = match metrics {
+            Some(metrics) => metrics,
+            None => Metrics::new().map_err(|e| Error::InvalidSelector(e.to_string()))?,
+        };
+        let api: Api<R::Object> = match &settings.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let mut watch_config = watcher::Config::default();
+        if let Some(selector) = &settings.label_selector {
+            if selector.contains(['(', ')']) || selector.trim().is_empty() {
+                return Err(Error::InvalidSelector(selector.clone()));
+            }
+            watch_config = watch_config.labels(selector);
+        }
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped: Shared<BoxFuture<'static, ()>> = {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+            .boxed()
+            .shared()
+        };
+        let leader_lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let stop_tx = stop_tx.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                tracing::debug!("shutdown requested");
+                stop_tx.send_replace(true);
+            });
+        }
+        if let Some(mut leadership) = leadership.clone() {
+            let stop_tx = stop_tx.clone();
+            let leader_lost = leader_lost.clone();
+            tokio::spawn(async move {
+                leadership.acquired().await;
+                leadership.lost().await;
+                if !*stop_tx.borrow() {
+                    leader_lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                    tracing::warn!("leadership lost, stopping");
+                    stop_tx.send_replace(true);
+                }
+            });
+        }
+
+        tracing::debug!(namespace = ?settings.namespace, "starting controller");
+        let (reader, writer) = reflector::store();
+        let trigger = watcher(api, watch_config.clone())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(change_predicate::<R::Object>, Default::default());
+        let mut controller = KubeController::for_stream(trigger, reader.clone())
+            .with_config(ControllerConfig::default().concurrency(settings.concurrency))
+            .graceful_shutdown_on(stopped.clone());
+        for watch in watches {
+            controller = watch(controller, &client, &watch_config);
+        }
+        if let Some(leadership) = leadership.clone() {
+            let gained = futures::stream::unfold(leadership, |mut leadership| async move {
+                leadership.acquired().await;
+                let out = Some(((), leadership.clone()));
+                leadership.lost().await;
+                out
+            });
+            controller = controller.reconcile_all_on(gained);
+        }
+        if let Some(health) = health {
+            let reader = reader.clone();
+            tokio::spawn(async move {
+                // kube's readiness signal wakes only its last waiter (the
+                // controller itself), so poll it again now and then.
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(250), reader.wait_until_ready()).await {
+                        Ok(Ok(())) => {
+                            tracing::debug!("caches synced, ready");
+                            health.set_ready(true);
+                            break;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, "cache never synced");
+                            break;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            });
+        }
+
+        let shared = Arc::new(Shared_ {
+            reconciler,
+            ctx: Context { client, recorder, metrics, controller_name: settings.name.clone() },
+            settings: settings.clone(),
+            backoff,
+            jitter,
+            leadership,
+        });
+        let error_shared = shared.clone();
+        let run = controller
+            .run(
+                |object, shared: Arc<Shared_<R>>| async move { shared.reconcile(object).await },
+                move |object, error, _| {
+                    let key = object_key(&*object);
+                    tracing::warn!(%error, name = %key, "reconcile failed");
+                    Action::requeue(error_shared.backoff.next_delay(&key))
+                },
+                shared,
+            )
+            .for_each(|_| std::future::ready(()));
+        let mut run = std::pin::pin!(run);
+        tokio::select! {
+            _ = &mut run => {}
+            _ = stopped.clone() => {
+                tracing::info!(timeout = ?settings.shutdown_timeout, "shutting down, waiting for reconciles in flight");
+                if tokio::time::timeout(settings.shutdown_timeout, &mut run).await.is_err() {
+                    tracing::warn!("reconciles still running at the shutdown deadline, cancelling them");
+                }
+            }
+        }
+        if leader_lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::LeadershipLost);
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C: pass it to [`Controller::run`].
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM, only Ctrl-C stops the controller");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// What must change on an object for a watch event to trigger a reconcile:
+/// generation (spec), annotations (requestedAt), labels, finalizers and
+/// deletion. Status-only updates, including the harness's own, do not.
+fn change_predicate<K: Resource>(object: &K) -> Option<u64> {
+    let meta = object.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.labels.hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp.as_ref().map(|t| t.0.as_second()).hash(&mut hasher);
+    meta.uid.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+fn object_key<K: Resource>(object: &K) -> String {
+    format!("{}/{}", object.meta().namespace.as_deref().unwrap_or(""), object.meta().name.as_deref().unwrap_or(""))
+}
+
+fn reconcile_id() -> String {
+    let bits: u128 = rand::random();
+    let hex = format!("{bits:032x}");
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+struct Shared_<R: Reconciler> {
+    reconciler: R,
+    ctx: Context,
+    settings: Settings,
+    backoff: Backoff,
+    jitter: IntervalJitter,
+    leadership: Option<Leadership>,
+}
+
+/// Decrements the in-flight gauge when a reconcile ends, however it ends.
+struct InFlight<'a> {
+    metrics: &'a Metrics,
+    kind: &'a str,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.metrics.add_in_flight(self.kind, -1);
+    }
+}
+
+impl<R: Reconciler> Shared_<R>
+where
+    R::Object: Resource<Scope = NamespaceResourceScope>,
+{
+    async fn reconcile(&self, object: Arc<R::Object>) -> Result<Action> {
+        if self.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
+            return Ok(Action::await_change());
+        }
+        let kind = <R::Object as Resource>::kind(&()).into_owned();
+        let name = object.name_any();
+        let namespace = object.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
+        let span = tracing::info_span!(
+            "reconcile",
+            controller = %self.settings.name,
+            controllerKind = %kind,
+            name = %name,
+            namespace = %namespace,
+            reconcileID = %reconcile_id(),
+        );
+        self.ctx.metrics.add_in_flight(&kind, 1);
+        let _in_flight = InFlight { metrics: &self.ctx.metrics, kind: &kind };
+        let started = Instant::now();
+        let result = self.reconcile_inner(object, &kind, &namespace, &name).instrument(span).await;
+        self.ctx.metrics.record_duration(&kind, &namespace, &name, started.elapsed());
+        result
+    }
+
+    async fn reconcile_inner(&self, object: Arc<R::Object>, kind: &str, namespace: &str, name: &str) -> Result<Action> {
+        let api: Api<R::Object> = Api::namespaced(self.ctx.client.clone(), namespace);
+        let key = format!("{namespace}/{name}");
+        let finalizer = self.settings.finalizer.as_str();
+        let has_finalizer = object.finalizers().iter().any(|f| f == finalizer);
+
+        if object.meta().deletion_timestamp.is_some() {
+            if !has_finalizer {
+                return Ok(Action::await_change());
+            }
+            return match self.reconciler.cleanup(&object, &self.ctx).await {
+                Ok(()) => {
+                    let remaining: Vec<String> =
+                        object.finalizers().iter().filter(|f| *f != finalizer).cloned().collect();
+                    set_finalizers(&api, &object, remaining).await?;
+                    self.backoff.reset(&key);
+                    self.ctx.metrics.record_condition(kind, namespace, name, conditions::READY, None);
+                    self.ctx.metrics.record_result(kind, "deleted");
+                    tracing::info!("cleaned up, finalizer removed");
+                    Ok(Action::await_change())
+                }
+                Err(error) => {
+                    self.emit(&object, Severity::Error, error.reason(), &error.to_string(), None).await;
+                    self.ctx.metrics.record_result(kind, error.class().as_str());
+                    tracing::error!(error = %error, reason = error.reason(), "cleanup failed");
+                    Ok(Action::requeue(self.backoff.next_delay(&key)))
+                }
+            };
+        }
+
+        let object = if has_finalizer {
+            object
+        } else {
+            let mut finalizers = object.finalizers().to_vec();
+            finalizers.push(finalizer.to_string());
+            Arc::new(set_finalizers(&api, &object, finalizers).await?)
+        };
+
+        let suspended = object.suspended();
+        self.ctx.metrics.record_suspend(kind, namespace, name, suspended);
+        if suspended {
+            tracing::info!("reconciliation is suspended for this object");
+            self.ctx.metrics.record_result(kind, "suspended");
+            return Ok(Action::await_change());
+        }
+
+        let before = object.status().cloned().unwrap_or_default();
+        let mut status = before.clone();
+        let result = self.reconciler.reconcile(&object, &mut status, &self.ctx).await;
+
+        let generation = object.meta().generation;
+        if let Some(requested) = object.annotations().get(REQUESTED_AT_ANNOTATION) {
+            status.set_last_handled_reconcile_at(Some(requested.clone()));
+        }
+        let summary = self.reconciler.summary();
+        let was_ready = conditions::get(before.conditions(), conditions::READY).cloned();
+        let (action, label, event) = match result {
+            Ok(outcome) => {
+                let conds = status.conditions_mut();
+                conditions::remove(conds, conditions::RECONCILING);
+                conditions::remove(conds, conditions::STALLED);
+                summary.set_ready(conds, conditions::SUCCEEDED, &outcome.message, generation);
+                status.set_observed_generation(generation);
+                self.backoff.reset(&key);
+                let ready = conditions::get(status.conditions(), conditions::READY).cloned();
+                let changed = match (&was_ready, &ready) {
+                    (Some(old), Some(new)) => old.status != new.status || old.message != new.message,
+                    _ => true,
+                };
+                let event = (changed && ready.as_ref().is_some_and(|r| r.is_true()))
+                    .then(|| (Severity::Info, conditions::SUCCEEDED.to_string(), outcome.message.clone()));
+                tracing::info!(revision = outcome.revision.as_deref().unwrap_or(""), "{}", outcome.message);
+                let after = outcome.requeue_after.or_else(|| object.interval().map(|i| self.jitter.apply(i)));
+                let action = after.map_or_else(Action::await_change, Action::requeue);
+                (action, "success", event.map(|e| (e, outcome.revision)))
+            }
+            Err(error) => {
+                let reason = error.reason().to_string();
+                let message = error.to_string();
+                let class = error.class();
+                let conds = status.conditions_mut();
+                let (action, severity) = match class {
+                    ErrorClass::Transient => {
+                        conditions::remove(conds, conditions::STALLED);
+                        conditions::mark_true(
+                            conds,
+                            conditions::RECONCILING,
+                            conditions::PROGRESSING_WITH_RETRY,
+                            &message,
+                            generation,
+                        );
+                        (Action::requeue(self.backoff.next_delay(&key)), Severity::Error)
+                    }
+                    ErrorClass::Stalled => {
+                        conditions::remove(conds, conditions::RECONCILING);
+                        conditions::mark_true(conds, conditions::STALLED, &reason, &message, generation);
+                        status.set_observed_generation(generation);
+                        self.backoff.reset(&key);
+                        (Action::await_change(), Severity::Error)
+                    }
+                    ErrorClass::Waiting(delay) => {
+                        conditions::remove(conds, conditions::STALLED);
+                        conditions::mark_true(
+                            conds,
+                            conditions::RECONCILING,
+                            conditions::PROGRESSING,
+                            &message,
+                            generation,
+                        );
+                        self.backoff.reset(&key);
+                        let delay = delay
+                            .or_else(|| object.retry_interval())
+                            .or_else(|| object.interval())
+                            .unwrap_or(DEFAULT_WAIT);
+                        (Action::requeue(delay), Severity::Info)
+                    }
+                };
+                conditions::mark_false(status.conditions_mut(), conditions::READY, &reason, &message, generation);
+                tracing::error!(reason = %reason, class = class.as_str(), error = %message, "reconciliation failed");
+                (action, class.as_str(), Some(((severity, reason, message), None)))
+            }
+        };
+
+        status::patch(&api, &object, &status, &self.settings.field_manager).await?;
+
+        self.ctx.metrics.record_result(kind, label);
+        if let Some(ready) = conditions::get(status.conditions(), conditions::READY) {
+            self.ctx.metrics.record_condition(kind, namespace, name, conditions::READY, Some(ready.status.as_str()));
+        }
+        if let Some(((severity, reason, message), revision)) = event {
+            self.emit(&object, severity, &reason, &message, revision).await;
+        }
+        Ok(action)
+    }
+
+    async fn emit(
+        &self,
+        object: &R::Object,
+        severity: Severity,
+        reason: &str,
+        message: &str,
+        revision: Option<String>,
+    ) {
+        let Some(recorder) = &self.ctx.recorder else { return };
+        let metadata: BTreeMap<String, String> =
+            revision.into_iter().map(|r| (events::META_REVISION_KEY.to_string(), r)).collect();
+        if let Err(error) = recorder.record(object, severity, reason, message, &metadata).await {
+            tracing::warn!(%error, "recording event");
+        }
+    }
+}
+
+/// Sets the finalizers with a merge patch conditional on the resourceVersion read.
+async fn set_finalizers<K>(api: &Api<K>, object: &K, finalizers: Vec<String>) -> Result<K>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+{
+    let name = object.name_any();
+    let patch = serde_json::json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": object.resource_version(),
+        }
+    });
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| Error::FinalizerFailed { name, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::ObjectMeta;
+
+    #[test]
+    fn predicate_ignores_status_only_changes() {
+        let mut object = ConfigMap {
+            metadata: ObjectMeta { name: Some("a".into()), generation: Some(1), ..ObjectMeta::default() },
+            ..ConfigMap::default()
+        };
+        let first = change_predicate(&object);
+        object.metadata.resource_version = Some("42".into());
+        object.data = Some([("k".to_string(), "v".to_string())].into());
+        assert_eq!(change_predicate(&object), first);
+        object.metadata.annotations = Some([(REQUESTED_AT_ANNOTATION.to_string(), "now".to_string())].into());
+        assert_ne!(change_predicate(&object), first);
+    }
+
+    #[test]
+    fn reconcile_ids_look_like_uuids() {
+        let id = reconcile_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+    }
+}
