@@ -102,9 +102,14 @@ pub fn generate() -> Result<BTreeMap<PathBuf, String>> {
         files.insert(PathBuf::from("charts/crds").join(name), format!("# {HEADER}\n---\n{yaml}"));
         groups.entry(group).or_default().push(value);
     }
+    let mut index = format!("<!-- {HEADER} -->\n\n# API reference\n\nFerry serves Flux's API groups, field for field:\n\n");
     for (group, crds) in groups {
+        let kinds: Vec<&str> =
+            crds.iter().filter_map(|crd| crd.pointer("/spec/names/kind").and_then(Value::as_str)).collect();
+        let _ = writeln!(index, "- [{group}]({group}.md): {}", kinds.join(", "));
         files.insert(PathBuf::from("docs/api").join(format!("{group}.md")), reference(&group, &crds));
     }
+    files.insert(PathBuf::from("docs/api/README.md"), index);
     Ok(files)
 }
 
@@ -231,8 +236,12 @@ fn fields(out: &mut String, node: &Value, prefix: &str) {
         if let Some(default) = child.get("default") {
             notes.push(format!("Default `{}`.", scalar(default)));
         }
-        let description = one_line(child["description"].as_str().unwrap_or_default());
-        let _ = writeln!(out, "| `{path}` | {kind} | {description} {} |", notes.join(" "));
+        let mut text = one_line(child["description"].as_str().unwrap_or_default());
+        for note in notes {
+            text.push(' ');
+            text.push_str(&note);
+        }
+        let _ = writeln!(out, "| `{path}` | {kind} | {} |", text.trim());
         let mut inner = child;
         let mut inner_path = path.clone();
         if child["type"] == "array" {
