@@ -102,7 +102,8 @@ pub fn generate() -> Result<BTreeMap<PathBuf, String>> {
         files.insert(PathBuf::from("charts/crds").join(name), format!("# {HEADER}\n---\n{yaml}"));
         groups.entry(group).or_default().push(value);
     }
-    let mut index = format!("<!-- {HEADER} -->\n\n# API reference\n\nFerry serves Flux's API groups, field for field:\n\n");
+    let mut index =
+        format!("<!-- {HEADER} -->\n\n# API reference\n\nFerry serves Flux's API groups, field for field:\n\n");
     for (group, crds) in groups {
         let kinds: Vec<&str> =
             crds.iter().filter_map(|crd| crd.pointer("/spec/names/kind").and_then(Value::as_str)).collect();
