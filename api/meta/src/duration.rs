@@ -1,8 +1,8 @@
 //! Go's `time.Duration` text format, which Flux's specs use for intervals and timeouts:
 //! `1m30s`, `1h1m1.5s`, `500ms`, `0s`.
 //!
-//! [`parse`] accepts what Go's `time.ParseDuration` accepts, except negative durations;
-//! [`format`] prints what Go's `Duration.String` prints.
+//! [`parse()`] accepts what Go's `time.ParseDuration` accepts, except negative durations;
+//! [`format()`] prints what Go's `Duration.String` prints.
 
 use std::time::Duration;
 
