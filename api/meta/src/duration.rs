@@ -239,4 +239,23 @@ mod tests {
             assert_eq!(format(parsed), text);
         }
     }
+
+    /// Every short string over the characters that matter: no panic, and what parses prints
+    /// back to the same duration.
+    #[test]
+    fn never_panics_and_round_trips() {
+        let alphabet = ['0', '1', '9', '.', 's', 'm', 'h', 'n', 'u', '\u{b5}', '-', '+', ' '];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> =
+                texts.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
+            texts.extend(longer);
+            texts.dedup();
+        }
+        for text in &texts {
+            if let Ok(duration) = parse(text) {
+                assert_eq!(parse(&format(duration)), Ok(duration), "{text:?}");
+            }
+        }
+    }
 }

@@ -135,4 +135,22 @@ mod tests {
         assert_eq!(entry.object_id(), Ok(object));
         assert_eq!(serde_json::to_string(&entry).unwrap(), r#"{"id":"default_podinfo_apps_Deployment","v":"v1"}"#);
     }
+
+    /// Every short string over the characters that matter: no panic, and what parses prints
+    /// back to an id that parses to the same object.
+    #[test]
+    fn never_panics_and_round_trips() {
+        let alphabet = ['a', '_', ':', '.', '\u{e9}'];
+        let mut texts = vec![String::new()];
+        for _ in 0..6 {
+            let longer: Vec<String> =
+                texts.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
+            texts.extend(longer);
+        }
+        for text in &texts {
+            if let Ok(object) = text.parse::<ObjectId>() {
+                assert_eq!(object.to_string().parse::<ObjectId>(), Ok(object), "{text:?}");
+            }
+        }
+    }
 }
