@@ -72,6 +72,13 @@ impl From<bool> for ConditionStatus {
     }
 }
 
+/// The current time, to the second, as conditions record it.
+pub(crate) fn now() -> Time {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seconds = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+    Time(Timestamp::from_second(seconds).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
 impl Condition {
     /// A condition that changed status just now.
     pub fn new(
@@ -84,7 +91,7 @@ impl Condition {
             type_: type_.into(),
             status,
             observed_generation: None,
-            last_transition_time: Time(Timestamp::now()),
+            last_transition_time: now(),
             reason: reason.into(),
             message: message.into(),
         }

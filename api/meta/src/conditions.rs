@@ -288,6 +288,12 @@ mod tests {
     }
 
     #[test]
+    fn new_conditions_are_stamped_now() {
+        let condition = Condition::new(READY, ConditionStatus::True, SUCCEEDED, "");
+        assert!(condition.last_transition_time.0 > Timestamp::from_second(1_700_000_000).unwrap());
+    }
+
+    #[test]
     fn condition_wire_format() {
         let c = cond(ConditionStatus::Unknown, PROGRESSING, 0).with_observed_generation(Some(3));
         let json = serde_json::to_value(&c).unwrap();

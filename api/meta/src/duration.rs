@@ -1,8 +1,8 @@
 //! Go's `time.Duration` text format, which Flux's specs use for intervals and timeouts:
 //! `1m30s`, `1h1m1.5s`, `500ms`, `0s`.
 //!
-//! [`parse`] accepts what Go's `time.ParseDuration` accepts, except negative durations;
-//! [`format`] prints what Go's `Duration.String` prints.
+//! [`parse()`] accepts what Go's `time.ParseDuration` accepts, except negative durations;
+//! [`format()`] prints what Go's `Duration.String` prints.
 
 use std::time::Duration;
 
@@ -237,6 +237,25 @@ mod tests {
         for text in ["1h1m1.5s", "5m0s", "1.5µs", "500ms", "10h0m0s", "1m0.000000001s"] {
             let parsed = parse(text).unwrap();
             assert_eq!(format(parsed), text);
+        }
+    }
+
+    /// Every short string over the characters that matter: no panic, and what parses prints
+    /// back to the same duration.
+    #[test]
+    fn never_panics_and_round_trips() {
+        let alphabet = ['0', '1', '9', '.', 's', 'm', 'h', 'n', 'u', '\u{b5}', '-', '+', ' '];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> =
+                texts.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
+            texts.extend(longer);
+            texts.dedup();
+        }
+        for text in &texts {
+            if let Ok(duration) = parse(text) {
+                assert_eq!(parse(&format(duration)), Ok(duration), "{text:?}");
+            }
         }
     }
 }

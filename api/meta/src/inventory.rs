@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// One object in an inventory.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceRef {
-    /// The object's id, `<namespace>_<name>_<group>_<kind>` (see [`ObjectId`]).
+    /// The object's id, `<namespace>_<name>_<group>_<kind>`, with `:` in the name written `__`.
     pub id: String,
 
     /// The object's API version, without the group.
@@ -134,5 +134,23 @@ mod tests {
         let entry = ResourceRef::new(&object, "v1");
         assert_eq!(entry.object_id(), Ok(object));
         assert_eq!(serde_json::to_string(&entry).unwrap(), r#"{"id":"default_podinfo_apps_Deployment","v":"v1"}"#);
+    }
+
+    /// Every short string over the characters that matter: no panic, and what parses prints
+    /// back to an id that parses to the same object.
+    #[test]
+    fn never_panics_and_round_trips() {
+        let alphabet = ['a', '_', ':', '.', '\u{e9}'];
+        let mut texts = vec![String::new()];
+        for _ in 0..6 {
+            let longer: Vec<String> =
+                texts.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
+            texts.extend(longer);
+        }
+        for text in &texts {
+            if let Ok(object) = text.parse::<ObjectId>() {
+                assert_eq!(object.to_string().parse::<ObjectId>(), Ok(object), "{text:?}");
+            }
+        }
     }
 }

@@ -209,4 +209,24 @@ mod tests {
         assert!(!a.same_content(&c));
         assert!(c.same_content(&"6.5.0".parse().unwrap()));
     }
+
+    /// Every short string over the characters that matter: no panic, and what parses prints
+    /// back to the same text.
+    #[test]
+    fn never_panics_and_round_trips() {
+        let alphabet = ['a', 's', 'h', '1', '@', ':', '/', '\u{e9}'];
+        let mut texts = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> =
+                texts.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
+            texts.extend(longer);
+        }
+        for text in &texts {
+            if let Ok(revision) = text.parse::<Revision>() {
+                assert_eq!(&revision.to_string(), text);
+            }
+        }
+        let long = format!("main@sha1:{}", "a".repeat(40));
+        assert!(long.parse::<Revision>().is_ok());
+    }
 }
