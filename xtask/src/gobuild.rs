@@ -54,6 +54,15 @@ pub fn ensure() -> Result<Binaries> {
     })
 }
 
+/// `go` from PATH, else the usual install location (some shells leave it off PATH).
+fn go_command() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join("go").is_file()))
+        .unwrap_or(false);
+    let fallback = PathBuf::from("/usr/local/go/bin/go");
+    if !on_path && fallback.is_file() { fallback } else { PathBuf::from("go") }
+}
+
 /// The version of `module` that the go.mod in `dir` requires.
 fn required_version(dir: &Path, module: &str) -> Result<String> {
     let go_mod = fs::read_to_string(dir.join("go.mod"))?;
@@ -122,7 +131,7 @@ fn ensure_module(dir: &Path, prefix: &str, ldflags: &str, targets: &[(&str, &str
             out.display()
         );
         let started = Instant::now();
-        let status = Command::new("go")
+        let status = Command::new(go_command())
             .current_dir(dir)
             .args(["build", "-trimpath"])
             .arg(format!("-ldflags={ldflags}"))

@@ -3,6 +3,7 @@
 mod cluster;
 mod codegen;
 mod demo;
+mod deps;
 mod gobuild;
 mod paths;
 mod pki;

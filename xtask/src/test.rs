@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::{cluster, paths};
+use crate::{cluster, deps, paths};
 
 /// The environment variable through which tests find the control plane.
 pub const KUBECONFIG_ENV: &str = "FERRY_KUBECONFIG";
@@ -91,6 +91,7 @@ pub fn run(options: Options) -> Result<()> {
         step(&mut failures, "cargo xtask codegen --check", codegen_check());
     }
 
+    deps::ensure()?;
     eprintln!("==> building the tests");
     let binaries = build_tests(&scope)?;
 

@@ -15,6 +15,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod git;
+pub mod sshd;
+pub mod tls;
+
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::time::Duration;

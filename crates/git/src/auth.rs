@@ -1,0 +1,223 @@
+//! Credentials for a remote, and connections that use them.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use gix::protocol::transport::client::blocking_io::http;
+
+use crate::{Error, Result};
+
+/// Credentials from a GitRepository's `secretRef` (and `proxySecretRef`).
+#[derive(Clone, Default)]
+pub struct Auth {
+    /// HTTP basic auth user name.
+    pub username: Option<String>,
+    /// HTTP basic auth password.
+    pub password: Option<String>,
+    /// An HTTP bearer token.
+    pub bearer_token: Option<String>,
+    /// CA certificates (PEM) to trust for HTTPS, instead of the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    /// A client certificate (PEM) for mutual TLS.
+    pub cert_pem: Option<Vec<u8>>,
+    /// The client certificate's key (PEM).
+    pub key_pem: Option<Vec<u8>>,
+    /// An SSH private key (OpenSSH or PEM format).
+    pub ssh_identity: Option<Vec<u8>>,
+    /// The `known_hosts` lines the SSH server's key must match.
+    pub ssh_known_hosts: Option<Vec<u8>>,
+    /// The SSH key's passphrase.
+    pub ssh_passphrase: Option<String>,
+    /// An HTTP(S) proxy URL (with credentials, if any).
+    pub proxy: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |present: bool| if present { "<set>" } else { "<unset>" };
+        f.debug_struct("Auth")
+            .field("username", &self.username)
+            .field("password", &set(self.password.is_some()))
+            .field("bearer_token", &set(self.bearer_token.is_some()))
+            .field("ca_pem", &set(self.ca_pem.is_some()))
+            .field("cert_pem", &set(self.cert_pem.is_some()))
+            .field("ssh_identity", &set(self.ssh_identity.is_some()))
+            .field("ssh_known_hosts", &set(self.ssh_known_hosts.is_some()))
+            .field("proxy", &set(self.proxy.is_some()))
+            .finish()
+    }
+}
+
+fn is_ssh(url: &str) -> bool {
+    url.starts_with("ssh://") || (!url.contains("://") && url.contains('@') && url.contains(':'))
+}
+
+/// A bare scratch repository that reads no configuration but its own.
+pub(crate) fn scratch_repo(dir: &Path, url: &str, auth: &Auth) -> Result<gix::Repository> {
+    if is_ssh(url) && auth.ssh_identity.is_some() && auth.ssh_known_hosts.is_none() {
+        return Err(Error::InvalidAuth("an SSH identity needs 'known_hosts' to check the server's key".into()));
+    }
+    gix::init_bare(dir).map_err(|e| Error::FetchFailed { url: url.to_string(), message: e.to_string() })?;
+    gix::open_opts(dir, gix::open::Options::isolated())
+        .map_err(|e| Error::FetchFailed { url: url.to_string(), message: e.to_string() })
+}
+
+/// Puts SSH settings into the scratch repository's configuration.
+pub(crate) fn configure(repo: &mut gix::Repository, url: &str, auth: &Auth) -> Result<()> {
+    if !is_ssh(url) {
+        return Ok(());
+    }
+    let dir = repo.path().to_path_buf();
+    let mut command =
+        String::from("ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null");
+    let known_hosts = dir.join("ferry_known_hosts");
+    std::fs::write(&known_hosts, auth.ssh_known_hosts.as_deref().unwrap_or_default())?;
+    command.push_str(&format!(" -o UserKnownHostsFile={}", known_hosts.display()));
+    if let Some(identity) = &auth.ssh_identity {
+        let key = dir.join("ferry_identity");
+        write_private(&key, identity)?;
+        if let Some(passphrase) = auth.ssh_passphrase.as_deref().filter(|p| !p.is_empty()) {
+            decrypt_key(&key, passphrase)?;
+        }
+        command.push_str(&format!(" -o IdentitiesOnly=yes -o IdentityAgent=none -i {}", key.display()));
+    }
+    let mut config = repo.config_snapshot_mut();
+    config
+        .set_value(&gix::config::tree::Core::SSH_COMMAND, command.as_str())
+        .map_err(|e| Error::InvalidAuth(e.to_string()))?;
+    config.commit().map_err(|e| Error::InvalidAuth(e.to_string()))?;
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(bytes)?;
+    if !bytes.ends_with(b"\n") {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Removes the passphrase from the scratch copy of the key, so that ssh
+/// can use it without asking.
+fn decrypt_key(key: &Path, passphrase: &str) -> Result<()> {
+    let output = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-P", passphrase, "-N", "", "-f"])
+        .arg(key)
+        .output()?;
+    if !output.status.success() {
+        return Err(Error::InvalidAuth("the SSH key's passphrase is wrong or the key is unreadable".into()));
+    }
+    Ok(())
+}
+
+/// Connects to `remote` with `auth`.
+pub(crate) fn connect<'a>(
+    repo: &'a gix::Repository,
+    remote: &'a gix::Remote<'a>,
+    url: &str,
+    auth: &Auth,
+) -> Result<gix::remote::Connection<'a, 'a, 'a, Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>>
+{
+    ensure_crypto_provider();
+    let connection = remote.connect(gix::remote::Direction::Fetch).map_err(|e| classify(url, chain(&e)))?;
+    let connection = if url.starts_with("http://") || url.starts_with("https://") {
+        connection.with_transport_options(Box::new(http_options(repo, url, auth)?))
+    } else {
+        connection
+    };
+    let account = match (&auth.username, &auth.password) {
+        (Some(user), password) if !user.is_empty() => Some(gix::sec::identity::Account {
+            username: user.clone(),
+            password: password.clone().unwrap_or_default(),
+            oauth_refresh_token: None,
+        }),
+        _ => None,
+    };
+    Ok(connection.with_credentials(move |action| match (action, &account) {
+        (gix::credentials::helper::Action::Get(context), Some(account)) => {
+            Ok(Some(gix::credentials::protocol::Outcome { identity: account.clone(), next: context.into() }))
+        }
+        _ => Ok(None),
+    }))
+}
+
+fn http_options(repo: &gix::Repository, url: &str, auth: &Auth) -> Result<http::Options> {
+    let mut options = repo
+        .transport_options(url, None)
+        .ok()
+        .flatten()
+        .and_then(|any| any.downcast::<http::Options>().ok())
+        .map(|boxed| *boxed)
+        .unwrap_or_default();
+    options.user_agent = Some("ferry-source-controller".to_string());
+    if let Some(token) = auth.bearer_token.as_deref().filter(|t| !t.is_empty()) {
+        options.extra_headers.push(format!("Authorization: Bearer {token}"));
+    }
+    if let Some(proxy) = &auth.proxy {
+        options.proxy = Some(proxy.clone());
+    }
+    let roots = match &auth.ca_pem {
+        Some(pem) => reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| Error::InvalidAuth(format!("'ca.crt' is not a PEM certificate bundle: {e}")))?,
+        None => Vec::new(),
+    };
+    let identity = match (&auth.cert_pem, &auth.key_pem) {
+        (Some(cert), Some(key)) => {
+            let mut pem = cert.clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(key);
+            Some(
+                reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| Error::InvalidAuth(format!("'tls.crt'/'tls.key' are not a usable pair: {e}")))?,
+            )
+        }
+        (None, None) => None,
+        _ => return Err(Error::InvalidAuth("'tls.crt' and 'tls.key' must be given together".into())),
+    };
+    let configure = move |mut builder: reqwest::blocking::ClientBuilder| {
+        if !roots.is_empty() {
+            builder = builder.tls_certs_merge(roots.clone());
+        }
+        if let Some(identity) = &identity {
+            builder = builder.identity(identity.clone());
+        }
+        Ok(builder)
+    };
+    let backend = http::reqwest::Options { configure_client: Some(Box::new(configure)), configure_request: None };
+    options.backend = Some(Arc::new(Mutex::new(backend)));
+    Ok(options)
+}
+
+/// Installs ring as rustls's process-wide provider, once.
+fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The error's message with its sources, as one line.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Tells authentication failures apart from other transport errors.
+pub(crate) fn classify(url: &str, message: String) -> Error {
+    let lower = message.to_lowercase();
+    let auth = ["authentication", "permission denied", "401", "403", "credentials", "unauthorized"];
+    if auth.iter().any(|needle| lower.contains(needle)) {
+        Error::AuthenticationFailed { url: url.to_string(), message }
+    } else {
+        Error::FetchFailed { url: url.to_string(), message }
+    }
+}

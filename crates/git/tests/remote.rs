@@ -1,0 +1,261 @@
+//! ferry-git against real servers: git http-backend over HTTP and HTTPS,
+//! with and without auth, and sshd.
+
+use std::path::Path;
+
+use ferry_git::{Auth, CheckoutOptions, Error, GitRef, checkout, list_refs, resolve};
+use ferry_testenv::git::{GitRepo, GitServer, GitServerOptions};
+use ferry_testenv::sshd::SshServer;
+
+fn sample(repo: &GitRepo) -> String {
+    repo.write("deploy/app.yaml", "kind: ConfigMap\n").unwrap();
+    repo.write("deploy/overlays/prod/patch.yaml", "replicas: 3\n").unwrap();
+    repo.write("docs/README.md", "# docs\n").unwrap();
+    repo.write("run.sh", "#!/bin/sh\n").unwrap();
+    let first = repo.commit("first").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let script = repo.work_dir().join("run.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    repo.commit("make run.sh executable").unwrap();
+    first
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn resolves_and_checks_out_every_kind_of_ref() {
+    let server = GitServer::start(GitServerOptions::default()).await.unwrap();
+    let repo = server.create_repo("app").unwrap();
+    let first = sample(&repo);
+    let head = repo.head().unwrap();
+    repo.tag("v1.0.0", Some("first release")).unwrap();
+    repo.checkout("feature").unwrap();
+    repo.write("feature.txt", "new\n").unwrap();
+    let feature = repo.commit("feature").unwrap();
+    repo.push_ref("refs/pull/1/head").unwrap();
+    repo.tag("v1.1.0", None).unwrap();
+    repo.checkout("main").unwrap();
+
+    let url = server.url("app");
+    let refs = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &Auth::default())
+    })
+    .await
+    .unwrap();
+    let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+    for wanted in ["refs/heads/main", "refs/heads/feature", "refs/tags/v1.0.0", "refs/tags/v1.1.0", "refs/pull/1/head"]
+    {
+        assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
+    }
+
+    let cases = [
+        (GitRef { branch: Some("main".into()), ..GitRef::default() }, format!("main@sha1:{head}")),
+        (GitRef { tag: Some("v1.0.0".into()), ..GitRef::default() }, format!("v1.0.0@sha1:{head}")),
+        (GitRef { semver: Some("~1".into()), ..GitRef::default() }, format!("v1.1.0@sha1:{feature}")),
+        (
+            GitRef { name: Some("refs/pull/1/head".into()), ..GitRef::default() },
+            format!("refs/pull/1/head@sha1:{feature}"),
+        ),
+        (
+            GitRef { commit: Some(first.clone()), branch: Some("main".into()), ..GitRef::default() },
+            format!("main@sha1:{first}"),
+        ),
+        (GitRef { commit: Some(first.clone()), ..GitRef::default() }, format!("sha1:{first}")),
+    ];
+    for (reference, revision) in cases {
+        let resolved = resolve(&refs, &reference).unwrap();
+        assert_eq!(resolved.revision, revision, "{reference:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("checkout");
+        let commit = blocking({
+            let (url, resolved, target) = (url.clone(), resolved.clone(), target.clone());
+            move || checkout(&url, &Auth::default(), &resolved, &target, &CheckoutOptions::default())
+        })
+        .await
+        .unwrap();
+        assert_eq!(commit.hash, resolved.commit);
+        assert!(!target.join(".git").exists());
+        let listed = files(&target);
+        assert!(listed.contains(&"deploy/app.yaml".to_string()), "{listed:?}");
+        assert_eq!(listed.contains(&"feature.txt".to_string()), resolved.commit == feature, "{reference:?}");
+    }
+
+    // Executable bits survive; sparse checkouts keep only their directories.
+    let resolved = resolve(&refs, &GitRef { branch: Some("main".into()), ..GitRef::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().to_path_buf();
+    let options = CheckoutOptions { sparse: vec!["deploy/overlays".into()], ..CheckoutOptions::default() };
+    let commit = blocking({
+        let (url, resolved, target) = (url.clone(), resolved.clone(), target.clone());
+        move || checkout(&url, &Auth::default(), &resolved, &target, &options)
+    })
+    .await
+    .unwrap();
+    assert_eq!(files(&target), ["deploy/overlays/prod/patch.yaml"]);
+    assert_eq!(commit.message.trim(), "make run.sh executable");
+    assert!(commit.signature.is_none());
+    let full = tempfile::tempdir().unwrap();
+    let full_path = full.path().to_path_buf();
+    blocking({
+        let (url, resolved) = (url.clone(), resolved.clone());
+        move || checkout(&url, &Auth::default(), &resolved, &full_path, &CheckoutOptions::default())
+    })
+    .await
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(full.path().join("run.sh")).unwrap().permissions().mode();
+    assert_ne!(mode & 0o111, 0, "run.sh is executable");
+}
+
+#[tokio::test]
+async fn missing_refs_and_bad_urls_fail_clearly() {
+    let server = GitServer::start(GitServerOptions::default()).await.unwrap();
+    let repo = server.create_repo("app").unwrap();
+    sample(&repo);
+    let url = server.url("app");
+    let refs = blocking(move || list_refs(&url, &Auth::default())).await.unwrap();
+    let err = resolve(&refs, &GitRef { branch: Some("nope".into()), ..GitRef::default() }).unwrap_err();
+    assert!(matches!(err, Error::RefNotFound(_)), "{err}");
+    assert!(err.to_string().contains("refs/heads/nope"), "{err}");
+
+    let missing = server.url("does-not-exist");
+    let err = blocking(move || list_refs(&missing, &Auth::default())).await.unwrap_err();
+    assert!(matches!(err, Error::FetchFailed { .. }), "{err}");
+    let closed = "http://127.0.0.1:1/app.git".to_string();
+    let err = blocking(move || list_refs(&closed, &Auth::default())).await.unwrap_err();
+    assert!(matches!(err, Error::FetchFailed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn basic_auth_and_bearer_tokens() {
+    let options = GitServerOptions { basic_auth: Some(("git".into(), "s3cret".into())), ..GitServerOptions::default() };
+    let server = GitServer::start(options).await.unwrap();
+    sample(&server.create_repo("private").unwrap());
+    let url = server.url("private");
+    let good = Auth { username: Some("git".into()), password: Some("s3cret".into()), ..Auth::default() };
+    let refs = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &good)
+    })
+    .await
+    .unwrap();
+    assert!(refs.iter().any(|r| r.name == "refs/heads/main"));
+    let bad = Auth { username: Some("git".into()), password: Some("wrong".into()), ..Auth::default() };
+    let err = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &bad)
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err}");
+    let err = blocking(move || list_refs(&url, &Auth::default())).await.unwrap_err();
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err}");
+
+    let options = GitServerOptions { bearer_token: Some("t0ken".into()), ..GitServerOptions::default() };
+    let server = GitServer::start(options).await.unwrap();
+    sample(&server.create_repo("token").unwrap());
+    let url = server.url("token");
+    let auth = Auth { bearer_token: Some("t0ken".into()), ..Auth::default() };
+    let refs = blocking(move || list_refs(&url, &auth)).await.unwrap();
+    assert!(refs.iter().any(|r| r.name == "refs/heads/main"));
+}
+
+#[tokio::test]
+async fn https_with_a_custom_ca() {
+    let server = GitServer::start(GitServerOptions { tls: true, ..GitServerOptions::default() }).await.unwrap();
+    sample(&server.create_repo("secure").unwrap());
+    let url = server.url("secure");
+    let err = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &Auth::default())
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::FetchFailed { .. }), "an unknown CA is refused: {err}");
+    let auth = Auth { ca_pem: Some(server.ca_pem().unwrap().as_bytes().to_vec()), ..Auth::default() };
+    let refs = blocking({
+        let (url, auth) = (url.clone(), auth.clone());
+        move || list_refs(&url, &auth)
+    })
+    .await
+    .unwrap();
+    let resolved = resolve(&refs, &GitRef { branch: Some("main".into()), ..GitRef::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().to_path_buf();
+    blocking(move || checkout(&url, &auth, &resolved, &target, &CheckoutOptions::default())).await.unwrap();
+    assert!(dir.path().join("deploy/app.yaml").exists());
+    let garbage = Auth { ca_pem: Some(b"not a certificate".to_vec()), ..Auth::default() };
+    let url = server.url("secure");
+    let err = blocking(move || list_refs(&url, &garbage)).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidAuth(_)) || matches!(err, Error::FetchFailed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn ssh_with_keys_and_known_hosts() {
+    let http = GitServer::start(GitServerOptions::default()).await.unwrap();
+    let repo = http.create_repo("app").unwrap();
+    sample(&repo);
+    let head = repo.head().unwrap();
+    let ssh = SshServer::start().await.unwrap();
+    let url = ssh.url(&http.root().join("app.git"));
+    let auth = Auth {
+        ssh_identity: Some(ssh.identity().as_bytes().to_vec()),
+        ssh_known_hosts: Some(ssh.known_hosts().into_bytes()),
+        ..Auth::default()
+    };
+    let refs = blocking({
+        let (url, auth) = (url.clone(), auth.clone());
+        move || list_refs(&url, &auth)
+    })
+    .await
+    .unwrap();
+    let resolved = resolve(&refs, &GitRef { branch: Some("main".into()), ..GitRef::default() }).unwrap();
+    assert_eq!(resolved.commit, head);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().to_path_buf();
+    blocking({
+        let (url, auth) = (url.clone(), auth.clone());
+        move || checkout(&url, &auth, &resolved, &target, &CheckoutOptions::default())
+    })
+    .await
+    .unwrap();
+    assert!(dir.path().join("deploy/app.yaml").exists());
+
+    let unknown_host = Auth {
+        ssh_known_hosts: Some(
+            b"[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+                .to_vec(),
+        ),
+        ..auth.clone()
+    };
+    let err = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &unknown_host)
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::FetchFailed { .. } | Error::AuthenticationFailed { .. }), "{err}");
+    let no_known_hosts = Auth { ssh_known_hosts: None, ..auth };
+    let err = blocking(move || list_refs(&url, &no_known_hosts)).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidAuth(_)), "{err}");
+}
