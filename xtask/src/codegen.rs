@@ -102,16 +102,24 @@ pub fn generate() -> Result<BTreeMap<PathBuf, String>> {
         files.insert(PathBuf::from("charts/crds").join(name), format!("# {HEADER}\n---\n{yaml}"));
         groups.entry(group).or_default().push(value);
     }
+    let mut index =
+        format!("<!-- {HEADER} -->\n\n# API reference\n\nFerry serves Flux's API groups, field for field:\n\n");
     for (group, crds) in groups {
+        let kinds: Vec<&str> =
+            crds.iter().filter_map(|crd| crd.pointer("/spec/names/kind").and_then(Value::as_str)).collect();
+        let _ = writeln!(index, "- [{group}]({group}.md): {}", kinds.join(", "));
         files.insert(PathBuf::from("docs/api").join(format!("{group}.md")), reference(&group, &crds));
     }
+    files.insert(PathBuf::from("docs/api/README.md"), index);
     Ok(files)
 }
 
 /// Tidies what the derives leave in every CRD, the same way for all: the root schema's
 /// `title` goes, and its `required: [spec]` (Flux's CRDs accept objects without a spec);
 /// the root gets the `apiVersion`, `kind` and `metadata` properties every object has; the
-/// names get `listKind`; whole numbers printed as floats (`minimum: 0.0`) become integers.
+/// names get `listKind`; whole numbers printed as floats (`minimum: 0.0`) become integers;
+/// `nullable: true`, which the derives put on every optional field, goes, because Flux's
+/// fields are not nullable: the API server drops an explicit null and applies the default.
 /// Like Flux's, every CRD turns off post-build substitution when a Kustomization applies it,
 /// since its descriptions mention `${var}`.
 fn tidy(crd: &mut Value) {
@@ -151,6 +159,20 @@ fn tidy(crd: &mut Value) {
             properties.entry("metadata").or_insert(serde_json::json!({"type": "object"}));
         }
         integers(version);
+        not_nullable(version);
+    }
+}
+
+fn not_nullable(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("nullable") == Some(&Value::Bool(true)) {
+                map.remove("nullable");
+            }
+            map.values_mut().for_each(not_nullable);
+        }
+        Value::Array(items) => items.iter_mut().for_each(not_nullable),
+        _ => {}
     }
 }
 
@@ -231,8 +253,12 @@ fn fields(out: &mut String, node: &Value, prefix: &str) {
         if let Some(default) = child.get("default") {
             notes.push(format!("Default `{}`.", scalar(default)));
         }
-        let description = one_line(child["description"].as_str().unwrap_or_default());
-        let _ = writeln!(out, "| `{path}` | {kind} | {description} {} |", notes.join(" "));
+        let mut text = one_line(child["description"].as_str().unwrap_or_default());
+        for note in notes {
+            text.push(' ');
+            text.push_str(&note);
+        }
+        let _ = writeln!(out, "| `{path}` | {kind} | {} |", text.trim());
         let mut inner = child;
         let mut inner_path = path.clone();
         if child["type"] == "array" {
@@ -270,4 +296,53 @@ fn scalar(value: &Value) -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_makes_every_crd_alike() {
+        let mut crd = serde_json::json!({
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {
+                "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {
+                    "title": "Widget",
+                    "required": ["spec"],
+                    "type": "object",
+                    "properties": {"spec": {"type": "object", "nullable": true, "properties": {
+                        "size": {"type": "integer", "minimum": 0.0, "maximum": 2.5, "nullable": true},
+                    }}},
+                }}}],
+            },
+        });
+        tidy(&mut crd);
+        assert_eq!(crd["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"], "disabled");
+        assert_eq!(crd["spec"]["names"]["listKind"], "WidgetList");
+        let root = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        assert!(root.get("title").is_none() && root.get("required").is_none());
+        assert_eq!(root["properties"]["kind"]["type"], "string");
+        assert_eq!(root["properties"]["metadata"]["type"], "object");
+        let size = &root["properties"]["spec"]["properties"]["size"];
+        assert_eq!(size["minimum"], serde_json::json!(0));
+        assert!(size["minimum"].is_i64());
+        assert_eq!(size["maximum"], serde_json::json!(2.5));
+        assert!(size.get("nullable").is_none());
+        assert!(root["properties"]["spec"].get("nullable").is_none());
+    }
+
+    #[test]
+    fn every_crd_has_a_file_and_every_group_a_reference() {
+        let files = generate().unwrap();
+        for crd in crds() {
+            let path = PathBuf::from("charts/crds").join(format!("{}_{}.yaml", crd.spec.group, crd.spec.names.plural));
+            let text = files.get(&path).unwrap();
+            assert!(text.starts_with(&format!("# {HEADER}\n")));
+            let doc = PathBuf::from("docs/api").join(format!("{}.md", crd.spec.group));
+            assert!(files[&doc].contains(&format!("## {}", crd.spec.names.kind)));
+        }
+        assert_eq!(files.keys().filter(|p| p.starts_with("charts/crds")).count(), 14);
+    }
 }

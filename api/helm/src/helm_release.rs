@@ -81,6 +81,7 @@ pub struct HelmReleaseSpec {
 
     /// How many release revisions Helm keeps; five when unset, unlimited when zero.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "ferry_api_meta::go_int")]
     pub max_history: Option<i64>,
 
     /// The ServiceAccount to impersonate for Helm actions.
@@ -397,6 +398,7 @@ pub struct Install {
 pub struct InstallRemediation {
     /// How many times to retry; a negative number retries forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "ferry_api_meta::go_int")]
     pub retries: Option<i64>,
 
     /// Whether failed tests leave the release as it is.
@@ -483,6 +485,7 @@ pub struct Upgrade {
 pub struct UpgradeRemediation {
     /// How many times to retry; a negative number retries forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "ferry_api_meta::go_int")]
     pub retries: Option<i64>,
 
     /// Whether failed tests leave the release as it is.
@@ -725,6 +728,7 @@ pub struct HelmReleaseStatus {
 
     /// Deprecated: the revision of the last successful release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "ferry_api_meta::go_int")]
     pub last_release_revision: Option<i64>,
 
     /// The chart version last tried.
@@ -787,6 +791,7 @@ pub struct ReleaseSnapshot {
     pub namespace: String,
 
     /// The release revision.
+    #[schemars(schema_with = "ferry_api_meta::go_int")]
     pub version: i64,
 
     /// The release status, such as `deployed` or `failed`.

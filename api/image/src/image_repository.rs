@@ -138,6 +138,7 @@ pub struct ScanResult {
     pub revision: Option<String>,
 
     /// How many tags were found.
+    #[schemars(schema_with = "ferry_api_meta::go_int")]
     pub tag_count: i64,
 
     /// When the scan ran.

@@ -20,3 +20,37 @@ pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensi
     use kube_core::CustomResourceExt;
     vec![Kustomization::crd()]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ferry_api_meta::FluxObject;
+
+    use super::*;
+
+    #[test]
+    fn retry_interval_is_parsed_from_the_spec() {
+        let mut ks = Kustomization::new(
+            "apps",
+            KustomizationSpec {
+                interval: "10m".into(),
+                retry_interval: Some("2m30s".into()),
+                prune: true,
+                source_ref: CrossNamespaceSourceReference {
+                    kind: KustomizationSourceKind::GitRepository,
+                    name: "flux-system".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        );
+        assert_eq!(ks.interval(), Some(Duration::from_secs(600)));
+        assert_eq!(ks.retry_interval(), Some(Duration::from_secs(150)));
+        ks.spec.suspend = Some(true);
+        assert!(ks.suspended());
+        let json = serde_json::to_value(&ks).unwrap();
+        assert_eq!(json["spec"]["sourceRef"]["kind"], "GitRepository");
+        assert_eq!(json["spec"]["retryInterval"], "2m30s");
+    }
+}

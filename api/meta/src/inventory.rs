@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// One object in an inventory.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceRef {
-    /// The object's id, `<namespace>_<name>_<group>_<kind>` (see [`ObjectId`]).
+    /// The object's id, `<namespace>_<name>_<group>_<kind>`, with `:` in the name written `__`.
     pub id: String,
 
     /// The object's API version, without the group.

@@ -30,7 +30,7 @@ pub use reference::{
 pub use revision::Revision;
 pub use shared::{
     CommonMetadata, CustomHealthCheck, DependencyReference, IgnoreRule, Image, Patch, ResourceInventory, Selector,
-    Snapshot, drop_description, preserve_unknown_fields,
+    Snapshot, drop_description, go_int, preserve_unknown_fields,
 };
 
 /// The finalizer every Flux controller puts on the objects it reconciles.

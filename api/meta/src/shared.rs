@@ -181,3 +181,8 @@ pub fn preserve_unknown_fields(_: &mut schemars::SchemaGenerator) -> schemars::S
 pub fn drop_description(schema: &mut schemars::Schema) {
     schema.remove("description");
 }
+
+/// The schema of an integer that Flux declares as Go's `int`: no `int64` format.
+pub fn go_int(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "integer" })
+}

@@ -62,7 +62,7 @@ pub const PROVIDER_TYPES: &[&str] = &[
     "message": "spec.commitStatusExpr is only supported for the 'github', 'gitlab', 'gitea', 'bitbucketserver', 'bitbucket', 'azuredevops' provider types",
 }]))]
 pub struct ProviderSpec {
-    /// The service, one of [`PROVIDER_TYPES`].
+    /// The service to deliver to: `slack`, `msteams`, `github`, `generic`, ... (see `PROVIDER_TYPES`).
     #[serde(rename = "type")]
     #[schemars(extend("enum" = PROVIDER_TYPES))]
     pub type_: String,
