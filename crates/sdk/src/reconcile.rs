@@ -70,6 +70,9 @@ pub enum Error {
     /// The object has no namespace.
     #[error("object {0} has no namespace")]
     NoNamespace(String),
+    /// The metrics could not be set up.
+    #[error(transparent)]
+    MetricsFailed(#[from] crate::metrics::Error),
     /// This instance lost its leader lease and stopped.
     #[error("leader election lost")]
     LeadershipLost,
@@ -100,6 +103,9 @@ pub struct Outcome {
     pub revision: Option<String>,
     /// Requeue after this instead of the interval.
     pub requeue_after: Option<Duration>,
+    /// The reason of the success event (default `Succeeded`), e.g. Flux's
+    /// `NewArtifact` or `ReconciliationSucceeded`.
+    pub event_reason: Option<String>,
 }
 
 impl Outcome {
@@ -117,6 +123,12 @@ impl Outcome {
     /// Requeues after `delay` instead of the interval.
     pub fn requeue_after(mut self, delay: Duration) -> Self {
         self.requeue_after = Some(delay);
+        self
+    }
+
+    /// Sets the reason of the success event.
+    pub fn with_event_reason(mut self, reason: impl Into<String>) -> Self {
+        self.event_reason = Some(reason.into());
         self
     }
 }
@@ -416,7 +428,7 @@ where
         let jitter = IntervalJitter::new(settings.interval_jitter_percentage)?;
         let metrics = match metrics {
             Some(metrics) => metrics,
-            None => Metrics::new().map_err(|e| Error::InvalidSelector(e.to_string()))?,
+            None => Metrics::new()?,
         };
         let api: Api<R::Object> = match &settings.namespace {
             Some(ns) => Api::namespaced(client.clone(), ns),
@@ -709,8 +721,10 @@ where
                     (Some(old), Some(new)) => old.status != new.status || old.message != new.message,
                     _ => true,
                 };
-                let event = (changed && ready.as_ref().is_some_and(|r| r.is_true()))
-                    .then(|| (Severity::Info, conditions::SUCCEEDED.to_string(), outcome.message.clone()));
+                let event = (changed && ready.as_ref().is_some_and(|r| r.is_true())).then(|| {
+                    let reason = outcome.event_reason.clone().unwrap_or_else(|| conditions::SUCCEEDED.to_string());
+                    (Severity::Info, reason, outcome.message.clone())
+                });
                 tracing::info!(revision = outcome.revision.as_deref().unwrap_or(""), "{}", outcome.message);
                 let after = outcome.requeue_after.or_else(|| object.interval().map(|i| self.jitter.apply(i)));
                 let action = after.map_or_else(Action::await_change, Action::requeue);
