@@ -260,6 +260,29 @@ async fn backs_off_on_errors_visibly_and_stalls_on_bad_spec() -> Result<()> {
     finish(&ns, controller).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labelled_configmaps_trigger_reconciles_of_their_users() -> Result<()> {
+    let ns = TestNamespace::new("sdk-watch").await?;
+    let controller = start(&ns, options(&ns)).await?;
+    let configmaps: Api<ConfigMap> = ns.api();
+    let mirrors: Api<Mirror> = ns.api();
+    let mut source = configmap("watched", &[("v", "1")]);
+    source.metadata.labels = Some(BTreeMap::from([("reconcile.fluxcd.io/watch".into(), "Enabled".into())]));
+    configmaps.create(&PostParams::default(), &source).await?;
+    mirrors.create(&PostParams::default(), &mirror("m7", "watched", "watched-copy")).await?;
+    wait_for_condition(&mirrors, "m7", "Ready", "True", TIMEOUT).await?;
+
+    // No requestedAt, no spec change, a 10m interval: only the watch can bring the change over.
+    let patch = json!({"data": {"v": "2"}});
+    configmaps.patch("watched", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let copied = wait_for(&configmaps, "watched-copy", TIMEOUT, |copy| {
+        copy.data.as_ref().and_then(|d| d.get("v")).map(String::as_str) == Some("2")
+    })
+    .await?;
+    assert_eq!(copied.metadata.labels.unwrap_or_default().get(mirror::OWNER_LABEL).map(String::as_str), Some("m7"));
+    finish(&ns, controller).await
+}
+
 #[derive(Clone, Default)]
 struct Sink {
     payloads: Arc<Mutex<Vec<Value>>>,
