@@ -73,6 +73,9 @@ pub enum Error {
     /// The metrics could not be set up.
     #[error(transparent)]
     MetricsFailed(#[from] crate::metrics::Error),
+    /// A flag's value is invalid.
+    #[error("invalid flags: {0}")]
+    InvalidFlags(String),
     /// This instance lost its leader lease and stopped.
     #[error("leader election lost")]
     LeadershipLost,
@@ -90,6 +93,9 @@ pub use ferry_api_meta::annotations::REQUESTED_AT as REQUESTED_AT_ANNOTATION;
 pub use ferry_api_meta::annotations::WATCH_ENABLED as WATCH_LABEL_ENABLED;
 /// The label that opts a Secret or ConfigMap into watches.
 pub use ferry_api_meta::annotations::WATCH_LABEL;
+
+/// How often a standby looks again at an object it skipped.
+pub const STANDBY_RECHECK: Duration = Duration::from_secs(5);
 
 /// How long a waiting error requeues when neither it nor the object says.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
@@ -490,6 +496,7 @@ where
         if let Some(leadership) = leadership.clone() {
             let gained = futures::stream::unfold(leadership, |mut leadership| async move {
                 leadership.acquired().await;
+                tracing::debug!("leading: reconciling every object");
                 let out = Some(((), leadership.clone()));
                 leadership.lost().await;
                 out
@@ -552,6 +559,161 @@ where
             return Err(Error::LeadershipLost);
         }
         Ok(())
+    }
+}
+
+/// The addresses the runtime's servers listen on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bound {
+    /// `/metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// `/healthz` and `/readyz`.
+    pub health: Option<std::net::SocketAddr>,
+}
+
+/// The process around a controller: the metrics and probe servers, events,
+/// leader election, and the order of shutdown (stop taking work, finish the
+/// reconciles in flight, then release the Lease and stop the servers).
+pub struct Runtime {
+    client: Client,
+    settings: Settings,
+    metrics: Metrics,
+    health: Health,
+    webhook: Option<crate::events::Webhook>,
+    metrics_addr: Option<std::net::SocketAddr>,
+    health_addr: Option<std::net::SocketAddr>,
+    leader_election: Option<crate::leader::Config>,
+    servers_stop: tokio::sync::watch::Sender<bool>,
+    bound: Option<Bound>,
+}
+
+impl Runtime {
+    /// A runtime with no servers, events to Kubernetes only and no leader election.
+    pub fn new(client: Client, settings: Settings) -> Result<Self> {
+        Ok(Self {
+            client,
+            settings,
+            metrics: Metrics::new()?,
+            health: Health::new(),
+            webhook: None,
+            metrics_addr: None,
+            health_addr: None,
+            leader_election: None,
+            servers_stop: tokio::sync::watch::channel(false).0,
+            bound: None,
+        })
+    }
+
+    /// A runtime configured by the common flags: `--metrics-addr`,
+    /// `--health-addr`, `--events-addr` and `--enable-leader-election` (the
+    /// Lease `<name>-leader-election` in `runtime_namespace`), besides the
+    /// [`Settings::from_flags`].
+    pub fn from_flags(client: Client, name: &str, flags: &RuntimeFlags, runtime_namespace: &str) -> Result<Self> {
+        let invalid = |e: crate::flags::Error| Error::InvalidFlags(e.to_string());
+        let mut runtime = Self::new(client, Settings::from_flags(name, flags, runtime_namespace))?;
+        runtime.metrics_addr = flags.metrics_socket().map_err(invalid)?;
+        runtime.health_addr = flags.health_socket().map_err(invalid)?;
+        if !flags.events_addr.is_empty() {
+            runtime.webhook =
+                Some(crate::events::Webhook::new(&flags.events_addr).map_err(|e| Error::InvalidFlags(e.to_string()))?);
+        }
+        if flags.enable_leader_election {
+            runtime.leader_election = Some(crate::leader::Config {
+                lease_duration: flags.leader_election_lease_duration,
+                renew_deadline: flags.leader_election_renew_deadline,
+                retry_period: flags.leader_election_retry_period,
+                ..crate::leader::Config::new(runtime_namespace, &format!("{name}-leader-election"))
+            });
+        }
+        Ok(runtime)
+    }
+
+    /// Serves `/metrics` on `addr`.
+    pub fn with_metrics_addr(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.metrics_addr = addr;
+        self
+    }
+
+    /// Serves `/healthz` and `/readyz` on `addr`.
+    pub fn with_health_addr(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.health_addr = addr;
+        self
+    }
+
+    /// Also posts events to Flux's event webhook.
+    pub fn with_events_webhook(mut self, webhook: Option<crate::events::Webhook>) -> Self {
+        self.webhook = webhook;
+        self
+    }
+
+    /// Reconciles only while holding the Lease `config` describes.
+    pub fn with_leader_election(mut self, config: Option<crate::leader::Config>) -> Self {
+        self.leader_election = config;
+        self
+    }
+
+    /// The controller's client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The metrics, to register a controller's own.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Starts the servers now (rather than in [`Runtime::run`]) and returns
+    /// where they listen; useful with port 0.
+    pub async fn bind(&mut self) -> Result<Bound> {
+        if let Some(bound) = self.bound {
+            return Ok(bound);
+        }
+        let stopped = |rx: tokio::sync::watch::Receiver<bool>| async move {
+            let mut rx = rx;
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let mut bound = Bound::default();
+        if let Some(addr) = self.metrics_addr {
+            bound.metrics = Some(self.metrics.serve(addr, stopped(self.servers_stop.subscribe())).await?.0);
+        }
+        if let Some(addr) = self.health_addr {
+            bound.health = Some(self.health.serve(addr, stopped(self.servers_stop.subscribe())).await?.0);
+        }
+        self.bound = Some(bound);
+        Ok(bound)
+    }
+
+    /// Runs `reconciler` until `shutdown` resolves or leadership is lost.
+    /// `configure` adds watches to the controller before it starts.
+    pub async fn run<R: Reconciler>(
+        mut self,
+        reconciler: R,
+        configure: impl FnOnce(Controller<R>) -> Controller<R>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        self.bind().await?;
+        let recorder = Recorder::new(self.client.clone(), &self.settings.name, self.webhook.take());
+        let mut controller = Controller::new(reconciler, self.client.clone(), self.settings.clone())
+            .with_recorder(recorder)
+            .with_metrics(self.metrics.clone())
+            .with_health(self.health.clone());
+        controller = configure(controller);
+        let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+        let mut elector = None;
+        if let Some(config) = self.leader_election.take() {
+            let lease = crate::leader::LeaderElector::new(self.client.clone(), config);
+            controller = controller.with_leadership(lease.leadership());
+            elector = Some(tokio::spawn(lease.run(async move {
+                let _ = done_rx.wait_for(|done| *done).await;
+            })));
+        }
+        let result = controller.run(shutdown).await;
+        done_tx.send_replace(true);
+        if let Some(elector) = elector {
+            let _ = elector.await;
+        }
+        self.servers_stop.send_replace(true);
+        result
     }
 }
 
@@ -631,7 +793,10 @@ where
 {
     async fn reconcile(&self, object: Arc<R::Object>) -> Result<Action> {
         if self.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
-            return Ok(Action::await_change());
+            // Taking the lease also triggers a reconcile of everything; the
+            // requeue is the safety net should that race with this check.
+            tracing::debug!(name = %object.name_any(), "not the leader, skipping");
+            return Ok(Action::requeue(STANDBY_RECHECK));
         }
         let kind = <R::Object as Resource>::kind(&()).into_owned();
         let name = object.name_any();

@@ -15,7 +15,10 @@ use anyhow::{Context as _, Result, bail};
 use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
+use ferry_sdk::events::Webhook;
+use ferry_sdk::leader;
 use ferry_sdk::reconcile::Settings;
+use ferry_sdk::reconcile::{Bound, Runtime};
 use ferry_testenv::{TestNamespace, condition_status, wait_for, wait_for_condition};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -23,11 +26,47 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Client, CustomResourceExt};
-use mirror::{Bound, Mirror, MirrorSpec, Options};
+use mirror::{Mirror, MirrorSpec};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a test runs the Mirror controller (`main.rs` takes it from flags).
+pub struct Options {
+    /// Harness settings (scope, timings, names).
+    pub settings: Settings,
+    /// `--events-addr`, if any.
+    pub events_addr: Option<String>,
+    /// Where to serve `/metrics`, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Where to serve `/healthz` and `/readyz`, if anywhere.
+    pub health_addr: Option<SocketAddr>,
+    /// The Lease to hold, when leader election is on.
+    pub leader_election: Option<leader::Config>,
+}
+
+/// Runs the Mirror controller until `shutdown` resolves. `bound` is told
+/// the servers' addresses once they listen.
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    bound: Option<tokio::sync::oneshot::Sender<Bound>>,
+) -> anyhow::Result<()> {
+    let webhook = options.events_addr.as_deref().map(Webhook::new).transpose()?;
+    let mut runtime = Runtime::new(client, options.settings)?
+        .with_metrics_addr(options.metrics_addr)
+        .with_health_addr(options.health_addr)
+        .with_events_webhook(webhook)
+        .with_leader_election(options.leader_election);
+    let addresses = runtime.bind().await?;
+    if let Some(bound) = bound {
+        let _ = bound.send(addresses);
+    }
+    runtime.run(mirror::MirrorReconciler, mirror::watches, shutdown).await?;
+    Ok(())
+}
 
 /// Installs the Mirror CRD (idempotently: all test binaries share it).
 async fn install_crd(client: &Client) -> Result<()> {
@@ -99,7 +138,7 @@ async fn start(ns: &TestNamespace, options: Options) -> Result<Running> {
     let (bound_tx, bound_rx) = oneshot::channel();
     let client = ns.client();
     let task = tokio::spawn(async move {
-        mirror::run(
+        run(
             client,
             options,
             async move {
@@ -458,7 +497,7 @@ fn start_instance(ns: &TestNamespace, identity: &str) -> Result<Instance> {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let run = tokio::spawn(mirror::run(client, options, shutdown, Some(tx)));
+        let run = tokio::spawn(run(client, options, shutdown, Some(tx)));
         if let Ok(bound) = rx.await {
             let _ = bound_tx.send(bound);
         }
