@@ -18,13 +18,14 @@ use axum::routing::post;
 use ferry_sdk::events::Webhook;
 use ferry_sdk::leader;
 use ferry_sdk::reconcile::Settings;
-use ferry_sdk::reconcile::{Bound, Runtime};
+use ferry_sdk::reconcile::{Bound, Controller, Runtime};
 use ferry_testenv::{TestNamespace, condition_status, wait_for, wait_for_condition};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, CustomResourceExt};
 use mirror::{Mirror, MirrorSpec};
 use serde_json::{Value, json};
@@ -54,6 +55,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     bound: Option<tokio::sync::oneshot::Sender<Bound>>,
 ) -> anyhow::Result<()> {
+    run_with(client, options, mirror::watches, shutdown, bound).await
+}
+
+/// Like [`run`], with the controller's watches set by `watches`.
+pub async fn run_with(
+    client: Client,
+    options: Options,
+    watches: impl FnOnce(Controller<mirror::MirrorReconciler>) -> Controller<mirror::MirrorReconciler>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    bound: Option<tokio::sync::oneshot::Sender<Bound>>,
+) -> anyhow::Result<()> {
     let webhook = options.events_addr.as_deref().map(Webhook::new).transpose()?;
     let mut runtime = Runtime::new(client, options.settings)?
         .with_metrics_addr(options.metrics_addr)
@@ -64,7 +76,7 @@ pub async fn run(
     if let Some(bound) = bound {
         let _ = bound.send(addresses);
     }
-    runtime.run(mirror::MirrorReconciler, mirror::watches, shutdown).await?;
+    runtime.run(mirror::MirrorReconciler, watches, shutdown).await?;
     Ok(())
 }
 
@@ -319,6 +331,56 @@ async fn labelled_configmaps_trigger_reconciles_of_their_users() -> Result<()> {
     })
     .await?;
     assert_eq!(copied.metadata.labels.unwrap_or_default().get(mirror::OWNER_LABEL).map(String::as_str), Some("m7"));
+    finish(&ns, controller).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_follow_their_sources_revision() -> Result<()> {
+    let ns = TestNamespace::new("sdk-sources").await?;
+    install_crd(&ns.client()).await?;
+    // Here the source ConfigMap stands in for a source kind, and its
+    // `revision` annotation for `status.artifact.revision`. It is not labelled.
+    let (stop, stopped) = oneshot::channel::<()>();
+    let client = ns.client();
+    let namespace = ns.name().to_string();
+    let options = options(&ns);
+    let task = tokio::spawn(async move {
+        let watches = move |controller: Controller<mirror::MirrorReconciler>| {
+            controller.watch_sources(
+                move |m: &Mirror| vec![ObjectRef::<ConfigMap>::new(&m.spec.source).within(&namespace)],
+                |source: &ConfigMap| source.metadata.annotations.as_ref()?.get("revision").cloned(),
+            )
+        };
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        run_with(client, options, watches, shutdown, None).await
+    });
+    let controller = Running { stop: Some(stop), task, bound: Bound::default() };
+
+    let configmaps: Api<ConfigMap> = ns.api();
+    let mirrors: Api<Mirror> = ns.api();
+    let mut source = configmap("artifact", &[("v", "1")]);
+    source.metadata.annotations = Some(BTreeMap::from([("revision".into(), "main@sha1:1".into())]));
+    configmaps.create(&PostParams::default(), &source).await?;
+    mirrors.create(&PostParams::default(), &mirror("m8", "artifact", "artifact-copy")).await?;
+    wait_for_condition(&mirrors, "m8", "Ready", "True", TIMEOUT).await?;
+    // Adding the finalizer triggers one more reconcile of its own: let it pass.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let copy_says = |want: &'static str| {
+        move |copy: &ConfigMap| copy.data.as_ref().and_then(|d| d.get("v")).map(String::as_str) == Some(want)
+    };
+
+    // A change that keeps the revision does not reach the consumer...
+    configmaps.patch("artifact", &PatchParams::default(), &Patch::Merge(&json!({"data": {"v": "2"}}))).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let copy = configmaps.get("artifact-copy").await?;
+    assert!(copy_says("1")(&copy), "reconciled without a new revision: {:?}", copy.data);
+
+    // ...a new revision does.
+    let patch = json!({"metadata": {"annotations": {"revision": "main@sha1:3"}}, "data": {"v": "3"}});
+    configmaps.patch("artifact", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    wait_for(&configmaps, "artifact-copy", TIMEOUT, copy_says("3")).await?;
     finish(&ns, controller).await
 }
 
