@@ -525,7 +525,7 @@ where
             });
         }
 
-        let shared = Arc::new(Shared_ {
+        let shared = Arc::new(Inner {
             reconciler,
             ctx: Context { client, recorder, metrics, controller_name: settings.name.clone() },
             settings: settings.clone(),
@@ -536,7 +536,7 @@ where
         let error_shared = shared.clone();
         let run = controller
             .run(
-                |object, shared: Arc<Shared_<R>>| async move { shared.reconcile(object).await },
+                |object, shared: Arc<Inner<R>>| async move { shared.reconcile(object).await },
                 move |object, error, _| {
                     let key = object_key(&*object);
                     tracing::warn!(%error, name = %key, "reconcile failed");
@@ -766,7 +766,7 @@ fn reconcile_id() -> String {
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
-struct Shared_<R: Reconciler> {
+struct Inner<R: Reconciler> {
     reconciler: R,
     ctx: Context,
     settings: Settings,
@@ -787,7 +787,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
-impl<R: Reconciler> Shared_<R>
+impl<R: Reconciler> Inner<R>
 where
     R::Object: Resource<Scope = NamespaceResourceScope>,
 {
