@@ -766,6 +766,7 @@ fn reconcile_id() -> String {
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
+/// What every reconcile of one controller shares.
 struct Inner<R: Reconciler> {
     reconciler: R,
     ctx: Context,
