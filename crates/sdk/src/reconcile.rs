@@ -70,6 +70,12 @@ pub enum Error {
     /// The object has no namespace.
     #[error("object {0} has no namespace")]
     NoNamespace(String),
+    /// The metrics could not be set up.
+    #[error(transparent)]
+    MetricsFailed(#[from] crate::metrics::Error),
+    /// A flag's value is invalid.
+    #[error("invalid flags: {0}")]
+    InvalidFlags(String),
     /// This instance lost its leader lease and stopped.
     #[error("leader election lost")]
     LeadershipLost,
@@ -88,6 +94,9 @@ pub use ferry_api_meta::annotations::WATCH_ENABLED as WATCH_LABEL_ENABLED;
 /// The label that opts a Secret or ConfigMap into watches.
 pub use ferry_api_meta::annotations::WATCH_LABEL;
 
+/// How often a standby looks again at an object it skipped.
+pub const STANDBY_RECHECK: Duration = Duration::from_secs(5);
+
 /// How long a waiting error requeues when neither it nor the object says.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
@@ -100,6 +109,9 @@ pub struct Outcome {
     pub revision: Option<String>,
     /// Requeue after this instead of the interval.
     pub requeue_after: Option<Duration>,
+    /// The reason of the success event (default `Succeeded`), e.g. Flux's
+    /// `NewArtifact` or `ReconciliationSucceeded`.
+    pub event_reason: Option<String>,
 }
 
 impl Outcome {
@@ -117,6 +129,12 @@ impl Outcome {
     /// Requeues after `delay` instead of the interval.
     pub fn requeue_after(mut self, delay: Duration) -> Self {
         self.requeue_after = Some(delay);
+        self
+    }
+
+    /// Sets the reason of the success event.
+    pub fn with_event_reason(mut self, reason: impl Into<String>) -> Self {
+        self.event_reason = Some(reason.into());
         self
     }
 }
@@ -416,7 +434,7 @@ where
         let jitter = IntervalJitter::new(settings.interval_jitter_percentage)?;
         let metrics = match metrics {
             Some(metrics) => metrics,
-            None => Metrics::new().map_err(|e| Error::InvalidSelector(e.to_string()))?,
+            None => Metrics::new()?,
         };
         let api: Api<R::Object> = match &settings.namespace {
             Some(ns) => Api::namespaced(client.clone(), ns),
@@ -478,6 +496,7 @@ where
         if let Some(leadership) = leadership.clone() {
             let gained = futures::stream::unfold(leadership, |mut leadership| async move {
                 leadership.acquired().await;
+                tracing::debug!("leading: reconciling every object");
                 let out = Some(((), leadership.clone()));
                 leadership.lost().await;
                 out
@@ -506,7 +525,7 @@ where
             });
         }
 
-        let shared = Arc::new(Shared_ {
+        let shared = Arc::new(Inner {
             reconciler,
             ctx: Context { client, recorder, metrics, controller_name: settings.name.clone() },
             settings: settings.clone(),
@@ -517,7 +536,7 @@ where
         let error_shared = shared.clone();
         let run = controller
             .run(
-                |object, shared: Arc<Shared_<R>>| async move { shared.reconcile(object).await },
+                |object, shared: Arc<Inner<R>>| async move { shared.reconcile(object).await },
                 move |object, error, _| {
                     let key = object_key(&*object);
                     tracing::warn!(%error, name = %key, "reconcile failed");
@@ -540,6 +559,161 @@ where
             return Err(Error::LeadershipLost);
         }
         Ok(())
+    }
+}
+
+/// The addresses the runtime's servers listen on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bound {
+    /// `/metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// `/healthz` and `/readyz`.
+    pub health: Option<std::net::SocketAddr>,
+}
+
+/// The process around a controller: the metrics and probe servers, events,
+/// leader election, and the order of shutdown (stop taking work, finish the
+/// reconciles in flight, then release the Lease and stop the servers).
+pub struct Runtime {
+    client: Client,
+    settings: Settings,
+    metrics: Metrics,
+    health: Health,
+    webhook: Option<crate::events::Webhook>,
+    metrics_addr: Option<std::net::SocketAddr>,
+    health_addr: Option<std::net::SocketAddr>,
+    leader_election: Option<crate::leader::Config>,
+    servers_stop: tokio::sync::watch::Sender<bool>,
+    bound: Option<Bound>,
+}
+
+impl Runtime {
+    /// A runtime with no servers, events to Kubernetes only and no leader election.
+    pub fn new(client: Client, settings: Settings) -> Result<Self> {
+        Ok(Self {
+            client,
+            settings,
+            metrics: Metrics::new()?,
+            health: Health::new(),
+            webhook: None,
+            metrics_addr: None,
+            health_addr: None,
+            leader_election: None,
+            servers_stop: tokio::sync::watch::channel(false).0,
+            bound: None,
+        })
+    }
+
+    /// A runtime configured by the common flags: `--metrics-addr`,
+    /// `--health-addr`, `--events-addr` and `--enable-leader-election` (the
+    /// Lease `<name>-leader-election` in `runtime_namespace`), besides the
+    /// [`Settings::from_flags`].
+    pub fn from_flags(client: Client, name: &str, flags: &RuntimeFlags, runtime_namespace: &str) -> Result<Self> {
+        let invalid = |e: crate::flags::Error| Error::InvalidFlags(e.to_string());
+        let mut runtime = Self::new(client, Settings::from_flags(name, flags, runtime_namespace))?;
+        runtime.metrics_addr = flags.metrics_socket().map_err(invalid)?;
+        runtime.health_addr = flags.health_socket().map_err(invalid)?;
+        if !flags.events_addr.is_empty() {
+            runtime.webhook =
+                Some(crate::events::Webhook::new(&flags.events_addr).map_err(|e| Error::InvalidFlags(e.to_string()))?);
+        }
+        if flags.enable_leader_election {
+            runtime.leader_election = Some(crate::leader::Config {
+                lease_duration: flags.leader_election_lease_duration,
+                renew_deadline: flags.leader_election_renew_deadline,
+                retry_period: flags.leader_election_retry_period,
+                ..crate::leader::Config::new(runtime_namespace, &format!("{name}-leader-election"))
+            });
+        }
+        Ok(runtime)
+    }
+
+    /// Serves `/metrics` on `addr`.
+    pub fn with_metrics_addr(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.metrics_addr = addr;
+        self
+    }
+
+    /// Serves `/healthz` and `/readyz` on `addr`.
+    pub fn with_health_addr(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.health_addr = addr;
+        self
+    }
+
+    /// Also posts events to Flux's event webhook.
+    pub fn with_events_webhook(mut self, webhook: Option<crate::events::Webhook>) -> Self {
+        self.webhook = webhook;
+        self
+    }
+
+    /// Reconciles only while holding the Lease `config` describes.
+    pub fn with_leader_election(mut self, config: Option<crate::leader::Config>) -> Self {
+        self.leader_election = config;
+        self
+    }
+
+    /// The controller's client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The metrics, to register a controller's own.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Starts the servers now (rather than in [`Runtime::run`]) and returns
+    /// where they listen; useful with port 0.
+    pub async fn bind(&mut self) -> Result<Bound> {
+        if let Some(bound) = self.bound {
+            return Ok(bound);
+        }
+        let stopped = |rx: tokio::sync::watch::Receiver<bool>| async move {
+            let mut rx = rx;
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let mut bound = Bound::default();
+        if let Some(addr) = self.metrics_addr {
+            bound.metrics = Some(self.metrics.serve(addr, stopped(self.servers_stop.subscribe())).await?.0);
+        }
+        if let Some(addr) = self.health_addr {
+            bound.health = Some(self.health.serve(addr, stopped(self.servers_stop.subscribe())).await?.0);
+        }
+        self.bound = Some(bound);
+        Ok(bound)
+    }
+
+    /// Runs `reconciler` until `shutdown` resolves or leadership is lost.
+    /// `configure` adds watches to the controller before it starts.
+    pub async fn run<R: Reconciler>(
+        mut self,
+        reconciler: R,
+        configure: impl FnOnce(Controller<R>) -> Controller<R>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        self.bind().await?;
+        let recorder = Recorder::new(self.client.clone(), &self.settings.name, self.webhook.take());
+        let mut controller = Controller::new(reconciler, self.client.clone(), self.settings.clone())
+            .with_recorder(recorder)
+            .with_metrics(self.metrics.clone())
+            .with_health(self.health.clone());
+        controller = configure(controller);
+        let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+        let mut elector = None;
+        if let Some(config) = self.leader_election.take() {
+            let lease = crate::leader::LeaderElector::new(self.client.clone(), config);
+            controller = controller.with_leadership(lease.leadership());
+            elector = Some(tokio::spawn(lease.run(async move {
+                let _ = done_rx.wait_for(|done| *done).await;
+            })));
+        }
+        let result = controller.run(shutdown).await;
+        done_tx.send_replace(true);
+        if let Some(elector) = elector {
+            let _ = elector.await;
+        }
+        self.servers_stop.send_replace(true);
+        result
     }
 }
 
@@ -592,7 +766,8 @@ fn reconcile_id() -> String {
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
-struct Shared_<R: Reconciler> {
+/// What every reconcile of one controller shares.
+struct Inner<R: Reconciler> {
     reconciler: R,
     ctx: Context,
     settings: Settings,
@@ -613,13 +788,16 @@ impl Drop for InFlight<'_> {
     }
 }
 
-impl<R: Reconciler> Shared_<R>
+impl<R: Reconciler> Inner<R>
 where
     R::Object: Resource<Scope = NamespaceResourceScope>,
 {
     async fn reconcile(&self, object: Arc<R::Object>) -> Result<Action> {
         if self.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
-            return Ok(Action::await_change());
+            // Taking the lease also triggers a reconcile of everything; the
+            // requeue is the safety net should that race with this check.
+            tracing::debug!(name = %object.name_any(), "not the leader, skipping");
+            return Ok(Action::requeue(STANDBY_RECHECK));
         }
         let kind = <R::Object as Resource>::kind(&()).into_owned();
         let name = object.name_any();
@@ -709,8 +887,10 @@ where
                     (Some(old), Some(new)) => old.status != new.status || old.message != new.message,
                     _ => true,
                 };
-                let event = (changed && ready.as_ref().is_some_and(|r| r.is_true()))
-                    .then(|| (Severity::Info, conditions::SUCCEEDED.to_string(), outcome.message.clone()));
+                let event = (changed && ready.as_ref().is_some_and(|r| r.is_true())).then(|| {
+                    let reason = outcome.event_reason.clone().unwrap_or_else(|| conditions::SUCCEEDED.to_string());
+                    (Severity::Info, reason, outcome.message.clone())
+                });
                 tracing::info!(revision = outcome.revision.as_deref().unwrap_or(""), "{}", outcome.message);
                 let after = outcome.requeue_after.or_else(|| object.interval().map(|i| self.jitter.apply(i)));
                 let action = after.map_or_else(Action::await_change, Action::requeue);

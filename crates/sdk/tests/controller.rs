@@ -15,19 +15,70 @@ use anyhow::{Context as _, Result, bail};
 use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
+use ferry_sdk::events::Webhook;
+use ferry_sdk::leader;
 use ferry_sdk::reconcile::Settings;
+use ferry_sdk::reconcile::{Bound, Controller, Runtime};
 use ferry_testenv::{TestNamespace, condition_status, wait_for, wait_for_condition};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, CustomResourceExt};
-use mirror::{Bound, Mirror, MirrorSpec, Options};
+use mirror::{Mirror, MirrorSpec};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a test runs the Mirror controller (`main.rs` takes it from flags).
+pub struct Options {
+    /// Harness settings (scope, timings, names).
+    pub settings: Settings,
+    /// `--events-addr`, if any.
+    pub events_addr: Option<String>,
+    /// Where to serve `/metrics`, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Where to serve `/healthz` and `/readyz`, if anywhere.
+    pub health_addr: Option<SocketAddr>,
+    /// The Lease to hold, when leader election is on.
+    pub leader_election: Option<leader::Config>,
+}
+
+/// Runs the Mirror controller until `shutdown` resolves. `bound` is told
+/// the servers' addresses once they listen.
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    bound: Option<tokio::sync::oneshot::Sender<Bound>>,
+) -> anyhow::Result<()> {
+    run_with(client, options, mirror::watches, shutdown, bound).await
+}
+
+/// Like [`run`], with the controller's watches set by `watches`.
+pub async fn run_with(
+    client: Client,
+    options: Options,
+    watches: impl FnOnce(Controller<mirror::MirrorReconciler>) -> Controller<mirror::MirrorReconciler>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    bound: Option<tokio::sync::oneshot::Sender<Bound>>,
+) -> anyhow::Result<()> {
+    let webhook = options.events_addr.as_deref().map(Webhook::new).transpose()?;
+    let mut runtime = Runtime::new(client, options.settings)?
+        .with_metrics_addr(options.metrics_addr)
+        .with_health_addr(options.health_addr)
+        .with_events_webhook(webhook)
+        .with_leader_election(options.leader_election);
+    let addresses = runtime.bind().await?;
+    if let Some(bound) = bound {
+        let _ = bound.send(addresses);
+    }
+    runtime.run(mirror::MirrorReconciler, watches, shutdown).await?;
+    Ok(())
+}
 
 /// Installs the Mirror CRD (idempotently: all test binaries share it).
 async fn install_crd(client: &Client) -> Result<()> {
@@ -99,7 +150,7 @@ async fn start(ns: &TestNamespace, options: Options) -> Result<Running> {
     let (bound_tx, bound_rx) = oneshot::channel();
     let client = ns.client();
     let task = tokio::spawn(async move {
-        mirror::run(
+        run(
             client,
             options,
             async move {
@@ -257,6 +308,79 @@ async fn backs_off_on_errors_visibly_and_stalls_on_bad_spec() -> Result<()> {
     assert_eq!(condition(&stalled, "Ready"), Some(("False".into(), "InvalidSpec".into())));
     assert!(condition(&stalled, "Reconciling").is_none());
     assert_eq!(stalled.status.and_then(|s| s.observed_generation), stalled.metadata.generation);
+    finish(&ns, controller).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labelled_configmaps_trigger_reconciles_of_their_users() -> Result<()> {
+    let ns = TestNamespace::new("sdk-watch").await?;
+    let controller = start(&ns, options(&ns)).await?;
+    let configmaps: Api<ConfigMap> = ns.api();
+    let mirrors: Api<Mirror> = ns.api();
+    let mut source = configmap("watched", &[("v", "1")]);
+    source.metadata.labels = Some(BTreeMap::from([("reconcile.fluxcd.io/watch".into(), "Enabled".into())]));
+    configmaps.create(&PostParams::default(), &source).await?;
+    mirrors.create(&PostParams::default(), &mirror("m7", "watched", "watched-copy")).await?;
+    wait_for_condition(&mirrors, "m7", "Ready", "True", TIMEOUT).await?;
+
+    // No requestedAt, no spec change, a 10m interval: only the watch can bring the change over.
+    let patch = json!({"data": {"v": "2"}});
+    configmaps.patch("watched", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let copied = wait_for(&configmaps, "watched-copy", TIMEOUT, |copy| {
+        copy.data.as_ref().and_then(|d| d.get("v")).map(String::as_str) == Some("2")
+    })
+    .await?;
+    assert_eq!(copied.metadata.labels.unwrap_or_default().get(mirror::OWNER_LABEL).map(String::as_str), Some("m7"));
+    finish(&ns, controller).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_follow_their_sources_revision() -> Result<()> {
+    let ns = TestNamespace::new("sdk-sources").await?;
+    install_crd(&ns.client()).await?;
+    // Here the source ConfigMap stands in for a source kind, and its
+    // `revision` annotation for `status.artifact.revision`. It is not labelled.
+    let (stop, stopped) = oneshot::channel::<()>();
+    let client = ns.client();
+    let namespace = ns.name().to_string();
+    let options = options(&ns);
+    let task = tokio::spawn(async move {
+        let watches = move |controller: Controller<mirror::MirrorReconciler>| {
+            controller.watch_sources(
+                move |m: &Mirror| vec![ObjectRef::<ConfigMap>::new(&m.spec.source).within(&namespace)],
+                |source: &ConfigMap| source.metadata.annotations.as_ref()?.get("revision").cloned(),
+            )
+        };
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        run_with(client, options, watches, shutdown, None).await
+    });
+    let controller = Running { stop: Some(stop), task, bound: Bound::default() };
+
+    let configmaps: Api<ConfigMap> = ns.api();
+    let mirrors: Api<Mirror> = ns.api();
+    let mut source = configmap("artifact", &[("v", "1")]);
+    source.metadata.annotations = Some(BTreeMap::from([("revision".into(), "main@sha1:1".into())]));
+    configmaps.create(&PostParams::default(), &source).await?;
+    mirrors.create(&PostParams::default(), &mirror("m8", "artifact", "artifact-copy")).await?;
+    wait_for_condition(&mirrors, "m8", "Ready", "True", TIMEOUT).await?;
+    // Adding the finalizer triggers one more reconcile of its own: let it pass.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let copy_says = |want: &'static str| {
+        move |copy: &ConfigMap| copy.data.as_ref().and_then(|d| d.get("v")).map(String::as_str) == Some(want)
+    };
+
+    // A change that keeps the revision does not reach the consumer...
+    configmaps.patch("artifact", &PatchParams::default(), &Patch::Merge(&json!({"data": {"v": "2"}}))).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let copy = configmaps.get("artifact-copy").await?;
+    assert!(copy_says("1")(&copy), "reconciled without a new revision: {:?}", copy.data);
+
+    // ...a new revision does.
+    let patch = json!({"metadata": {"annotations": {"revision": "main@sha1:3"}}, "data": {"v": "3"}});
+    configmaps.patch("artifact", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    wait_for(&configmaps, "artifact-copy", TIMEOUT, copy_says("3")).await?;
     finish(&ns, controller).await
 }
 
@@ -435,7 +559,7 @@ fn start_instance(ns: &TestNamespace, identity: &str) -> Result<Instance> {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let run = tokio::spawn(mirror::run(client, options, shutdown, Some(tx)));
+        let run = tokio::spawn(run(client, options, shutdown, Some(tx)));
         if let Ok(bound) = rx.await {
             let _ = bound_tx.send(bound);
         }

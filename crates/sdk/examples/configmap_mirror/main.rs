@@ -11,7 +11,7 @@ mod mirror;
 use clap::Parser;
 use ferry_sdk::deps::kube::CustomResourceExt;
 use ferry_sdk::flags::RuntimeFlags;
-use ferry_sdk::reconcile::Settings;
+use ferry_sdk::reconcile::{Runtime, shutdown_signal};
 
 #[derive(Parser)]
 #[command(about = "Mirror controller: keeps copies of ConfigMaps (a ferry-sdk example)")]
@@ -42,22 +42,7 @@ async fn main() -> anyhow::Result<()> {
         mirror::CONTROLLER_NAME,
     )?;
     let factory = ferry_sdk::client::ClientFactory::infer(flags.kube_api_qps, flags.kube_api_burst).await?;
-    let client = factory.client()?;
-    let leader_election = flags.enable_leader_election.then(|| ferry_sdk::leader::Config {
-        lease_duration: flags.leader_election_lease_duration,
-        renew_deadline: flags.leader_election_renew_deadline,
-        retry_period: flags.leader_election_retry_period,
-        ..ferry_sdk::leader::Config::new(
-            &cli.runtime_namespace,
-            &format!("{}-leader-election", mirror::CONTROLLER_NAME),
-        )
-    });
-    let options = mirror::Options {
-        settings: Settings::from_flags(mirror::CONTROLLER_NAME, &flags, &cli.runtime_namespace),
-        events_addr: (!flags.events_addr.is_empty()).then(|| flags.events_addr.clone()),
-        metrics_addr: flags.metrics_socket()?,
-        health_addr: flags.health_socket()?,
-        leader_election,
-    };
-    mirror::run(client, options, ferry_sdk::reconcile::shutdown_signal(), None).await
+    let runtime = Runtime::from_flags(factory.client()?, mirror::CONTROLLER_NAME, &flags, &cli.runtime_namespace)?;
+    runtime.run(mirror::MirrorReconciler, mirror::watches, shutdown_signal()).await?;
+    Ok(())
 }

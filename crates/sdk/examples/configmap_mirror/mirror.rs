@@ -3,19 +3,14 @@
 //! and the SDK's integration tests run it in-process.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use ferry_sdk::conditions::Summary;
 use ferry_sdk::deps::k8s_openapi::api::core::v1::ConfigMap;
 use ferry_sdk::deps::kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
-use ferry_sdk::deps::kube::{Client, CustomResource, ResourceExt};
+use ferry_sdk::deps::kube::{CustomResource, ResourceExt};
 use ferry_sdk::deps::meta::Condition;
-use ferry_sdk::events::{Recorder, Webhook};
-use ferry_sdk::health::Health;
-use ferry_sdk::leader::{self, LeaderElector};
-use ferry_sdk::metrics::Metrics;
-use ferry_sdk::reconcile::{Context, Controller, Settings};
+use ferry_sdk::reconcile::{Context, Controller};
 use ferry_sdk::{ErrorClass, FluxObject, Outcome, ReconcileError, ReconcileStatus, Reconciler};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -205,82 +200,8 @@ impl Reconciler for MirrorReconciler {
     }
 }
 
-/// How to run the controller.
-pub struct Options {
-    /// Harness settings (scope, timings, names).
-    pub settings: Settings,
-    /// `--events-addr`, if any.
-    pub events_addr: Option<String>,
-    /// Where to serve `/metrics`, if anywhere.
-    pub metrics_addr: Option<SocketAddr>,
-    /// Where to serve `/healthz` and `/readyz`, if anywhere.
-    pub health_addr: Option<SocketAddr>,
-    /// The Lease to hold, when leader election is on.
-    pub leader_election: Option<leader::Config>,
-}
-
-/// The addresses the servers bound, once they are up.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Bound {
-    /// The metrics server.
-    pub metrics: Option<SocketAddr>,
-    /// The health server.
-    pub health: Option<SocketAddr>,
-}
-
-/// Runs the Mirror controller until `shutdown` resolves: metrics, probes,
-/// leader election, events and the harness, all from the SDK. `bound` is
-/// told the servers' addresses once they listen.
-pub async fn run(
-    client: Client,
-    options: Options,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    bound: Option<tokio::sync::oneshot::Sender<Bound>>,
-) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
-    let metrics = Metrics::new()?;
-    let health = Health::new();
-    let mut addresses = Bound::default();
-    if let Some(addr) = options.metrics_addr {
-        addresses.metrics = Some(metrics.serve(addr, stopped()).await?.0);
-    }
-    if let Some(addr) = options.health_addr {
-        addresses.health = Some(health.serve(addr, stopped()).await?.0);
-    }
-    if let Some(bound) = bound {
-        let _ = bound.send(addresses);
-    }
-    let webhook = options.events_addr.as_deref().map(Webhook::new).transpose()?;
-    let recorder = Recorder::new(client.clone(), &options.settings.name, webhook);
-
-    let mut controller = Controller::new(MirrorReconciler, client.clone(), options.settings)
-        .with_recorder(recorder)
-        .with_metrics(metrics)
-        .with_health(health)
-        .watch_config_maps(|mirror: &Mirror| vec![mirror.spec.source.clone()]);
-    // The servers and the elector stop only after the controller has: the
-    // lease is released once reconciles in flight are done, never before.
-    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-    let mut elector_task = None;
-    if let Some(config) = options.leader_election {
-        let elector = LeaderElector::new(client.clone(), config);
-        controller = controller.with_leadership(elector.leadership());
-        let mut done = done_rx.clone();
-        elector_task = Some(tokio::spawn(elector.run(async move {
-            let _ = done.wait_for(|done| *done).await;
-        })));
-    }
-    let result = controller.run(shutdown).await;
-    done_tx.send_replace(true);
-    stop_tx.send_replace(true);
-    if let Some(task) = elector_task {
-        let _ = task.await;
-    }
-    Ok(result?)
+/// Adds the Mirror controller's watches: a source ConfigMap labelled
+/// `reconcile.fluxcd.io/watch: Enabled` triggers the Mirrors that copy it.
+pub fn watches(controller: Controller<MirrorReconciler>) -> Controller<MirrorReconciler> {
+    controller.watch_config_maps(|mirror: &Mirror| vec![mirror.spec.source.clone()])
 }
