@@ -5,6 +5,7 @@ mod demo;
 mod gobuild;
 mod paths;
 mod pki;
+mod smp_table;
 mod test;
 
 use anyhow::Result;
@@ -32,6 +33,12 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Regenerate the kustomize engine's strategic-merge-patch table from the local control plane.
+    SmpTable {
+        /// Fail if the committed table differs instead of writing it.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -57,5 +64,6 @@ fn main() -> Result<()> {
         }
         Cmd::Test(options) => test::run(options),
         Cmd::Demo { once } => demo::run(once),
+        Cmd::SmpTable { check } => tokio::runtime::Runtime::new()?.block_on(smp_table::run(check)),
     }
 }
