@@ -240,7 +240,11 @@ pub(crate) fn is_remote(s: &str) -> bool {
 
 impl<'a> Builder<'a> {
     fn rel(&self, p: &Path) -> String {
-        p.strip_prefix(&self.root).map(|r| r.display().to_string()).unwrap_or_else(|_| p.display().to_string())
+        match p.strip_prefix(&self.root) {
+            Ok(r) if r.as_os_str().is_empty() => ".".to_string(),
+            Ok(r) => r.display().to_string(),
+            Err(_) => p.display().to_string(),
+        }
     }
 
     fn loader(&self, dir: &Path) -> DirLoader<'_> {

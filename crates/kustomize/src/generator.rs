@@ -73,9 +73,8 @@ pub fn generate(
     obj.insert("apiVersion".into(), Value::String("v1".into()));
     obj.insert("kind".into(), Value::String(kind.into()));
     obj.insert("metadata".into(), Value::Object(md));
-    let b64 = base64::engine::general_purpose::STANDARD;
     if secret {
-        let data: Map<String, Value> = pairs.iter().map(|(k, v)| (k.clone(), Value::String(b64.encode(v)))).collect();
+        let data: Map<String, Value> = pairs.iter().map(|(k, v)| (k.clone(), Value::String(encode_base64(v)))).collect();
         if !data.is_empty() {
             obj.insert("data".into(), Value::Object(data));
         }
@@ -87,7 +86,7 @@ pub fn generate(
         for (k, v) in &pairs {
             match std::str::from_utf8(v) {
                 Ok(s) => data.insert(k.clone(), Value::String(s.to_string())),
-                Err(_) => binary.insert(k.clone(), Value::String(b64.encode(v))),
+                Err(_) => binary.insert(k.clone(), Value::String(encode_base64(v))),
             };
         }
         if !data.is_empty() {
@@ -110,6 +109,22 @@ pub fn generate(
         other => return Err(Error::msg(format!("{kind} {name}: unknown generator behavior {other:?}"))),
     };
     Ok(r)
+}
+
+/// Base64 broken into lines of 70 characters (each ending in a newline) when longer, as kustomize writes it.
+fn encode_base64(v: &[u8]) -> String {
+    const LINE: usize = 70;
+    let enc = base64::engine::general_purpose::STANDARD.encode(v);
+    let lines = enc.len() / LINE + 1;
+    if lines == 1 {
+        return enc;
+    }
+    let mut out = String::with_capacity(enc.len() + lines);
+    for chunk in enc.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out
 }
 
 fn string_map(m: &BTreeMap<String, String>) -> Value {

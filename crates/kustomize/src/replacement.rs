@@ -312,6 +312,16 @@ fn set_leaf(target: &mut Value, value: &Value, opts: &FieldOptions) -> Result<()
         *target = Value::String(parts.join(delim));
         return Ok(());
     }
-    *target = value.clone();
+    // A scalar target keeps its type and takes the source's text.
+    match (&*target, scalar_string(value)) {
+        (Value::String(_), Some(text)) => *target = Value::String(text),
+        (Value::Number(_), Some(text)) | (Value::Bool(_), Some(text)) => {
+            *target = match yaml::resolve_plain(&text) {
+                v @ (Value::Number(_) | Value::Bool(_)) => v,
+                _ => Value::String(text),
+            };
+        }
+        _ => *target = value.clone(),
+    }
     Ok(())
 }

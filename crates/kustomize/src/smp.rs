@@ -432,11 +432,11 @@ fn merge_list(
     }
     let scalars = patch.iter().all(|p| !p.is_object()) && dest.iter().all(|d| !d.is_object());
     if scalars || keys.is_empty() {
-        // A set of primitives: keep the existing order, add new values at the end.
-        let mut out: Vec<Value> = dest.to_vec();
-        for p in patch {
-            if !out.contains(p) {
-                out.push(p.clone());
+        // A set of primitives: the patch's values first, then the others.
+        let mut out: Vec<Value> = Vec::new();
+        for v in patch.iter().chain(dest.iter()) {
+            if !out.contains(v) {
+                out.push(v.clone());
             }
         }
         return Ok(Some(out));
@@ -450,21 +450,28 @@ fn merge_list(
         let idx: Vec<usize> = if present.is_empty() { (0..b.len()).collect() } else { present };
         idx.iter().all(|i| a[*i] == b[*i])
     };
-    let mut out: Vec<Option<Value>> = dest.iter().cloned().map(Some).collect();
+    // kustomize prepends: the patch's elements come first (merged with their match in the
+    // target), then the target's elements the patch does not mention, in their order.
+    let mut used = vec![false; dest.len()];
+    let mut front: Vec<Value> = Vec::new();
     for p in patch {
         let pk = key_values(p);
         let present = pk.iter().filter(|k| k.is_some()).count();
-        let pos = out.iter().position(|d| d.as_ref().is_some_and(|d| matches(&key_values(d), &pk)));
+        let pos = dest.iter().enumerate().position(|(i, d)| !used[i] && matches(&key_values(d), &pk));
         if directive(p) == Some("delete") {
             if let Some(i) = pos {
-                out[i] = None;
+                used[i] = true;
             }
             continue;
         }
         match pos {
             Some(i) => {
-                let merged = merge_value(out[i].as_ref(), p, item_ctx)?;
-                out[i] = merged.filter(|m| !m.as_object().is_some_and(Map::is_empty));
+                used[i] = true;
+                if let Some(m) = merge_value(Some(&dest[i]), p, item_ctx)?
+                    && !m.as_object().is_some_and(Map::is_empty)
+                {
+                    front.push(m);
+                }
             }
             None => {
                 if present > 1 {
@@ -474,24 +481,22 @@ fn merge_list(
                 if let Some(v) = merge_value(None, p, item_ctx)?
                     && !v.as_object().is_some_and(Map::is_empty)
                 {
-                    out.push(Some(v));
+                    front.push(v);
                 }
             }
         }
     }
-    Ok(Some(out.into_iter().flatten().collect()))
+    for (i, d) in dest.iter().enumerate() {
+        if !used[i] {
+            front.push(d.clone());
+        }
+    }
+    Ok(Some(front))
 }
 
-/// kustomize's inference for lists without schema: merge by `name` when the elements have one.
-fn infer_keys(dest: Option<&[Value]>, patch: &[Value]) -> (bool, Vec<String>) {
-    let has_name = |list: &[Value]| {
-        !list.is_empty() && list.iter().all(|v| v.as_object().is_some_and(|m| m.contains_key("name")))
-    };
-    if dest.is_some_and(has_name) || has_name(patch) {
-        (true, vec!["name".to_string()])
-    } else {
-        (false, Vec::new())
-    }
+/// Lists without schema are replaced by the patch's list, as kustomize does.
+fn infer_keys(_dest: Option<&[Value]>, _patch: &[Value]) -> (bool, Vec<String>) {
+    (false, Vec::new())
 }
 
 #[cfg(test)]
@@ -517,8 +522,8 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, vec!["a", "b", "c"]);
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][1]["image"], "b:2");
+        assert_eq!(names, vec!["b", "c", "a"]);
+        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["image"], "b:2");
     }
 
     #[test]
@@ -543,10 +548,10 @@ mod tests {
     }
 
     #[test]
-    fn untyped_lists_merge_by_name() {
+    fn untyped_lists_are_replaced() {
         let target = json!({"apiVersion": "x/v1", "kind": "Foo", "spec": {"items": [{"name": "a", "v": 1}]}});
-        let patch = json!({"spec": {"items": [{"name": "a", "v": 2}, {"name": "b"}]}});
+        let patch = json!({"spec": {"items": [{"name": "b"}]}});
         let out = merge_object(&target, &patch, &[Schema::builtin()]).unwrap().unwrap();
-        assert_eq!(out["spec"]["items"], json!([{"name": "a", "v": 2}, {"name": "b"}]));
+        assert_eq!(out["spec"]["items"], json!([{"name": "b"}]));
     }
 }

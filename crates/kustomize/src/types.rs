@@ -212,13 +212,16 @@ pub struct FieldOptions {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Var {
     pub name: String,
+    #[serde(alias = "objref")]
     pub obj_ref: VarTarget,
+    #[serde(alias = "fieldref")]
     pub field_ref: Option<FieldRef>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VarTarget {
+    #[serde(alias = "apiversion")]
     pub api_version: Option<String>,
     pub group: Option<String>,
     pub version: Option<String>,
@@ -230,5 +233,6 @@ pub struct VarTarget {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FieldRef {
+    #[serde(alias = "fieldpath")]
     pub field_path: Option<String>,
 }

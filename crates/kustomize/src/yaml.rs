@@ -1032,7 +1032,7 @@ mod tests {
         let out = to_yaml(&v);
         assert_eq!(
             out,
-            "apiVersion: v1\ndata:\n  b: \"1\"\n  c: 'x: y'\n  d: |\n    a\n    b\n  e: \"\"\n  \"y\": \"on\"\nempty: {}\nkind: A\nlist:\n- name: n\n  v: 1\n- s\nnone: null\n"
+            "apiVersion: v1\ndata:\n  b: \"1\"\n  c: 'x: y'\n  d: |\n    a\n    b\n  e: \"\"\n  \"y\": \"on\"\nempty: {}\nkind: A\nlist:\n- name: \"n\"\n  v: 1\n- s\nnone: null\n"
         );
     }
 
