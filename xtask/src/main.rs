@@ -1,5 +1,6 @@
 //! Ferry's developer commands. Run them as `cargo xtask <command>`.
 
+mod bench;
 mod cluster;
 mod demo;
 mod gobuild;
@@ -33,12 +34,23 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Benchmarks against the peer tools, in the same run.
+    Bench {
+        #[command(subcommand)]
+        target: BenchCmd,
+    },
     /// Regenerate the kustomize engine's strategic-merge-patch table from the local control plane.
     SmpTable {
         /// Fail if the committed table differs instead of writing it.
         #[arg(long)]
         check: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// `ferry kustomize build` against `kubectl kustomize` on a large overlay.
+    Kustomize(bench::Options),
 }
 
 #[derive(Subcommand)]
@@ -64,6 +76,7 @@ fn main() -> Result<()> {
         }
         Cmd::Test(options) => test::run(options),
         Cmd::Demo { once } => demo::run(once),
+        Cmd::Bench { target: BenchCmd::Kustomize(options) } => bench::run(&options),
         Cmd::SmpTable { check } => tokio::runtime::Runtime::new()?.block_on(smp_table::run(check)),
     }
 }

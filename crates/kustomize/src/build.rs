@@ -4,7 +4,8 @@
 use crate::config::TransformerConfig;
 use crate::fs::{FileSystem, normalize};
 use crate::generator::{self, Loader};
-use crate::resource::{Behavior, Origin, ResId, Resource};
+use crate::resource::{Behavior, Gvk, Origin, ResId, Resource};
+use std::collections::HashSet;
 use crate::smp::Schema;
 use crate::types::{Kustomization, Var};
 use crate::{Error, Result, nameref, replacement, sort, transform, vars, yaml};
@@ -84,17 +85,31 @@ pub(crate) struct Acc {
     pub vars: Vec<Var>,
 }
 
+/// The key two resources collide on: kind, name and effective namespace.
+fn id_key(id: &ResId) -> (Gvk, String, String) {
+    (id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string())
+}
+
 impl Acc {
     fn new() -> Self {
         Acc { resources: Vec::new(), config: TransformerConfig::builtin(), vars: Vec::new() }
     }
 
     fn append(&mut self, r: Resource) -> Result<()> {
-        let id = r.id();
-        if self.resources.iter().any(|o| o.id().equals(&id)) {
-            return Err(Error::msg(format!("may not add resource with an already registered id: {id}")));
+        self.append_all(vec![r])
+    }
+
+    /// Appends resources, failing on an id already present (the ids are checked through a set,
+    /// as resources can number in the thousands).
+    fn append_all(&mut self, new: Vec<Resource>) -> Result<()> {
+        let mut seen: HashSet<(Gvk, String, String)> = self.resources.iter().map(|r| id_key(&r.id())).collect();
+        for r in new {
+            let id = r.id();
+            if !seen.insert(id_key(&id)) {
+                return Err(Error::msg(format!("may not add resource with an already registered id: {id}")));
+            }
+            self.resources.push(r);
         }
-        self.resources.push(r);
         Ok(())
     }
 
@@ -410,9 +425,7 @@ impl<'a> Builder<'a> {
                 sub_acc.config = acc.config.clone();
                 self.accumulate_target(&real, &sub, &sub_file, &mut sub_acc).map(|_| sub_acc)
                     .and_then(|sub_acc| {
-                        for r in sub_acc.resources {
-                            acc.append(r)?;
-                        }
+                        acc.append_all(sub_acc.resources)?;
                         merge_config(&mut acc.config, sub_acc.config);
                         for v in sub_acc.vars {
                             if acc.vars.iter().any(|o| o.name == v.name) {
@@ -438,9 +451,7 @@ impl<'a> Builder<'a> {
         }
         let text = loader.read_text(entry)?;
         let shown = self.rel(&path);
-        for r in load_resources(&text, &shown)? {
-            acc.append(r).map_err(|e| e.with_file(&shown))?;
-        }
+        acc.append_all(load_resources(&text, &shown)?).map_err(|e| e.with_file(&shown))?;
         Ok(())
     }
 }

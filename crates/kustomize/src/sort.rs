@@ -57,22 +57,10 @@ pub(crate) fn sort(resources: &mut [Resource], options: Option<&SortOptions>) ->
         }
         0
     };
-    let mut keyed: Vec<(i64, String, String, usize)> = resources
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let id = r.id();
-            (rank(&id.gvk.kind), id.gvk.key(), legacy_sort_string(&id), i)
-        })
-        .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(&b.2)));
-    let order: Vec<usize> = keyed.into_iter().map(|k| k.3).collect();
-    let mut taken: Vec<Option<Resource>> = resources.iter().cloned().map(Some).collect();
-    for (slot, i) in order.into_iter().enumerate() {
-        if let Some(r) = taken[i].take() {
-            resources[slot] = r;
-        }
-    }
+    resources.sort_by_cached_key(|r| {
+        let id = r.id();
+        (rank(&id.gvk.kind), id.gvk.key(), legacy_sort_string(&id))
+    });
     Ok(())
 }
 

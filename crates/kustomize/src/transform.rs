@@ -105,9 +105,10 @@ fn namespace(ns: &str, resources: &mut [Resource], specs: &[FieldSpec]) -> Resul
         }
     }
     // A namespace change must not make two resources collide.
-    for (i, a) in resources.iter().enumerate() {
+    let mut seen = std::collections::HashSet::new();
+    for a in resources.iter() {
         let id = a.id();
-        if resources[i + 1..].iter().any(|b| b.id().equals(&id)) {
+        if !seen.insert((id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string())) {
             return Err(Error::msg(format!("namespace transformation produces ID conflict: {id}")));
         }
     }
@@ -258,16 +259,12 @@ pub(crate) fn split_image(image: &str) -> (String, String, String) {
     }
 }
 
-fn image_matches(value: &str, name: &str) -> bool {
-    match regex::Regex::new(&format!("^{name}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$")) {
-        Ok(re) => re.is_match(value),
-        Err(_) => false,
-    }
+fn image_pattern(name: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!("^{name}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$")).ok()
 }
 
-fn new_image(value: &str, spec: &Image) -> Option<String> {
-    let name = spec.name.as_deref().unwrap_or("");
-    if !image_matches(value, name) {
+fn new_image(value: &str, spec: &Image, pattern: &regex::Regex) -> Option<String> {
+    if !pattern.is_match(value) {
         return None;
     }
     let (mut n, mut tag, mut digest) = split_image(value);
@@ -301,7 +298,7 @@ fn new_image(value: &str, spec: &Image) -> Option<String> {
     Some(out)
 }
 
-fn update_containers(v: &mut Value, spec: &Image) {
+fn update_containers(v: &mut Value, spec: &Image, pattern: &regex::Regex) {
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
@@ -310,18 +307,18 @@ fn update_containers(v: &mut Value, spec: &Image) {
                 {
                     for item in items.iter_mut() {
                         if let Some(Value::String(img)) = item.get_mut("image")
-                            && let Some(n) = new_image(img, spec)
+                            && let Some(n) = new_image(img, spec, pattern)
                         {
                             *img = n;
                         }
                     }
                 }
-                update_containers(child, spec);
+                update_containers(child, spec, pattern);
             }
         }
         Value::Array(items) => {
             for item in items {
-                update_containers(item, spec);
+                update_containers(item, spec, pattern);
             }
         }
         _ => {}
@@ -329,8 +326,11 @@ fn update_containers(v: &mut Value, spec: &Image) {
 }
 
 fn image_tag(spec: &Image, resources: &mut [Resource], specs: &[FieldSpec]) -> Result<()> {
+    let Some(pattern) = image_pattern(spec.name.as_deref().unwrap_or("")) else {
+        return Ok(());
+    };
     for r in resources.iter_mut() {
-        update_containers(&mut r.obj, spec);
+        update_containers(&mut r.obj, spec, &pattern);
         if r.kind() == "CustomResourceDefinition" {
             continue;
         }
@@ -340,7 +340,7 @@ fn image_tag(spec: &Image, resources: &mut [Resource], specs: &[FieldSpec]) -> R
             }
             visit_path(&mut r.obj, &fs.segments(), false, &mut |v| {
                 if let Value::String(img) = v
-                    && let Some(n) = new_image(img, spec)
+                    && let Some(n) = new_image(img, spec, &pattern)
                 {
                     *img = n;
                 }
@@ -390,7 +390,8 @@ mod tests {
     #[test]
     fn updates_matching_images_only() {
         let spec = Image { name: Some("nginx".into()), new_tag: Some("2".into()), ..Default::default() };
-        assert_eq!(new_image("nginx:1", &spec).as_deref(), Some("nginx:2"));
-        assert_eq!(new_image("nginx-other:1", &spec), None);
+        let p = image_pattern("nginx").unwrap();
+        assert_eq!(new_image("nginx:1", &spec, &p).as_deref(), Some("nginx:2"));
+        assert_eq!(new_image("nginx-other:1", &spec, &p), None);
     }
 }
