@@ -57,7 +57,11 @@ pub fn run(options: &Options) -> Result<()> {
     let mut report = String::new();
     writeln!(report, "\nsummary ({n1} -> {n2} of each kind):")?;
     writeln!(report, "  speed-up at {n1}: {:.1}x (goal >= 20x)", k1.seconds / f1.seconds.max(1e-4))?;
-    writeln!(report, "  memory at {n1}: {:.2}x of kubectl's peak (goal <= 0.5x)", f1.max_rss_kb as f64 / k1.max_rss_kb.max(1) as f64)?;
+    writeln!(
+        report,
+        "  memory at {n1}: {:.2}x of kubectl's peak (goal <= 0.5x)",
+        f1.max_rss_kb as f64 / k1.max_rss_kb.max(1) as f64
+    )?;
     writeln!(report, "  ferry growth for 2x input: {:.2}x time (goal <= 2.2x)", f2.seconds / f1.seconds.max(1e-4))?;
     writeln!(report, "  kubectl growth for 2x input: {:.2}x time", k2.seconds / k1.seconds.max(1e-4))?;
     print!("{report}");
@@ -88,7 +92,8 @@ fn build_ferry() -> Result<PathBuf> {
     if !status.success() {
         bail!("building ferry failed");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| paths::root().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| paths::root().join("target"));
     let bin = target.join("release/ferry");
     if !bin.is_file() {
         bail!("{} was not built", bin.display());
@@ -127,7 +132,9 @@ fn best(bin: &Path, args: &[&str], dir: &Path, runs: usize) -> Result<Sample> {
         let max_rss_kb: u64 = parts.next().unwrap_or("0").parse()?;
         let s = Sample { seconds, max_rss_kb };
         best = Some(match best {
-            Some(b) if b.seconds <= s.seconds => Sample { seconds: b.seconds, max_rss_kb: b.max_rss_kb.max(s.max_rss_kb) },
+            Some(b) if b.seconds <= s.seconds => {
+                Sample { seconds: b.seconds, max_rss_kb: b.max_rss_kb.max(s.max_rss_kb) }
+            }
             Some(b) => Sample { seconds: s.seconds, max_rss_kb: b.max_rss_kb.max(s.max_rss_kb) },
             None => s,
         });

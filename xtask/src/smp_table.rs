@@ -11,7 +11,8 @@ fn table_path() -> PathBuf {
 
 /// Writes the table, or with `check` fails when the committed one differs.
 pub async fn run(check: bool) -> Result<()> {
-    let client = cluster::admin_client().await.context("connecting to the local control plane (cargo xtask cluster up)")?;
+    let client =
+        cluster::admin_client().await.context("connecting to the local control plane (cargo xtask cluster up)")?;
     let request = http::Request::get("/openapi/v2").body(Vec::new())?;
     let text = client.request_text(request).await.context("fetching /openapi/v2")?;
     let doc: serde_json::Value = serde_json::from_str(&text).context("parsing /openapi/v2")?;

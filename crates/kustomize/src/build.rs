@@ -5,12 +5,12 @@ use crate::config::TransformerConfig;
 use crate::fs::{FileSystem, normalize};
 use crate::generator::{self, Loader};
 use crate::resource::{Behavior, Gvk, Origin, ResId, Resource};
-use std::collections::HashSet;
 use crate::smp::Schema;
 use crate::types::{Kustomization, Var};
 use crate::{Error, Result, nameref, replacement, sort, transform, vars, yaml};
 use serde_json::Value;
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Which files a kustomization may read.
@@ -47,7 +47,8 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
     if !fs.is_dir(&root) {
         return Err(Error::in_file(dir.display(), "must build at directory: not a valid directory"));
     }
-    let builder = Builder { fs, options, root: root.clone(), stack: RefCell::new(Vec::new()), schema: RefCell::new(None) };
+    let builder =
+        Builder { fs, options, root: root.clone(), stack: RefCell::new(Vec::new()), schema: RefCell::new(None) };
     let (kust, kust_file) = builder.load_kustomization(&root)?;
     if kust.kind.as_deref() == Some("Component") {
         return Err(Error::in_file(
@@ -263,7 +264,12 @@ impl<'a> Builder<'a> {
     }
 
     fn loader(&self, dir: &Path) -> DirLoader<'_> {
-        DirLoader { fs: self.fs, dir: dir.to_path_buf(), restrictions: self.options.load_restrictions, root: &self.root }
+        DirLoader {
+            fs: self.fs,
+            dir: dir.to_path_buf(),
+            restrictions: self.options.load_restrictions,
+            root: &self.root,
+        }
     }
 
     fn load_kustomization(&self, dir: &Path) -> Result<(Kustomization, PathBuf)> {
@@ -287,8 +293,8 @@ impl<'a> Builder<'a> {
         if !value.is_object() {
             return Err(Error::in_file(&shown, "a kustomization must be a YAML map"));
         }
-        let kust: Kustomization = serde_json::from_value(value)
-            .map_err(|e| Error::in_file(&shown, format!("invalid Kustomization: {e}")))?;
+        let kust: Kustomization =
+            serde_json::from_value(value).map_err(|e| Error::in_file(&shown, format!("invalid Kustomization: {e}")))?;
         if let Some(kind) = kust.kind.as_deref()
             && !matches!(kind, "" | "Kustomization" | "Component")
         {
@@ -306,7 +312,9 @@ impl<'a> Builder<'a> {
                 "helmCharts are not supported: kustomize refuses them without --enable-helm, and Ferry does not run Helm here",
             ));
         }
-        for (field, list) in [("generators", &kust.generators), ("transformers", &kust.transformers), ("validators", &kust.validators)] {
+        for (field, list) in
+            [("generators", &kust.generators), ("transformers", &kust.transformers), ("validators", &kust.validators)]
+        {
             if list.as_ref().is_some_and(|l| !l.is_empty()) {
                 return Err(Error::in_file(
                     &shown,
@@ -327,8 +335,7 @@ impl<'a> Builder<'a> {
         }
 
         // Resources (and the deprecated bases).
-        let entries: Vec<&String> =
-            kust.resources.iter().flatten().chain(kust.bases.iter().flatten()).collect();
+        let entries: Vec<&String> = kust.resources.iter().flatten().chain(kust.bases.iter().flatten()).collect();
         for entry in entries {
             self.accumulate_resource(dir, entry, acc, false).map_err(|e| e.with_file(&shown))?;
         }
@@ -345,11 +352,8 @@ impl<'a> Builder<'a> {
         let global = kust.generator_options.as_ref();
         for args in kust.config_map_generator.iter().flatten() {
             let mut r = generator::generate(args, false, global, &loader).map_err(|e| e.with_file(&shown))?;
-            r.origin = Some(Origin {
-                path: shown.clone(),
-                config_kind: Some("ConfigMapGenerator".into()),
-                config_name: None,
-            });
+            r.origin =
+                Some(Origin { path: shown.clone(), config_kind: Some("ConfigMapGenerator".into()), config_name: None });
             acc.append_generated(r).map_err(|e| e.with_file(&shown))?;
         }
         for args in kust.secret_generator.iter().flatten() {
@@ -423,18 +427,17 @@ impl<'a> Builder<'a> {
             } else {
                 let mut sub_acc = Acc::new();
                 sub_acc.config = acc.config.clone();
-                self.accumulate_target(&real, &sub, &sub_file, &mut sub_acc).map(|_| sub_acc)
-                    .and_then(|sub_acc| {
-                        acc.append_all(sub_acc.resources)?;
-                        merge_config(&mut acc.config, sub_acc.config);
-                        for v in sub_acc.vars {
-                            if acc.vars.iter().any(|o| o.name == v.name) {
-                                return Err(Error::msg(format!("var '{}' already encountered", v.name)));
-                            }
-                            acc.vars.push(v);
+                self.accumulate_target(&real, &sub, &sub_file, &mut sub_acc).map(|_| sub_acc).and_then(|sub_acc| {
+                    acc.append_all(sub_acc.resources)?;
+                    merge_config(&mut acc.config, sub_acc.config);
+                    for v in sub_acc.vars {
+                        if acc.vars.iter().any(|o| o.name == v.name) {
+                            return Err(Error::msg(format!("var '{}' already encountered", v.name)));
                         }
-                        Ok(())
-                    })
+                        acc.vars.push(v);
+                    }
+                    Ok(())
+                })
             };
             self.stack.borrow_mut().pop();
             return result;
@@ -472,7 +475,10 @@ pub(crate) fn load_resources(text: &str, shown: &str) -> Result<Vec<Resource>> {
 
 fn push_doc(doc: Value, shown: &str, out: &mut Vec<Resource>) -> Result<()> {
     let Value::Object(map) = &doc else {
-        return Err(Error::in_file(shown, format!("expected a YAML map for a resource, got {}", crate::resource::short(&doc))));
+        return Err(Error::in_file(
+            shown,
+            format!("expected a YAML map for a resource, got {}", crate::resource::short(&doc)),
+        ));
     };
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
     if kind.is_empty() {
@@ -489,7 +495,10 @@ fn push_doc(doc: Value, shown: &str, out: &mut Vec<Resource>) -> Result<()> {
     if kind == "Kustomization"
         && map.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("kustomize.config.k8s.io"))
     {
-        return Err(Error::in_file(shown, "a Kustomization cannot be listed as a resource file; list its directory instead"));
+        return Err(Error::in_file(
+            shown,
+            "a Kustomization cannot be listed as a resource file; list its directory instead",
+        ));
     }
     let mut r = Resource::new(doc)?;
     if r.name().is_empty() && !r.generated {

@@ -187,7 +187,10 @@ impl TransformerConfig {
             ],
             common_labels,
             template_labels: md_labels,
-            common_annotations: COMMON_ANNOTATIONS.iter().map(|(p, g, v, k)| FieldSpec::new(g, v, k, p, true)).collect(),
+            common_annotations: COMMON_ANNOTATIONS
+                .iter()
+                .map(|(p, g, v, k)| FieldSpec::new(g, v, k, p, true))
+                .collect(),
             images: vec![
                 FieldSpec::new("", "", "", "spec/containers[]/image", true),
                 FieldSpec::new("", "", "", "spec/initContainers[]/image", true),
@@ -262,8 +265,6 @@ struct FileConfig {
     common_labels: Vec<FieldSpecDef>,
     #[serde(default)]
     template_labels: Vec<FieldSpecDef>,
-    #[serde(default)]
-    labels: Vec<FieldSpecDef>,
     #[serde(default)]
     common_annotations: Vec<FieldSpecDef>,
     #[serde(default)]

@@ -74,7 +74,8 @@ pub fn generate(
     obj.insert("kind".into(), Value::String(kind.into()));
     obj.insert("metadata".into(), Value::Object(md));
     if secret {
-        let data: Map<String, Value> = pairs.iter().map(|(k, v)| (k.clone(), Value::String(encode_base64(v)))).collect();
+        let data: Map<String, Value> =
+            pairs.iter().map(|(k, v)| (k.clone(), Value::String(encode_base64(v)))).collect();
         if !data.is_empty() {
             obj.insert("data".into(), Value::Object(data));
         }

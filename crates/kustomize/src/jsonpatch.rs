@@ -14,7 +14,8 @@ pub fn apply(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 remove(doc, path)?;
             }
             "replace" => {
-                let target = get_mut(doc, path)?.ok_or_else(|| format!("replace operation does not apply: doc is missing path: {path}"))?;
+                let target = get_mut(doc, path)?
+                    .ok_or_else(|| format!("replace operation does not apply: doc is missing path: {path}"))?;
                 *target = value(op)?;
             }
             "move" => {
@@ -24,7 +25,9 @@ pub fn apply(doc: &mut Value, ops: &Value) -> Result<(), String> {
             }
             "copy" => {
                 let from = op.get("from").and_then(Value::as_str).ok_or("copy operation has no from")?;
-                let v = get_mut(doc, from)?.ok_or_else(|| format!("copy operation does not apply: doc is missing from path: {from}"))?.clone();
+                let v = get_mut(doc, from)?
+                    .ok_or_else(|| format!("copy operation does not apply: doc is missing from path: {from}"))?
+                    .clone();
                 add(doc, path, v)?;
             }
             "test" => {

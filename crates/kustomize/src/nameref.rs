@@ -145,7 +145,8 @@ impl<'a> RefCtx<'a> {
         let mut pool: Vec<&Resource> = hits.iter().map(|i| &all[*i]).filter(|r| self.scope.contains(r)).collect();
         if let Some(ns) = ns {
             let by_orig: Vec<&Resource> = pool.iter().copied().filter(|r| r.orig_id.namespace == ns).collect();
-            pool = if by_orig.is_empty() { pool.into_iter().filter(|r| r.namespace() == ns).collect() } else { by_orig };
+            pool =
+                if by_orig.is_empty() { pool.into_iter().filter(|r| r.namespace() == ns).collect() } else { by_orig };
         }
         let role_ref_gvk = if self.path.ends_with("roleRef/name") {
             self.referrer.obj.get("roleRef").map(|rr| Gvk {

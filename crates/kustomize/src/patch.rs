@@ -186,7 +186,10 @@ fn parse_patch(text: &str, shown: &str) -> Result<PatchBody> {
     }
     for d in &docs {
         if !d.is_object() {
-            return Err(Error::in_file(shown, "unable to parse SM or JSON patch: expected a map or a list of operations"));
+            return Err(Error::in_file(
+                shown,
+                "unable to parse SM or JSON patch: expected a map or a list of operations",
+            ));
         }
     }
     Ok(PatchBody::Strategic(docs))
@@ -257,14 +260,18 @@ fn find_by_any_id(resources: &[Resource], id: &ResId) -> Result<usize> {
 
 pub(crate) fn strategic_merge_legacy(list: &[String], resources: &mut Vec<Resource>, ctx: &Ctx<'_>) -> Result<()> {
     for entry in list {
-        let inline = entry.contains('\n') || (!ctx.loader.fs.is_file(&ctx.loader.resolve(entry)) && entry.contains(':'));
+        let inline =
+            entry.contains('\n') || (!ctx.loader.fs.is_file(&ctx.loader.resolve(entry)) && entry.contains(':'));
         let (text, shown) = if inline {
             (entry.clone(), format!("{} (inline patch)", ctx.kust_file))
         } else {
             (ctx.loader.read_text(entry)?, entry.clone())
         };
         let PatchBody::Strategic(docs) = parse_patch(&text, &shown)? else {
-            return Err(Error::in_file(&shown, "patchesStrategicMerge entries must be strategic merge patches, not JSON patches"));
+            return Err(Error::in_file(
+                &shown,
+                "patchesStrategicMerge entries must be strategic merge patches, not JSON patches",
+            ));
         };
         for doc in docs {
             let id = patch_id(&doc);
@@ -313,7 +320,10 @@ pub(crate) fn patch_entry(p: &Patch, resources: &mut Vec<Resource>, ctx: &Ctx<'_
                 let m = Matcher::new(target)?;
                 let mut out = Vec::with_capacity(resources.len());
                 for mut r in std::mem::take(resources) {
-                    if m.matches(&r) && !apply_smp(&mut r, &docs[0], allow_name, allow_kind, ctx.schemas).map_err(|e| e.with_file(&shown))? {
+                    if m.matches(&r)
+                        && !apply_smp(&mut r, &docs[0], allow_name, allow_kind, ctx.schemas)
+                            .map_err(|e| e.with_file(&shown))?
+                    {
                         continue;
                     }
                     out.push(r);
@@ -324,7 +334,9 @@ pub(crate) fn patch_entry(p: &Patch, resources: &mut Vec<Resource>, ctx: &Ctx<'_
             for doc in docs {
                 let id = patch_id(&doc);
                 let i = find_by_any_id(resources, &id).map_err(|e| e.with_file(&shown))?;
-                if !apply_smp(&mut resources[i], &doc, allow_name, allow_kind, ctx.schemas).map_err(|e| e.with_file(&shown))? {
+                if !apply_smp(&mut resources[i], &doc, allow_name, allow_kind, ctx.schemas)
+                    .map_err(|e| e.with_file(&shown))?
+                {
                     resources.remove(i);
                 }
             }

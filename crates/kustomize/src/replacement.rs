@@ -36,7 +36,13 @@ pub(crate) fn run(entries: &[ReplacementField], resources: &mut [Resource], load
     Ok(())
 }
 
-fn selector_id(group: &Option<String>, version: &Option<String>, kind: &Option<String>, name: &Option<String>, namespace: &Option<String>) -> ResId {
+fn selector_id(
+    group: &Option<String>,
+    version: &Option<String>,
+    kind: &Option<String>,
+    name: &Option<String>,
+    namespace: &Option<String>,
+) -> ResId {
     ResId {
         gvk: Gvk {
             group: group.clone().unwrap_or_default(),
@@ -66,8 +72,10 @@ fn apply(rep: &Replacement, resources: &mut [Resource]) -> Result<()> {
             return Err(Error::msg("target must specify resources to select"));
         };
         let sel_id = selector_id(&select.group, &select.version, &select.kind, &select.name, &select.namespace);
-        let label_sel = select.label_selector.as_deref().filter(|s| !s.is_empty()).map(LabelSelector::parse).transpose()?;
-        let ann_sel = select.annotation_selector.as_deref().filter(|s| !s.is_empty()).map(LabelSelector::parse).transpose()?;
+        let label_sel =
+            select.label_selector.as_deref().filter(|s| !s.is_empty()).map(LabelSelector::parse).transpose()?;
+        let ann_sel =
+            select.annotation_selector.as_deref().filter(|s| !s.is_empty()).map(LabelSelector::parse).transpose()?;
         for r in resources.iter_mut() {
             let rids = ids(r);
             if !rids.iter().any(|id| selected_by(id, &sel_id)) {
@@ -82,7 +90,11 @@ fn apply(rep: &Replacement, resources: &mut [Resource]) -> Result<()> {
                 continue;
             }
             let opts = target.options.clone().unwrap_or_default();
-            let paths = if target.field_paths.is_empty() { vec!["metadata.name".to_string()] } else { target.field_paths.clone() };
+            let paths = if target.field_paths.is_empty() {
+                vec!["metadata.name".to_string()]
+            } else {
+                target.field_paths.clone()
+            };
             for fp in &paths {
                 let segs = split_field_path(fp);
                 let mut hits = 0;
@@ -136,8 +148,8 @@ fn source_value(source: &SourceSelector, resources: &[Resource]) -> Result<Value
     if let Some(opts) = &source.options
         && let Some(delim) = opts.delimiter.as_deref().filter(|d| !d.is_empty())
     {
-        let s = scalar_string(&value)
-            .ok_or_else(|| Error::msg("delimiter option can only be used with scalar nodes"))?;
+        let s =
+            scalar_string(&value).ok_or_else(|| Error::msg("delimiter option can only be used with scalar nodes"))?;
         let parts: Vec<&str> = s.split(delim).collect();
         let idx = opts.index;
         if idx < 0 || idx as usize >= parts.len() {
@@ -150,7 +162,13 @@ fn source_value(source: &SourceSelector, resources: &[Resource]) -> Result<Value
 
 fn describe(id: &ResId) -> String {
     let mut parts = Vec::new();
-    for (k, v) in [("group", &id.gvk.group), ("version", &id.gvk.version), ("kind", &id.gvk.kind), ("name", &id.name), ("namespace", &id.namespace)] {
+    for (k, v) in [
+        ("group", &id.gvk.group),
+        ("version", &id.gvk.version),
+        ("kind", &id.gvk.kind),
+        ("name", &id.name),
+        ("namespace", &id.namespace),
+    ] {
         if !v.is_empty() {
             parts.push(format!("{k}: {v}"));
         }
@@ -298,7 +316,8 @@ fn set_path(v: &mut Value, segs: &[String], value: &Value, opts: &FieldOptions, 
 
 fn set_leaf(target: &mut Value, value: &Value, opts: &FieldOptions) -> Result<()> {
     if let Some(delim) = opts.delimiter.as_deref().filter(|d| !d.is_empty()) {
-        let new = scalar_string(value).ok_or_else(|| Error::msg("delimiter option can only be used with scalar nodes"))?;
+        let new =
+            scalar_string(value).ok_or_else(|| Error::msg("delimiter option can only be used with scalar nodes"))?;
         let cur = scalar_string(target).unwrap_or_default();
         let mut parts: Vec<String> = cur.split(delim).map(str::to_string).collect();
         let idx = opts.index;

@@ -21,10 +21,6 @@ impl Gvk {
         Gvk { group, version, kind: kind.to_string() }
     }
 
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
-    }
-
     /// Whether `self` is selected by `selector`, where empty selector fields match anything.
     pub fn is_selected_by(&self, selector: &Gvk) -> bool {
         (selector.group.is_empty() || selector.group == self.group)
@@ -134,8 +130,6 @@ pub struct Resource {
     pub suffixes: Vec<String>,
     /// Where it came from (a file path relative to the build root), for buildMetadata.
     pub origin: Option<Origin>,
-    /// Transformers that touched it, for buildMetadata's transformerAnnotations.
-    pub transformations: Vec<Origin>,
     /// Whether it came from a generator.
     pub generated: bool,
     /// Names of the `vars` that read their value from this resource.
@@ -163,7 +157,6 @@ impl Resource {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             origin: None,
-            transformations: Vec::new(),
             generated: false,
             ref_var_names: Vec::new(),
         };
@@ -349,12 +342,6 @@ pub fn visit_path(
     }
     let child = map.get_mut(field).ok_or_else(|| Error::msg("field vanished"))?;
     if rest.is_empty() {
-        if let Value::Array(items) = child
-            && !is_list
-        {
-            // A list at the end of the path: apply to the list itself.
-            let _ = items;
-        }
         return f(child);
     }
     if child.is_null() {
@@ -364,13 +351,4 @@ pub fn visit_path(
         *child = Value::Object(Map::new());
     }
     visit_path(child, rest, create, f)
-}
-
-/// The value at a slash path, without walking sequences.
-pub fn get_path<'a>(v: &'a Value, segments: &[String]) -> Option<&'a Value> {
-    let mut cur = v;
-    for s in segments {
-        cur = cur.as_object()?.get(s)?;
-    }
-    Some(cur)
 }

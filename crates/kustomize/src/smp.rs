@@ -186,10 +186,6 @@ impl Schema {
     fn field(&self, def: &str, name: &str) -> Option<&Field> {
         self.defs.get(def)?.get(name)
     }
-
-    fn knows(&self, def: &str) -> bool {
-        self.defs.contains_key(def)
-    }
 }
 
 /// A schema and a definition in it, or nothing known.
@@ -203,10 +199,6 @@ impl<'a> Ctx<'a> {
     fn field(&self, name: &str) -> Option<&'a Field> {
         let def = self.def?;
         self.schemas.iter().find_map(|s| s.field(def, name))
-    }
-
-    fn known(&self) -> bool {
-        self.def.is_some_and(|d| self.schemas.iter().any(|s| s.knows(d)))
     }
 
     fn with(&self, def: Option<&'a str>) -> Ctx<'a> {
@@ -272,7 +264,11 @@ fn strip_directives(m: &Map<String, Value>, ctx: Ctx<'_>) -> Result<Map<String, 
     merge_map(Map::new(), m, ctx)
 }
 
-fn merge_map(mut base: Map<String, Value>, patch: &Map<String, Value>, ctx: Ctx<'_>) -> Result<Map<String, Value>, Error> {
+fn merge_map(
+    mut base: Map<String, Value>,
+    patch: &Map<String, Value>,
+    ctx: Ctx<'_>,
+) -> Result<Map<String, Value>, Error> {
     let mut retain: Option<Vec<String>> = None;
     let mut orders: HashMap<String, &Vec<Value>> = HashMap::new();
     let mut deletes: HashMap<String, &Vec<Value>> = HashMap::new();
@@ -301,7 +297,7 @@ fn merge_map(mut base: Map<String, Value>, patch: &Map<String, Value>, ctx: Ctx<
         let merged = match (pv, field) {
             (Value::Array(pitems), _) => {
                 let dest = base.get(key).and_then(Value::as_array).map(Vec::as_slice);
-                let list_ctx = ListCtx { field, item: child_ctx, parent_known: ctx.known() };
+                let list_ctx = ListCtx { field };
                 merge_list(dest, pitems, Some(list_ctx), child_ctx)?.map(Value::Array)
             }
             (Value::Object(_), Some(f)) if f.shape == Shape::Map => {
@@ -384,8 +380,6 @@ fn reorder(items: &mut Vec<Value>, order: &[Value], keys: &[String]) {
 
 struct ListCtx<'a> {
     field: Option<&'a Field>,
-    item: Ctx<'a>,
-    parent_known: bool,
 }
 
 fn merge_list(
@@ -405,7 +399,6 @@ fn merge_list(
             let merge = f.strategy.split(',').any(|s| s == "merge");
             (merge, f.merge_keys.clone())
         }
-        Some(l) if l.parent_known && l.field.is_none() => infer_keys(dest, patch),
         _ => infer_keys(dest, patch),
     };
     let Some(dest) = dest else {

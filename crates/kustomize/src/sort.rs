@@ -33,19 +33,28 @@ const ORDER_LAST: &[&str] = &["MutatingWebhookConfiguration", "ValidatingWebhook
 
 pub(crate) fn sort(resources: &mut [Resource], options: Option<&SortOptions>) -> Result<()> {
     let (first, last): (Vec<String>, Vec<String>) = match options {
-        None => (ORDER_FIRST.iter().map(|s| s.to_string()).collect(), ORDER_LAST.iter().map(|s| s.to_string()).collect()),
+        None => {
+            (ORDER_FIRST.iter().map(|s| s.to_string()).collect(), ORDER_LAST.iter().map(|s| s.to_string()).collect())
+        }
         Some(o) => match o.order.as_deref() {
             Some("fifo") => {
                 if o.legacy_sort_options.is_some() {
-                    return Err(Error::msg("the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'"));
+                    return Err(Error::msg(
+                        "the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'",
+                    ));
                 }
                 return Ok(());
             }
             Some("legacy") | None => match &o.legacy_sort_options {
                 Some(l) => (l.order_first.clone(), l.order_last.clone()),
-                None => (ORDER_FIRST.iter().map(|s| s.to_string()).collect(), ORDER_LAST.iter().map(|s| s.to_string()).collect()),
+                None => (
+                    ORDER_FIRST.iter().map(|s| s.to_string()).collect(),
+                    ORDER_LAST.iter().map(|s| s.to_string()).collect(),
+                ),
             },
-            Some(other) => return Err(Error::msg(format!("unknown sort order {other:?}: expected 'legacy' or 'fifo'"))),
+            Some(other) => {
+                return Err(Error::msg(format!("unknown sort order {other:?}: expected 'legacy' or 'fifo'")));
+            }
         },
     };
     let rank = |kind: &str| -> i64 {

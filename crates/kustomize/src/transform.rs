@@ -77,14 +77,14 @@ fn namespace(ns: &str, resources: &mut [Resource], specs: &[FieldSpec]) -> Resul
         if !gvk.is_cluster_scoped() {
             r.set_namespace(ns);
         }
-        if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
-            if let Some(Value::Array(subjects)) = r.obj.get_mut("subjects") {
-                for s in subjects.iter_mut() {
-                    if let Some(m) = s.as_object_mut()
-                        && m.get("name").and_then(Value::as_str) == Some("default")
-                    {
-                        m.insert("namespace".into(), Value::String(ns.to_string()));
-                    }
+        if (gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding")
+            && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
+        {
+            for s in subjects.iter_mut() {
+                if let Some(m) = s.as_object_mut()
+                    && m.get("name").and_then(Value::as_str) == Some("default")
+                {
+                    m.insert("namespace".into(), Value::String(ns.to_string()));
                 }
             }
         }
@@ -360,7 +360,9 @@ pub(crate) fn build_metadata(resources: &mut [Resource], kust: &Kustomization, _
         {
             let text = match &o.config_kind {
                 None => format!("path: {}\n", o.path),
-                Some(kind) => format!("configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n", o.path),
+                Some(kind) => {
+                    format!("configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n", o.path)
+                }
             };
             r.set_annotation("config.kubernetes.io/origin", &text);
         }

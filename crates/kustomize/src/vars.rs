@@ -27,14 +27,19 @@ pub(crate) fn bind(v: &Var, resources: &mut [Resource]) -> Result<()> {
         .iter()
         .enumerate()
         .filter(|(_, r)| {
-            r.all_ids().iter().chain(std::iter::once(&r.orig_id)).any(|id| {
-                id.gvk == target.gvk && id.name == target.name && (!strict_ns || id.ns_equals(&target))
-            })
+            r.all_ids()
+                .iter()
+                .chain(std::iter::once(&r.orig_id))
+                .any(|id| id.gvk == target.gvk && id.name == target.name && (!strict_ns || id.ns_equals(&target)))
         })
         .map(|(i, _)| i)
         .collect();
     if matches.len() > 1 {
-        return Err(Error::msg(format!("found {} resId matches for var {} (unable to disambiguate)", matches.len(), v.name)));
+        return Err(Error::msg(format!(
+            "found {} resId matches for var {} (unable to disambiguate)",
+            matches.len(),
+            v.name
+        )));
     }
     if let Some(&i) = matches.first() {
         resources[i].ref_var_names.push(v.name.clone());

@@ -35,8 +35,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
     let mut docs = Vec::new();
     let mut builder = Builder::default();
     loop {
-        let (event, mark) =
-            parser.next_token().map_err(|e| Error::at(e.info().to_string(), e.marker()))?;
+        let (event, mark) = parser.next_token().map_err(|e| Error::at(e.info().to_string(), e.marker()))?;
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
@@ -141,7 +140,9 @@ impl Builder {
                                     map.entry(k).or_insert(v);
                                 }
                             }
-                            _ => return Err(Error::at("map merge requires map or sequence of maps as the value", mark)),
+                            _ => {
+                                return Err(Error::at("map merge requires map or sequence of maps as the value", mark));
+                            }
                         }
                     }
                 }
@@ -292,7 +293,7 @@ fn parse_timestamp(s: &str) -> Option<String> {
         }
     };
     expect(&mut i, b'-')?;
-    let mut num2 = |i: &mut usize, min: usize, max: usize| -> Option<u32> {
+    let num2 = |i: &mut usize, min: usize, max: usize| -> Option<u32> {
         let start = *i;
         while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max {
             *i += 1;
@@ -390,11 +391,7 @@ fn parse_go_int(s: &str) -> Option<Number> {
         }
         return None;
     }
-    if magnitude <= i64::MAX as u64 {
-        Some(Number::from(magnitude as i64))
-    } else {
-        Some(Number::from(magnitude))
-    }
+    if magnitude <= i64::MAX as u64 { Some(Number::from(magnitude as i64)) } else { Some(Number::from(magnitude)) }
 }
 
 fn is_yaml_float(s: &str) -> bool {
@@ -954,7 +951,15 @@ pub fn format_number(n: &Number) -> String {
 /// non-letters sort before letters.
 pub fn sorted_keys(m: &Map<String, Value>) -> Vec<&String> {
     let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort_by(|a, b| if key_less(a, b) { std::cmp::Ordering::Less } else if key_less(b, a) { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Equal });
+    keys.sort_by(|a, b| {
+        if key_less(a, b) {
+            std::cmp::Ordering::Less
+        } else if key_less(b, a) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
     keys
 }
 
