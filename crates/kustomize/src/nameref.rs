@@ -112,12 +112,7 @@ impl<'a> RefCtx<'a> {
                 Ok(())
             }
             Value::Object(m) => {
-                // Subjects and the like: only the entries of the referenced kind.
-                if let Some(kind) = m.get("kind").and_then(Value::as_str)
-                    && kind != self.target.kind
-                {
-                    return Ok(());
-                }
+                // As in kustomize, a map's own `kind` (e.g. a subject's) is not consulted.
                 let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
                     return Ok(());
                 };

@@ -188,11 +188,23 @@ impl Schema {
     }
 }
 
+/// Which directives a patch may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// As `kustomize build` applies patches: only `$patch` is a directive; other `$` keys
+    /// (`$retainKeys`, `$setElementOrder/...`, `$deleteFromPrimitiveList/...`) are kept as fields.
+    #[default]
+    Kustomize,
+    /// As the Kubernetes API server applies patches: every directive is honoured.
+    Kubernetes,
+}
+
 /// A schema and a definition in it, or nothing known.
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
     schemas: &'a [&'a Schema],
     def: Option<&'a str>,
+    mode: Mode,
 }
 
 impl<'a> Ctx<'a> {
@@ -202,7 +214,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn with(&self, def: Option<&'a str>) -> Ctx<'a> {
-        Ctx { schemas: self.schemas, def }
+        Ctx { schemas: self.schemas, def, mode: self.mode }
     }
 }
 
@@ -217,16 +229,26 @@ pub enum Error {
 /// Applies `patch` to `target`. Returns `None` when the patch deletes the whole object.
 /// `schemas` are searched in order for the object's kind.
 pub fn merge_object(target: &Value, patch: &Value, schemas: &[&Schema]) -> Result<Option<Value>, Error> {
+    merge_object_with(target, patch, schemas, Mode::Kustomize)
+}
+
+/// [`merge_object`] with a choice of directive handling.
+pub fn merge_object_with(
+    target: &Value,
+    patch: &Value,
+    schemas: &[&Schema],
+    mode: Mode,
+) -> Result<Option<Value>, Error> {
     let api_version = target.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = target.get("kind").and_then(Value::as_str).unwrap_or("");
     let def = schemas.iter().find_map(|s| s.def_for(api_version, kind));
-    let ctx = Ctx { schemas, def };
+    let ctx = Ctx { schemas, def, mode };
     merge_value(Some(target), patch, ctx)
 }
 
 /// Applies a patch with no schema information (the way unknown kinds are patched).
 pub fn merge_untyped(target: &Value, patch: &Value) -> Result<Option<Value>, Error> {
-    merge_value(Some(target), patch, Ctx { schemas: &[], def: None })
+    merge_value(Some(target), patch, Ctx { schemas: &[], def: None, mode: Mode::Kustomize })
 }
 
 fn directive(v: &Value) -> Option<&str> {
@@ -276,17 +298,18 @@ fn merge_map(
         if key == "$patch" {
             continue;
         }
-        if key == "$retainKeys" {
+        let directives = ctx.mode == Mode::Kubernetes;
+        if directives && key == "$retainKeys" {
             retain = pv.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
             continue;
         }
-        if let Some(list) = key.strip_prefix("$setElementOrder/") {
+        if let Some(list) = key.strip_prefix("$setElementOrder/").filter(|_| directives) {
             if let Some(a) = pv.as_array() {
                 orders.insert(list.to_string(), a);
             }
             continue;
         }
-        if let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/") {
+        if let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/").filter(|_| directives) {
             if let Some(a) = pv.as_array() {
                 deletes.insert(list.to_string(), a);
             }
@@ -532,6 +555,22 @@ mod tests {
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["y"]}]}}}});
         let out = merge_object(&deployment(), &patch, &[Schema::builtin()]).unwrap().unwrap();
         assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["args"], json!(["y"]));
+    }
+
+    #[test]
+    fn kubernetes_directives() {
+        let patch = json!({"spec": {"template": {"spec": {
+            "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+            "containers": [{"name": "a", "$deleteFromPrimitiveList/args": ["x"]}]}}}});
+        let out = merge_object_with(&deployment(), &patch, &[Schema::builtin()], Mode::Kubernetes).unwrap().unwrap();
+        let containers = &out["spec"]["template"]["spec"]["containers"];
+        assert_eq!(containers[0]["name"], "b");
+        assert_eq!(containers[1]["args"], json!([]));
+        let kept = merge_object(&deployment(), &patch, &[Schema::builtin()]).unwrap().unwrap();
+        assert!(kept["spec"]["template"]["spec"].get("$setElementOrder/containers").is_some());
+        let retain = json!({"metadata": {"$retainKeys": ["name"], "name": "d"}});
+        let out = merge_object_with(&deployment(), &retain, &[Schema::builtin()], Mode::Kubernetes).unwrap().unwrap();
+        assert_eq!(out["metadata"], json!({"name": "d"}));
     }
 
     #[test]
