@@ -7,7 +7,7 @@ use crate::generator::{self, Loader};
 use crate::resource::{Behavior, Gvk, Origin, ResId, Resource};
 use crate::smp::Schema;
 use crate::types::{Kustomization, Var};
-use crate::{Error, Result, nameref, replacement, sort, transform, vars, yaml};
+use crate::{Error, Result, nameref, plugin, replacement, sort, transform, vars, yaml};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -50,12 +50,6 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
     let builder =
         Builder { fs, options, root: root.clone(), stack: RefCell::new(Vec::new()), schema: RefCell::new(None) };
     let (kust, kust_file) = builder.load_kustomization(&root)?;
-    if kust.kind.as_deref() == Some("Component") {
-        return Err(Error::in_file(
-            kust_file.display(),
-            "a Component cannot be built on its own: it must be listed under `components` of a Kustomization",
-        ));
-    }
     let mut acc = Acc::new();
     builder.stack.borrow_mut().push(root.clone());
     builder.accumulate_target(&root, &kust, &kust_file, &mut acc)?;
@@ -289,7 +283,9 @@ impl<'a> Builder<'a> {
         let bytes = self.fs.read(&file).map_err(|e| Error::in_file(&shown, e.to_string()))?;
         let text = String::from_utf8(bytes).map_err(|_| Error::in_file(&shown, "file is not UTF-8"))?;
         let value = yaml::parse_one(&text).map_err(|e| Error::in_file(&shown, e.to_string()))?;
-        let value = if value.is_null() { Value::Object(Default::default()) } else { value };
+        if value.is_null() {
+            return Err(Error::in_file(&shown, "kustomization.yaml is empty"));
+        }
         if !value.is_object() {
             return Err(Error::in_file(&shown, "a kustomization must be a YAML map"));
         }
@@ -312,15 +308,11 @@ impl<'a> Builder<'a> {
                 "helmCharts are not supported: kustomize refuses them without --enable-helm, and Ferry does not run Helm here",
             ));
         }
-        for (field, list) in
-            [("generators", &kust.generators), ("transformers", &kust.transformers), ("validators", &kust.validators)]
-        {
-            if list.as_ref().is_some_and(|l| !l.is_empty()) {
-                return Err(Error::in_file(
-                    &shown,
-                    format!("{field}: plugins are not supported (kustomize needs --enable-alpha-plugins for them)"),
-                ));
-            }
+        if kust.validators.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(Error::in_file(
+                &shown,
+                "validators: plugins are not supported (kustomize needs --enable-alpha-plugins for them)",
+            ));
         }
         if let Some(openapi) = &kust.openapi
             && let Some(path) = openapi.get("path")
@@ -362,6 +354,16 @@ impl<'a> Builder<'a> {
                 Some(Origin { path: shown.clone(), config_kind: Some("SecretGenerator".into()), config_name: None });
             acc.append_generated(r).map_err(|e| e.with_file(&shown))?;
         }
+        // Built-in generators configured in `generators`.
+        for cfg in self.plugin_configs(dir, kust.generators.as_deref().unwrap_or_default(), &shown)? {
+            let mut r = plugin::generate(&cfg, global, &loader).map_err(|e| e.with_file(&shown))?;
+            r.origin = Some(Origin {
+                path: shown.clone(),
+                config_kind: r.obj.get("kind").and_then(Value::as_str).map(|k| format!("{k}Generator")),
+                config_name: None,
+            });
+            acc.append_generated(r).map_err(|e| e.with_file(&shown))?;
+        }
         // Components work on this accumulator directly.
         for entry in kust.components.iter().flatten() {
             self.accumulate_resource(dir, entry, acc, true).map_err(|e| e.with_file(&shown))?;
@@ -378,6 +380,10 @@ impl<'a> Builder<'a> {
         if let Some(reps) = &kust.replacements {
             replacement::run(reps, &mut acc.resources, &loader).map_err(|e| e.with_file(&shown))?;
         }
+        // Built-in transformers configured in `transformers`, in order.
+        for cfg in self.plugin_configs(dir, kust.transformers.as_deref().unwrap_or_default(), &shown)? {
+            plugin::transform(&cfg, &mut acc.resources, &ctx).map_err(|e| e.with_file(&shown))?;
+        }
         // Vars: bind each to the resource it reads from, as it is named now.
         for v in kust.vars.iter().flatten() {
             if acc.vars.iter().any(|o| o.name == v.name) {
@@ -387,6 +393,29 @@ impl<'a> Builder<'a> {
             acc.vars.push(v.clone());
         }
         Ok(())
+    }
+
+    /// The plugin configurations listed in `generators` or `transformers`: files, inline
+    /// documents, or kustomization directories whose output are configurations.
+    fn plugin_configs(&self, dir: &Path, entries: &[String], shown: &str) -> Result<Vec<Value>> {
+        let loader = self.loader(dir);
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = normalize(&dir.join(entry));
+            let docs = if entry.contains('\n') {
+                yaml::parse_documents(entry)
+                    .map_err(|e| Error::in_file(shown, format!("inline plugin configuration: {e}")))?
+            } else if self.fs.is_dir(&path) {
+                let mut sub = Acc::new();
+                self.accumulate_resource(dir, entry, &mut sub, false)?;
+                sub.resources.into_iter().map(|r| r.obj).collect()
+            } else {
+                let text = loader.read_text(entry)?;
+                yaml::parse_documents(&text).map_err(|e| Error::in_file(entry, e.to_string()))?
+            };
+            out.extend(docs);
+        }
+        Ok(out)
     }
 
     fn accumulate_resource(&self, dir: &Path, entry: &str, acc: &mut Acc, component: bool) -> Result<()> {

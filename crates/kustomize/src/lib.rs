@@ -17,6 +17,7 @@ mod generator;
 mod jsonpatch;
 mod nameref;
 mod patch;
+mod plugin;
 mod replacement;
 mod resource;
 pub mod smp;

@@ -34,7 +34,7 @@ pub(crate) fn run_all(
     if let Some(ns) = &kust.namespace
         && !ns.is_empty()
     {
-        namespace(ns, resources, &config.namespace)?;
+        namespace(ns, resources, &config.namespace, false, "defaultOnly")?;
     }
     name_affix(kust.name_prefix.as_deref().unwrap_or(""), true, resources, &config.name_prefix);
     name_affix(kust.name_suffix.as_deref().unwrap_or(""), false, resources, &config.name_suffix);
@@ -70,19 +70,29 @@ fn applies(fs: &FieldSpec, r: &Resource) -> bool {
     r.gvk().is_selected_by(&fs.gvk)
 }
 
-fn namespace(ns: &str, resources: &mut [Resource], specs: &[FieldSpec]) -> Result<()> {
+pub(crate) fn namespace(
+    ns: &str,
+    resources: &mut [Resource],
+    specs: &[FieldSpec],
+    unset_only: bool,
+    subjects_mode: &str,
+) -> Result<()> {
     for r in resources.iter_mut() {
         r.store_previous_id();
         let gvk = r.gvk();
-        if !gvk.is_cluster_scoped() {
+        if !gvk.is_cluster_scoped() && (!unset_only || r.namespace().is_empty()) {
             r.set_namespace(ns);
         }
         if (gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding")
+            && subjects_mode != "none"
             && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
         {
             for s in subjects.iter_mut() {
                 if let Some(m) = s.as_object_mut()
-                    && m.get("name").and_then(Value::as_str) == Some("default")
+                    && (m.get("name").and_then(Value::as_str) == Some("default")
+                        || (subjects_mode == "allServiceAccounts"
+                            && m.get("kind").and_then(Value::as_str) == Some("ServiceAccount")))
+                    && (!unset_only || m.get("namespace").and_then(Value::as_str).unwrap_or("").is_empty())
                 {
                     m.insert("namespace".into(), Value::String(ns.to_string()));
                 }
@@ -97,7 +107,8 @@ fn namespace(ns: &str, resources: &mut [Resource], specs: &[FieldSpec]) -> Resul
             }
             let segs = fs.segments();
             visit_path(&mut r.obj, &segs, fs.create, &mut |v| {
-                if v.is_null() || v.is_string() {
+                let empty = v.is_null() || v.as_str() == Some("");
+                if (v.is_null() || v.is_string()) && (!unset_only || empty) {
                     *v = Value::String(ns.to_string());
                 }
                 Ok(())
@@ -122,7 +133,7 @@ fn skip_affix(r: &Resource) -> bool {
         || id.kind == "Namespace"
 }
 
-fn name_affix(affix: &str, prefix: bool, resources: &mut [Resource], specs: &[FieldSpec]) {
+pub(crate) fn name_affix(affix: &str, prefix: bool, resources: &mut [Resource], specs: &[FieldSpec]) {
     for r in resources.iter_mut() {
         if skip_affix(r) {
             continue;
@@ -176,7 +187,11 @@ fn labels_entry(label: &Label, resources: &mut [Resource], config: &TransformerC
 }
 
 /// Sets string entries in the maps at the given field specs (labels, selectors, annotations).
-fn set_map_entries(pairs: &BTreeMap<String, String>, resources: &mut [Resource], specs: &[FieldSpec]) -> Result<()> {
+pub(crate) fn set_map_entries(
+    pairs: &BTreeMap<String, String>,
+    resources: &mut [Resource],
+    specs: &[FieldSpec],
+) -> Result<()> {
     if pairs.is_empty() {
         return Ok(());
     }
@@ -202,7 +217,7 @@ fn set_map_entries(pairs: &BTreeMap<String, String>, resources: &mut [Resource],
     Ok(())
 }
 
-fn replicas(reps: &[Replica], resources: &mut [Resource], specs: &[FieldSpec]) -> Result<()> {
+pub(crate) fn replicas(reps: &[Replica], resources: &mut [Resource], specs: &[FieldSpec]) -> Result<()> {
     for rep in reps {
         let mut found = false;
         for r in resources.iter_mut() {
@@ -325,7 +340,7 @@ fn update_containers(v: &mut Value, spec: &Image, pattern: &regex::Regex) {
     }
 }
 
-fn image_tag(spec: &Image, resources: &mut [Resource], specs: &[FieldSpec]) -> Result<()> {
+pub(crate) fn image_tag(spec: &Image, resources: &mut [Resource], specs: &[FieldSpec]) -> Result<()> {
     let Some(pattern) = image_pattern(spec.name.as_deref().unwrap_or("")) else {
         return Ok(());
     };

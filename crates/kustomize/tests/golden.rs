@@ -14,7 +14,7 @@ fn fixtures() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("fixtures directory")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("kustomization.yaml").is_file())
+        .filter(|p| ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| p.join(f).is_file()))
         .collect();
     dirs.sort();
     dirs
