@@ -282,7 +282,7 @@ impl<'a> Builder<'a> {
         let shown = self.rel(&file);
         let bytes = self.fs.read(&file).map_err(|e| Error::in_file(&shown, e.to_string()))?;
         let text = String::from_utf8(bytes).map_err(|_| Error::in_file(&shown, "file is not UTF-8"))?;
-        let value = yaml::parse_one(&text).map_err(|e| Error::in_file(&shown, e.to_string()))?;
+        let value = yaml::parse_one_yaml11(&text).map_err(|e| Error::in_file(&shown, e.to_string()))?;
         if value.is_null() {
             return Err(Error::in_file(&shown, "kustomization.yaml is empty"));
         }
@@ -534,6 +534,7 @@ fn push_doc(doc: Value, shown: &str, out: &mut Vec<Resource>) -> Result<()> {
         return Err(Error::in_file(shown, format!("missing metadata.name in a {kind}")));
     }
     r.origin = Some(Origin { path: shown.to_string(), config_kind: None, config_name: None });
+    r.normalize_annotations();
     r.orig_id = r.id();
     out.push(r);
     Ok(())

@@ -306,6 +306,7 @@ pub(crate) fn patch_entry(p: &Patch, resources: &mut Vec<Resource>, ctx: &Ctx<'_
             for r in resources.iter_mut().filter(|r| m.matches(r)) {
                 r.store_previous_id();
                 jsonpatch::apply(&mut r.obj, &ops).map_err(|e| Error::in_file(&shown, e))?;
+                r.normalize_annotations();
             }
             Ok(())
         }
@@ -372,6 +373,7 @@ pub(crate) fn json6902_legacy(p: &Patch, resources: &mut [Resource], ctx: &Ctx<'
     for r in resources.iter_mut().filter(|r| m.matches(r)) {
         r.store_previous_id();
         jsonpatch::apply(&mut r.obj, &ops).map_err(|e| Error::in_file(&shown, e))?;
+        r.normalize_annotations();
     }
     Ok(())
 }

@@ -243,6 +243,31 @@ impl Resource {
         }
     }
 
+    /// kustomize rewrites annotations through a string map: an empty, null or non-map
+    /// `annotations` disappears, and values become strings.
+    pub fn normalize_annotations(&mut self) {
+        let Some(md) = self.obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+            return;
+        };
+        match md.get_mut("annotations") {
+            Some(Value::Object(m)) if !m.is_empty() => {
+                for v in m.values_mut() {
+                    let text = match &*v {
+                        Value::String(_) => continue,
+                        Value::Null => String::new(),
+                        Value::Number(n) => crate::yaml::format_number(n),
+                        other => other.to_string(),
+                    };
+                    *v = Value::String(text);
+                }
+            }
+            Some(_) => {
+                md.remove("annotations");
+            }
+            None => {}
+        }
+    }
+
     pub fn prefixes_suffixes_equal(&self, other: &Resource) -> bool {
         self.prefixes == other.prefixes && self.suffixes == other.suffixes
     }

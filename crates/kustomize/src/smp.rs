@@ -472,7 +472,6 @@ fn merge_list(
     let mut front: Vec<Value> = Vec::new();
     for p in patch {
         let pk = key_values(p);
-        let present = pk.iter().filter(|k| k.is_some()).count();
         let pos = dest.iter().enumerate().position(|(i, d)| !used[i] && matches(&key_values(d), &pk));
         if directive(p) == Some("delete") {
             if let Some(i) = pos {
@@ -490,10 +489,6 @@ fn merge_list(
                 }
             }
             None => {
-                if present > 1 {
-                    // kustomize does not add new elements matched on several keys.
-                    continue;
-                }
                 if let Some(v) = merge_value(None, p, item_ctx)?
                     && !v.as_object().is_some_and(Map::is_empty)
                 {

@@ -385,7 +385,7 @@ pub(crate) fn build_metadata(resources: &mut [Resource], kust: &Kustomization, _
             let md = r.metadata_mut();
             let labels = md.entry("labels").or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(m) = labels {
-                m.insert("app.kubernetes.io/managed-by".into(), Value::String("kustomize-v5.5.0".into()));
+                m.insert("app.kubernetes.io/managed-by".into(), Value::String("kustomize-(devel)".into()));
             }
         }
     }

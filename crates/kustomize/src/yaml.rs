@@ -31,15 +31,30 @@ impl Error {
 
 /// Parses a stream of YAML documents. Empty documents (only comments, or `null`) are dropped.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
+    parse_with(text, false)
+}
+
+/// Parses one document with YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`), as Go's
+/// yaml.v2 reads kustomization files.
+pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
+    let mut docs = parse_with(text, true)?;
+    match docs.len() {
+        0 => Ok(Value::Null),
+        1 => Ok(docs.remove(0)),
+        n => Err(Error { message: format!("expected one YAML document, found {n}"), line: 1, column: 1 }),
+    }
+}
+
+fn parse_with(text: &str, yaml11: bool) -> Result<Vec<Value>, Error> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut builder = Builder::default();
+    let mut builder = Builder { yaml11, ..Builder::default() };
     loop {
         let (event, mark) = parser.next_token().map_err(|e| Error::at(e.info().to_string(), e.marker()))?;
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
-                builder = Builder::default();
+                builder = Builder { yaml11, ..Builder::default() };
             }
             Event::DocumentEnd => {
                 if let Some(v) = builder.result.take()
@@ -74,6 +89,7 @@ struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Value>,
     result: Option<Value>,
+    yaml11: bool,
 }
 
 impl Builder {
@@ -88,6 +104,12 @@ impl Builder {
                 let value = if self.in_annotations() {
                     // kustomize rewrites annotations as strings, keeping the text as written.
                     Value::String(if style == TScalarStyle::Plain && text == "~" { "~".into() } else { text })
+                } else if self.yaml11 && style == TScalarStyle::Plain && tag.is_none() {
+                    match text.as_str() {
+                        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Value::Bool(true),
+                        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Value::Bool(false),
+                        _ => resolve_scalar(&text, style, tag.as_ref()),
+                    }
                 } else {
                     resolve_scalar(&text, style, tag.as_ref())
                 };
