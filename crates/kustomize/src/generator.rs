@@ -151,7 +151,7 @@ fn load_pairs(args: &GeneratorArgs, loader: &dyn Loader) -> Result<Vec<(String, 
                 Some((k, v)) => (k.to_string(), v.to_string()),
                 None => (trimmed.to_string(), std::env::var(trimmed).unwrap_or_default()),
             };
-            if key.contains(char::is_whitespace) || key.is_empty() {
+            if key.is_empty() {
                 return Err(Error::in_file(env, format!("line {}: invalid key {key:?}", n + 1)));
             }
             add_pair(&mut pairs, key, value.into_bytes())?;
@@ -182,18 +182,7 @@ fn load_pairs(args: &GeneratorArgs, loader: &dyn Loader) -> Result<Vec<(String, 
         let bytes = loader.load(&path)?;
         add_pair(&mut pairs, key, bytes)?;
     }
-    for (k, _) in &pairs {
-        if !valid_key(k) {
-            return Err(Error::msg(format!(
-                "{k:?} is not a valid key name: a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
-            )));
-        }
-    }
     Ok(pairs)
-}
-
-fn valid_key(k: &str) -> bool {
-    !k.is_empty() && k.len() <= 253 && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn add_pair(pairs: &mut Vec<(String, Vec<u8>)>, key: String, value: Vec<u8>) -> Result<()> {

@@ -334,6 +334,7 @@ fn set_leaf(target: &mut Value, value: &Value, opts: &FieldOptions) -> Result<()
     // A scalar target keeps its type and takes the source's text.
     match (&*target, scalar_string(value)) {
         (Value::String(_), Some(text)) => *target = Value::String(text),
+        (Value::Null, Some(text)) => *target = yaml::resolve_plain(&text),
         (Value::Number(_), Some(text)) | (Value::Bool(_), Some(text)) => {
             *target = match yaml::resolve_plain(&text) {
                 v @ (Value::Number(_) | Value::Bool(_)) => v,
