@@ -64,8 +64,9 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
             r.set_name(&name);
         }
     }
-    nameref::fix(&mut acc.resources, &acc.config)?;
-    vars::resolve(&mut acc.resources, &acc.vars, &acc.config)?;
+    let top = builder.rel(&kust_file);
+    nameref::fix(&mut acc.resources, &acc.config).map_err(|e| e.with_file(&top))?;
+    vars::resolve(&mut acc.resources, &acc.vars, &acc.config).map_err(|e| e.with_file(&top))?;
 
     let mut resources = acc.resources;
     transform::build_metadata(&mut resources, &kust, &builder.root);
@@ -520,14 +521,6 @@ fn push_doc(doc: Value, shown: &str, out: &mut Vec<Resource>) -> Result<()> {
             push_doc(item, shown, out)?;
         }
         return Ok(());
-    }
-    if kind == "Kustomization"
-        && map.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("kustomize.config.k8s.io"))
-    {
-        return Err(Error::in_file(
-            shown,
-            "a Kustomization cannot be listed as a resource file; list its directory instead",
-        ));
     }
     let mut r = Resource::new(doc)?;
     if r.name().is_empty() && !r.generated {

@@ -191,6 +191,12 @@ fn parse_patch(text: &str, shown: &str) -> Result<PatchBody> {
                 "unable to parse SM or JSON patch: expected a map or a list of operations",
             ));
         }
+        if d.get("kind").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(Error::in_file(
+                shown,
+                "unable to parse SM or JSON patch: a strategic merge patch needs a kind",
+            ));
+        }
     }
     Ok(PatchBody::Strategic(docs))
 }
