@@ -169,6 +169,7 @@ impl Acc {
                 r.behavior = old.behavior;
                 r.origin = old.origin.clone();
                 r.ref_var_names = old.ref_var_names.clone();
+                r.transformations = old.transformations.clone();
                 self.resources[matches[0]] = r;
                 Ok(())
             }
@@ -378,8 +379,9 @@ impl<'a> Builder<'a> {
         schemas.push(Schema::builtin());
         let ctx = transform::Ctx { loader: &loader, schemas: &schemas, kust_file: &shown };
         transform::run_all(kust, &mut acc.resources, &acc.config, &ctx).map_err(|e| e.with_file(&shown))?;
-        if let Some(reps) = &kust.replacements {
+        if let Some(reps) = kust.replacements.as_ref().filter(|r| !r.is_empty()) {
             replacement::run(reps, &mut acc.resources, &loader).map_err(|e| e.with_file(&shown))?;
+            transform::record(&mut acc.resources, &ctx, "ReplacementTransformer");
         }
         // Built-in transformers configured in `transformers`, in order.
         for cfg in self.plugin_configs(dir, kust.transformers.as_deref().unwrap_or_default(), &shown)? {

@@ -134,6 +134,8 @@ pub struct Resource {
     pub generated: bool,
     /// Names of the `vars` that read their value from this resource.
     pub ref_var_names: Vec<String>,
+    /// Built-in transformers that ran over it (kustomization file, transformer kind).
+    pub transformations: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +161,7 @@ impl Resource {
             origin: None,
             generated: false,
             ref_var_names: Vec::new(),
+            transformations: Vec::new(),
         };
         let id = r.id();
         Ok(Resource { orig_id: id, ..r })

@@ -23,47 +23,68 @@ pub(crate) fn run_all(
     config: &TransformerConfig,
     ctx: &Ctx<'_>,
 ) -> Result<()> {
-    if let Some(list) = &kust.patches_strategic_merge {
+    if let Some(list) = kust.patches_strategic_merge.as_ref().filter(|l| !l.is_empty()) {
         patch::strategic_merge_legacy(list, resources, ctx)?;
+        record(resources, ctx, "PatchStrategicMergeTransformer");
     }
-    if let Some(list) = &kust.patches {
-        for p in list {
-            patch::patch_entry(p, resources, ctx)?;
-        }
+    for p in kust.patches.iter().flatten() {
+        patch::patch_entry(p, resources, ctx)?;
+        record(resources, ctx, "PatchTransformer");
     }
     if let Some(ns) = &kust.namespace
         && !ns.is_empty()
     {
         namespace(ns, resources, &config.namespace, false, "defaultOnly")?;
+        record(resources, ctx, "NamespaceTransformer");
     }
-    name_affix(kust.name_prefix.as_deref().unwrap_or(""), true, resources, &config.name_prefix);
-    name_affix(kust.name_suffix.as_deref().unwrap_or(""), false, resources, &config.name_suffix);
+    let prefix = kust.name_prefix.as_deref().unwrap_or("");
+    name_affix(prefix, true, resources, &config.name_prefix);
+    if !prefix.is_empty() {
+        record(resources, ctx, "PrefixTransformer");
+    }
+    let suffix = kust.name_suffix.as_deref().unwrap_or("");
+    name_affix(suffix, false, resources, &config.name_suffix);
+    if !suffix.is_empty() {
+        record(resources, ctx, "SuffixTransformer");
+    }
     for label in kust.labels.iter().flatten() {
         labels_entry(label, resources, config)?;
+        record(resources, ctx, "LabelTransformer");
     }
     if let Some(common) = &kust.common_labels
         && !common.is_empty()
     {
         set_map_entries(common, resources, &config.common_labels)?;
+        record(resources, ctx, "LabelTransformer");
     }
     if let Some(ann) = &kust.common_annotations
         && !ann.is_empty()
     {
         set_map_entries(ann, resources, &config.common_annotations)?;
+        record(resources, ctx, "AnnotationsTransformer");
     }
-    if let Some(list) = &kust.patches_json6902 {
-        for p in list {
-            patch::json6902_legacy(p, resources, ctx)?;
-        }
+    for p in kust.patches_json6902.iter().flatten() {
+        patch::json6902_legacy(p, resources, ctx)?;
+        record(resources, ctx, "PatchJson6902Transformer");
     }
-    if let Some(reps) = &kust.replicas {
-        replicas(reps, resources, &config.replicas)?;
+    for rep in kust.replicas.iter().flatten() {
+        replicas(std::slice::from_ref(rep), resources, &config.replicas)?;
+        record(resources, ctx, "ReplicaCountTransformer");
     }
     let images: Vec<&Image> = kust.images.iter().flatten().chain(kust.image_tags.iter().flatten()).collect();
     for image in images {
         image_tag(image, resources, &config.images)?;
+        record(resources, ctx, "ImageTagTransformer");
     }
     Ok(())
+}
+
+/// Notes, for `buildMetadata: [transformerAnnotations]`, that a built-in transformer ran over
+/// the resources.
+pub(crate) fn record(resources: &mut [Resource], ctx: &Ctx<'_>, kind: &str) {
+    for r in resources.iter_mut() {
+        r.transformations.push((ctx.kust_file.to_string(), kind.to_string()));
+    }
 }
 
 fn applies(fs: &FieldSpec, r: &Resource) -> bool {
@@ -380,6 +401,15 @@ pub(crate) fn build_metadata(resources: &mut [Resource], kust: &Kustomization, _
                 }
             };
             r.set_annotation("config.kubernetes.io/origin", &text);
+        }
+        if opts.contains(&"transformerAnnotations") && !r.transformations.is_empty() {
+            let mut text = String::new();
+            for (file, kind) in &r.transformations {
+                text.push_str(&format!(
+                    "- configuredIn: {file}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n"
+                ));
+            }
+            r.set_annotation("alpha.config.kubernetes.io/transformations", &text);
         }
         if opts.contains(&"managedByLabel") {
             let md = r.metadata_mut();

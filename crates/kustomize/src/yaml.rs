@@ -46,6 +46,7 @@ pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
 }
 
 fn parse_with(text: &str, yaml11: bool) -> Result<Vec<Value>, Error> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
     let mut builder = Builder { yaml11, ..Builder::default() };
