@@ -291,8 +291,8 @@ impl<'a> Builder<'a> {
         if !value.is_object() {
             return Err(Error::in_file(&shown, "a kustomization must be a YAML map"));
         }
-        let kust: Kustomization =
-            serde_json::from_value(value).map_err(|e| Error::in_file(&shown, format!("invalid Kustomization: {e}")))?;
+        let kust: Kustomization = serde_json::from_value(canonical_keys(value))
+            .map_err(|e| Error::in_file(&shown, format!("invalid Kustomization: {e}")))?;
         if let Some(kind) = kust.kind.as_deref()
             && !matches!(kind, "" | "Kustomization" | "Component")
         {
@@ -489,6 +489,54 @@ impl<'a> Builder<'a> {
         acc.append_all(load_resources(&text, &shown)?).map_err(|e| e.with_file(&shown))?;
         Ok(())
     }
+}
+
+/// Go's JSON decoding matches field names without regard to case (`patchesJSON6902` works in
+/// kustomize); map the top-level keys to their canonical spelling.
+fn canonical_keys(value: Value) -> Value {
+    const FIELDS: &[&str] = &[
+        "apiVersion",
+        "kind",
+        "metadata",
+        "openapi",
+        "namePrefix",
+        "nameSuffix",
+        "namespace",
+        "commonLabels",
+        "labels",
+        "commonAnnotations",
+        "patchesStrategicMerge",
+        "patchesJson6902",
+        "patches",
+        "images",
+        "imageTags",
+        "replacements",
+        "replicas",
+        "vars",
+        "sortOptions",
+        "resources",
+        "crds",
+        "components",
+        "bases",
+        "configMapGenerator",
+        "secretGenerator",
+        "helmGlobals",
+        "helmCharts",
+        "helmChartInflationGenerator",
+        "generatorOptions",
+        "configurations",
+        "generators",
+        "transformers",
+        "validators",
+        "buildMetadata",
+    ];
+    let Value::Object(map) = value else { return value };
+    let mut out = serde_json::Map::new();
+    for (k, v) in map {
+        let key = FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&k)).map(|f| f.to_string()).unwrap_or(k);
+        out.insert(key, v);
+    }
+    Value::Object(out)
 }
 
 fn merge_config(dst: &mut TransformerConfig, src: TransformerConfig) {
