@@ -340,7 +340,7 @@ impl<'a> Builder<'a> {
         }
         for crd in kust.crds.iter().flatten() {
             let text = loader.read_text(crd)?;
-            yaml::parse_documents(&text).map_err(|e| Error::in_file(crd, e.to_string()))?;
+            acc.config.merge_crd_file(&text, crd)?;
         }
         // Generators.
         let global = kust.generator_options.as_ref();

@@ -252,6 +252,79 @@ impl TransformerConfig {
     }
 }
 
+impl TransformerConfig {
+    /// Adds what a `crds` file declares: an OpenAPI definitions map (type name to
+    /// `{Schema: ...}`) whose properties may carry `x-kubernetes-object-ref-kind` (with
+    /// `-api-version`, `-name-key`), `x-kubernetes-label-selector` or `x-kubernetes-identity`.
+    pub fn merge_crd_file(&mut self, text: &str, file: &str) -> Result<()> {
+        let value = crate::yaml::parse_one(text).map_err(|e| Error::in_file(file, e.to_string()))?;
+        let Some(defs) = value.as_object() else {
+            return Err(Error::in_file(file, "a crds file must be a map of OpenAPI definitions"));
+        };
+        for (name, def) in defs {
+            let props = def.pointer("/Schema/properties").and_then(serde_json::Value::as_object);
+            let Some(props) = props else { continue };
+            if !(props.contains_key("kind") && props.contains_key("apiVersion") && props.contains_key("metadata")) {
+                continue;
+            }
+            let kind = name.rsplit('.').next().unwrap_or(name).to_string();
+            let gvk = Gvk { kind, ..Gvk::default() };
+            self.load_crd_type(defs, name, &gvk, &mut Vec::new(), 0);
+        }
+        Ok(())
+    }
+
+    fn load_crd_type(
+        &mut self,
+        defs: &serde_json::Map<String, serde_json::Value>,
+        type_name: &str,
+        gvk: &Gvk,
+        path: &mut Vec<String>,
+        depth: usize,
+    ) {
+        if depth > 32 {
+            return;
+        }
+        let Some(props) = defs.get(type_name).and_then(|d| d.pointer("/Schema/properties")).and_then(|p| p.as_object())
+        else {
+            return;
+        };
+        for (prop, p) in props {
+            path.push(prop.clone());
+            let fs = |extra: Option<&str>| {
+                let mut segs = path.clone();
+                if let Some(e) = extra {
+                    segs.push(e.to_string());
+                }
+                FieldSpec { gvk: gvk.clone(), path: segs.join("/"), create: false }
+            };
+            if p.get("x-kubernetes-label-selector").and_then(|v| v.as_str()).is_some() {
+                self.common_labels.push(fs(None));
+            }
+            if p.get("x-kubernetes-identity").and_then(|v| v.as_str()).is_some() {
+                self.name_prefix.push(fs(None));
+            }
+            if let (Some(version), Some(kind)) = (
+                p.get("x-kubernetes-object-ref-api-version").and_then(|v| v.as_str()),
+                p.get("x-kubernetes-object-ref-kind").and_then(|v| v.as_str()),
+            ) {
+                let key = p.get("x-kubernetes-object-ref-name-key").and_then(|v| v.as_str()).unwrap_or("name");
+                let target = Gvk { group: String::new(), version: version.to_string(), kind: kind.to_string() };
+                let referrer = fs(Some(key));
+                match self.name_reference.iter_mut().find(|b| b.gvk == target) {
+                    Some(b) => b.referrers.push(referrer),
+                    None => self.name_reference.push(NameBackRef { gvk: target, referrers: vec![referrer] }),
+                }
+            }
+            if let Some(r) = p.get("$ref").and_then(|v| v.as_str()) {
+                let r = r.trim_start_matches("#/definitions/").to_string();
+                self.load_crd_type(defs, &r, gvk, path, depth + 1);
+            }
+            path.pop();
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FileConfig {

@@ -312,6 +312,9 @@ pub(crate) fn patch_entry(p: &Patch, resources: &mut Vec<Resource>, ctx: &Ctx<'_
             for r in resources.iter_mut().filter(|r| m.matches(r)) {
                 r.store_previous_id();
                 jsonpatch::apply(&mut r.obj, &ops).map_err(|e| Error::in_file(&shown, e))?;
+                if !r.obj.is_object() {
+                    return Err(Error::in_file(&shown, "the JSON patch left a resource that is not a map"));
+                }
                 r.normalize_annotations();
             }
             Ok(())
@@ -379,6 +382,9 @@ pub(crate) fn json6902_legacy(p: &Patch, resources: &mut [Resource], ctx: &Ctx<'
     for r in resources.iter_mut().filter(|r| m.matches(r)) {
         r.store_previous_id();
         jsonpatch::apply(&mut r.obj, &ops).map_err(|e| Error::in_file(&shown, e))?;
+        if !r.obj.is_object() {
+            return Err(Error::in_file(&shown, "the JSON patch left a resource that is not a map"));
+        }
         r.normalize_annotations();
     }
     Ok(())

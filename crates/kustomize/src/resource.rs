@@ -211,12 +211,16 @@ impl Resource {
     }
 
     pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
-        let obj = self.obj.as_object_mut().expect("resources are maps");
+        if !self.obj.is_object() {
+            self.obj = Value::Object(Map::new());
+        }
+        let Value::Object(obj) = &mut self.obj else { unreachable!("made a map above") };
         let md = obj.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
         if !md.is_object() {
             *md = Value::Object(Map::new());
         }
-        md.as_object_mut().expect("just made a map")
+        let Value::Object(md) = md else { unreachable!("made a map above") };
+        md
     }
 
     pub fn set_name(&mut self, name: &str) {
