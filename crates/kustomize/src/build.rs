@@ -545,7 +545,7 @@ fn merge_config(dst: &mut TransformerConfig, src: TransformerConfig) {
 
 /// Parses a file of resources (a YAML stream; `List` kinds are flattened).
 pub(crate) fn load_resources(text: &str, shown: &str) -> Result<Vec<Resource>> {
-    let docs = yaml::parse_documents(text).map_err(|e| Error::in_file(shown, e.to_string()))?;
+    let docs = yaml::parse_resources(text).map_err(|e| Error::in_file(shown, e.to_string()))?;
     let mut out = Vec::new();
     for doc in docs {
         push_doc(doc, shown, &mut out)?;

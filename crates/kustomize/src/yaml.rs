@@ -31,13 +31,20 @@ impl Error {
 
 /// Parses a stream of YAML documents. Empty documents (only comments, or `null`) are dropped.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
-    parse_with(text, false)
+    parse_with(text, false, false)
+}
+
+/// Parses resources as kustomize loads them: like [`parse_documents`], but every value under
+/// `metadata.annotations` keeps its text as a string (kustomize rewrites annotations as a string
+/// map when it loads resources).
+pub fn parse_resources(text: &str) -> Result<Vec<Value>, Error> {
+    parse_with(text, false, true)
 }
 
 /// Parses one document with YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`), as Go's
 /// yaml.v2 reads kustomization files.
 pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
-    let mut docs = parse_with(text, true)?;
+    let mut docs = parse_with(text, true, false)?;
     match docs.len() {
         0 => Ok(Value::Null),
         1 => Ok(docs.remove(0)),
@@ -45,17 +52,17 @@ pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
     }
 }
 
-fn parse_with(text: &str, yaml11: bool) -> Result<Vec<Value>, Error> {
+fn parse_with(text: &str, yaml11: bool, annotations_as_text: bool) -> Result<Vec<Value>, Error> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut builder = Builder { yaml11, ..Builder::default() };
+    let mut builder = Builder { yaml11, annotations_as_text, ..Builder::default() };
     loop {
         let (event, mark) = parser.next_token().map_err(|e| Error::at(e.info().to_string(), e.marker()))?;
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
-                builder = Builder { yaml11, ..Builder::default() };
+                builder = Builder { yaml11, annotations_as_text, ..Builder::default() };
             }
             Event::DocumentEnd => {
                 if let Some(v) = builder.result.take()
@@ -91,6 +98,7 @@ struct Builder {
     anchors: HashMap<usize, Value>,
     result: Option<Value>,
     yaml11: bool,
+    annotations_as_text: bool,
 }
 
 impl Builder {
@@ -182,7 +190,7 @@ impl Builder {
     }
 
     fn in_annotations(&self) -> bool {
-        if self.stack.len() != 3 {
+        if !self.annotations_as_text || self.stack.len() != 3 {
             return false;
         }
         let key = |i: usize| match &self.stack[i] {
