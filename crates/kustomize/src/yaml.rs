@@ -105,10 +105,33 @@ impl Builder {
     fn event(&mut self, event: Event, mark: &Marker) -> Result<(), Error> {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
+                let strict = self.annotations_as_text;
                 if let Some(Frame::Map(_, key @ None, ..)) = self.stack.last_mut() {
                     let merge = style == TScalarStyle::Plain && text == "<<";
+                    if strict
+                        && !merge
+                        && tag.is_none()
+                        && style == TScalarStyle::Plain
+                        && !resolve_plain(&text).is_string()
+                    {
+                        // kustomize turns resources into JSON, which has no such keys.
+                        return Err(Error::at(
+                            format!("json: unsupported type: map key {text:?} is not a string"),
+                            mark,
+                        ));
+                    }
                     *key = Some((text, merge));
                     return Ok(());
+                }
+                if strict
+                    && style == TScalarStyle::Plain
+                    && tag.is_none()
+                    && matches!(
+                        text.trim_start_matches(['+', '-']),
+                        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"
+                    )
+                {
+                    return Err(Error::at(format!("json: unsupported value: {text}"), mark));
                 }
                 let value = if self.in_annotations() {
                     // kustomize rewrites annotations as strings, keeping the text as written.
