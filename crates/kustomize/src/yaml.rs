@@ -733,7 +733,7 @@ impl Emitter {
     fn literal(&mut self, s: &str, indent: usize) {
         self.out.push('|');
         let trailing = s.len() - s.trim_end_matches('\n').len();
-        if s.starts_with(' ') {
+        if s.starts_with(' ') || s.starts_with('\n') {
             self.out.push('2');
         }
         if trailing == 0 {
@@ -877,7 +877,7 @@ fn plain_resolves_to_string(s: &str) -> bool {
         "~" | "null" | "Null" | "NULL" | "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO"
         | "true" | "True" | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
         | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN"
-        | ".NAN" | "<<" => return false,
+        | ".NAN" => return false,
         _ => {}
     }
     let first = s.as_bytes()[0];
