@@ -360,7 +360,8 @@ pub fn visit_path(
         return Ok(());
     };
     if !map.contains_key(field) {
-        if !create {
+        // kustomize never makes a missing list (`field[]`), even when asked to create.
+        if !create || is_list {
             return Ok(());
         }
         let fresh = if rest.is_empty() {
