@@ -291,8 +291,14 @@ impl<'a> Builder<'a> {
         if !value.is_object() {
             return Err(Error::in_file(&shown, "a kustomization must be a YAML map"));
         }
-        let kust: Kustomization = serde_json::from_value(canonical_keys(value))
-            .map_err(|e| Error::in_file(&shown, format!("invalid Kustomization: {e}")))?;
+        let value = canonical_keys(value);
+        let has_content =
+            value.as_object().is_some_and(|m| m.iter().any(|(k, v)| k != "apiVersion" && k != "kind" && !v.is_null()));
+        if !has_content {
+            return Err(Error::in_file(&shown, "kustomization.yaml is empty"));
+        }
+        let kust: Kustomization =
+            serde_json::from_value(value).map_err(|e| Error::in_file(&shown, format!("invalid Kustomization: {e}")))?;
         if let Some(kind) = kust.kind.as_deref()
             && !matches!(kind, "" | "Kustomization" | "Component")
         {

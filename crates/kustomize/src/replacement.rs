@@ -298,7 +298,13 @@ fn set_path(v: &mut Value, segs: &[String], value: &Value, opts: &FieldOptions, 
             Ok(())
         }
         Seg::Index(i) => {
+            if v.is_null() && opts.create {
+                *v = Value::Array(Vec::new());
+            }
             let Value::Array(items) = v else { return Ok(()) };
+            if opts.create && i == items.len() {
+                items.push(if rest.is_empty() { Value::Null } else { Value::Object(Map::new()) });
+            }
             match items.get_mut(i) {
                 Some(item) => set_path(item, rest, value, opts, hits),
                 None => Ok(()),
