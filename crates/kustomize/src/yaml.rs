@@ -87,6 +87,10 @@ pub fn parse_one(text: &str) -> Result<Value, Error> {
     }
 }
 
+/// Deeper documents are refused, so that the recursive steps after parsing cannot overflow
+/// the stack.
+const MAX_DEPTH: usize = 256;
+
 enum Frame {
     Seq(Vec<Value>, usize),
     Map(Map<String, Value>, Option<(String, bool)>, usize, Vec<Value>),
@@ -99,6 +103,18 @@ struct Builder {
     result: Option<Value>,
     yaml11: bool,
     annotations_as_text: bool,
+    expanded: usize,
+}
+
+/// How many nodes aliases may copy in one document (guards against "billion laughs").
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
+fn node_count(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(node_count).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 impl Builder {
@@ -152,6 +168,10 @@ impl Builder {
             }
             Event::Alias(id) => {
                 let value = self.anchors.get(&id).cloned().ok_or_else(|| Error::at("unknown anchor", mark))?;
+                self.expanded += node_count(&value);
+                if self.expanded > MAX_ALIAS_NODES {
+                    return Err(Error::at("aliases expand to too large a document", mark));
+                }
                 if let Some(Frame::Map(_, key @ None, ..)) = self.stack.last_mut() {
                     *key = Some((value_as_key(&value), false));
                     return Ok(());
@@ -224,6 +244,9 @@ impl Builder {
     }
 
     fn ensure_not_key(&mut self, mark: &Marker) -> Result<(), Error> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Error::at(format!("the document nests deeper than {MAX_DEPTH} levels"), mark));
+        }
         if let Some(Frame::Map(_, None, ..)) = self.stack.last() {
             return Err(Error::at("complex mapping keys are not supported", mark));
         }
@@ -1101,6 +1124,22 @@ mod tests {
         let m = v.as_object().unwrap();
         let keys: Vec<&str> = sorted_keys(m).into_iter().map(|s| s.as_str()).collect();
         assert_eq!(keys, vec!["-x", "B", "a", "a9", "a10"]);
+    }
+
+    #[test]
+    fn rejects_deep_nesting() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_one(&deep).is_err());
+    }
+
+    #[test]
+    fn rejects_alias_bombs() {
+        let mut doc = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let refs = vec![format!("*l{}", i - 1); 10].join(", ");
+            doc.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+        }
+        assert!(parse_one(&doc).is_err());
     }
 
     #[test]
