@@ -1,5 +1,6 @@
 //! Ferry's developer commands. Run them as `cargo xtask <command>`.
 
+mod bench;
 mod bench_git;
 mod cluster;
 mod codegen;
@@ -8,6 +9,7 @@ mod deps;
 mod gobuild;
 mod paths;
 mod pki;
+mod smp_table;
 mod test;
 
 use anyhow::Result;
@@ -46,10 +48,18 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Regenerate the kustomize engine's strategic-merge-patch table from the local control plane.
+    SmpTable {
+        /// Fail if the committed table differs instead of writing it.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// `ferry kustomize build` against `kubectl kustomize` on a large overlay.
+    Kustomize(bench::Options),
     /// Clone and package a large repository, against git clone + tar.
     Git(bench_git::Options),
 }
@@ -78,6 +88,8 @@ fn main() -> Result<()> {
         Cmd::Test(options) => test::run(options),
         Cmd::Codegen { check } => codegen::run(check),
         Cmd::Bench { target: BenchCmd::Git(options) } => bench_git::run(&options),
+        Cmd::Bench { target: BenchCmd::Kustomize(options) } => bench::run(&options),
         Cmd::Demo { once } => demo::run(once),
+        Cmd::SmpTable { check } => tokio::runtime::Runtime::new()?.block_on(smp_table::run(check)),
     }
 }

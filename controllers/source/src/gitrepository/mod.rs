@@ -229,8 +229,7 @@ impl GitRepositoryReconciler {
         let resolved = {
             let (url, credentials, reference) = (url.clone(), credentials.clone(), reference.clone());
             run_blocking(timeout, move || {
-                let refs = if reference.commit.as_deref().is_some_and(|c| !c.is_empty()) && reference.branch.is_none()
-                {
+                let refs = if reference.commit.as_deref().is_some_and(|c| !c.is_empty()) && reference.branch.is_none() {
                     Vec::new()
                 } else {
                     ferry_git::list_refs(&url, &credentials).map_err(git_error)?
@@ -244,8 +243,9 @@ impl GitRepositoryReconciler {
         // shaped the same way.
         let ignore = spec.ignore.clone();
         let sparse = spec.sparse_checkout.clone().unwrap_or_default();
-        let artifact_path = ArtifactPath::new(KIND, &namespace, &repo.name_any(), &format!("{}.tar.gz", resolved.commit))
-            .map_err(|e| Error::StorageOperationFailed(e.to_string()))?;
+        let artifact_path =
+            ArtifactPath::new(KIND, &namespace, &repo.name_any(), &format!("{}.tar.gz", resolved.commit))
+                .map_err(|e| Error::StorageOperationFailed(e.to_string()))?;
         let unchanged = status.artifact.as_ref().is_some_and(|a| a.revision == resolved.revision)
             && self.storage.exists(&artifact_path)
             && status.observed_ignore == ignore
@@ -260,9 +260,10 @@ impl GitRepositoryReconciler {
         }
 
         // Fetch and write the tree.
-        let work = tempfile::Builder::new().prefix("gitrepository-").tempdir().map_err(|e| {
-            Error::StorageOperationFailed(format!("failed to create temporary working directory: {e}"))
-        })?;
+        let work = tempfile::Builder::new()
+            .prefix("gitrepository-")
+            .tempdir()
+            .map_err(|e| Error::StorageOperationFailed(format!("failed to create temporary working directory: {e}")))?;
         let dir: PathBuf = work.path().to_path_buf();
         let commit = {
             let (url, credentials, resolved, dir) = (url.clone(), credentials.clone(), resolved.clone(), dir.clone());
@@ -277,10 +278,12 @@ impl GitRepositoryReconciler {
         if let Some(verify) = &spec.verify {
             let mode = verify.mode.clone().unwrap_or_else(|| "HEAD".into());
             let data = secret_data(ctx, &namespace, &verify.secret_ref.name).await?;
-            let keys = TrustedKeys::from_secret_data(data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())))
-                .map_err(|e| Error::InvalidSecret {
-                    name: format!("{namespace}/{}", verify.secret_ref.name),
-                    message: e.to_string(),
+            let keys =
+                TrustedKeys::from_secret_data(data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()))).map_err(|e| {
+                    Error::InvalidSecret {
+                        name: format!("{namespace}/{}", verify.secret_ref.name),
+                        message: e.to_string(),
+                    }
                 })?;
             let mut verified = Vec::new();
             let mut failure: Option<VerifyError> = None;

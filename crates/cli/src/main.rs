@@ -1,0 +1,72 @@
+//! `ferry`: Ferry's command line.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ferry_kustomize::{BuildOptions, LoadRestrictions, RealFs};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "Ferry's command line: GitOps tools that run without a cluster")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Kustomize, natively.
+    Kustomize {
+        #[command(subcommand)]
+        command: KustomizeCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KustomizeCmd {
+    /// Build a kustomization directory and print the resulting YAML stream.
+    Build {
+        /// The directory holding kustomization.yaml (default: the current directory).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Which files a kustomization may read.
+        #[arg(long, value_enum, default_value_t = Restrictor::LoadRestrictionsRootOnly)]
+        load_restrictor: Restrictor,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[allow(clippy::enum_variant_names)]
+enum Restrictor {
+    #[value(name = "LoadRestrictionsRootOnly")]
+    LoadRestrictionsRootOnly,
+    #[value(name = "LoadRestrictionsNone")]
+    LoadRestrictionsNone,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Kustomize { command: KustomizeCmd::Build { dir, load_restrictor } } => {
+            let options = BuildOptions {
+                load_restrictions: match load_restrictor {
+                    Restrictor::LoadRestrictionsRootOnly => LoadRestrictions::RootOnly,
+                    Restrictor::LoadRestrictionsNone => LoadRestrictions::None,
+                },
+            };
+            match ferry_kustomize::build(&RealFs, &dir, &options) {
+                Ok(yaml) => {
+                    let mut out = std::io::stdout().lock();
+                    if out.write_all(yaml.as_bytes()).and_then(|_| out.flush()).is_err() {
+                        return ExitCode::FAILURE;
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

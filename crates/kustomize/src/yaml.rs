@@ -1,0 +1,1149 @@
+//! YAML in and out, with kustomize's conventions.
+//!
+//! Documents are read into `serde_json::Value`, resolving plain scalars the way Go's yaml.v3
+//! does when kustomize turns its nodes into JSON (so `yes` stays a string, `0777` is octal and
+//! dates stay strings). Output follows the encoder kustomize prints with: map keys in Go yaml.v2's
+//! order, two-space indent, sequences not indented under their key, strings quoted only when a
+//! plain scalar would read back as something else.
+
+use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
+use yaml_rust2::parser::{Event, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A YAML syntax error, with the line it was found on.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (line {line}, column {column})")]
+pub struct Error {
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl Error {
+    fn at(message: impl Into<String>, mark: &Marker) -> Self {
+        Self { message: message.into(), line: mark.line(), column: mark.col() + 1 }
+    }
+}
+
+/// Parses a stream of YAML documents. Empty documents (only comments, or `null`) are dropped.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
+    parse_with(text, false, false)
+}
+
+/// Parses resources as kustomize loads them: like [`parse_documents`], but every value under
+/// `metadata.annotations` keeps its text as a string (kustomize rewrites annotations as a string
+/// map when it loads resources).
+pub fn parse_resources(text: &str) -> Result<Vec<Value>, Error> {
+    parse_with(text, false, true)
+}
+
+/// Parses one document with YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`), as Go's
+/// yaml.v2 reads kustomization files.
+pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
+    let mut docs = parse_with(text, true, false)?;
+    match docs.len() {
+        0 => Ok(Value::Null),
+        1 => Ok(docs.remove(0)),
+        n => Err(Error { message: format!("expected one YAML document, found {n}"), line: 1, column: 1 }),
+    }
+}
+
+fn parse_with(text: &str, yaml11: bool, annotations_as_text: bool) -> Result<Vec<Value>, Error> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut docs = Vec::new();
+    let mut builder = Builder { yaml11, annotations_as_text, ..Builder::default() };
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| Error::at(e.info().to_string(), e.marker()))?;
+        match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                builder = Builder { yaml11, annotations_as_text, ..Builder::default() };
+            }
+            Event::DocumentEnd => {
+                if let Some(v) = builder.result.take()
+                    && !v.is_null()
+                {
+                    docs.push(v);
+                }
+            }
+            other => builder.event(other, &mark)?,
+        }
+    }
+    Ok(docs)
+}
+
+/// Parses exactly one YAML document (an empty text gives `Value::Null`).
+pub fn parse_one(text: &str) -> Result<Value, Error> {
+    let mut docs = parse_documents(text)?;
+    match docs.len() {
+        0 => Ok(Value::Null),
+        1 => Ok(docs.remove(0)),
+        n => Err(Error { message: format!("expected one YAML document, found {n}"), line: 1, column: 1 }),
+    }
+}
+
+/// Deeper documents are refused, so that the recursive steps after parsing cannot overflow
+/// the stack.
+const MAX_DEPTH: usize = 256;
+
+enum Frame {
+    Seq(Vec<Value>, usize),
+    Map(Map<String, Value>, Option<(String, bool)>, usize, Vec<Value>),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Value>,
+    result: Option<Value>,
+    yaml11: bool,
+    annotations_as_text: bool,
+    expanded: usize,
+}
+
+/// How many nodes aliases may copy in one document (guards against "billion laughs").
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
+fn node_count(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(node_count).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+impl Builder {
+    fn event(&mut self, event: Event, mark: &Marker) -> Result<(), Error> {
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let strict = self.annotations_as_text;
+                if let Some(Frame::Map(_, key @ None, ..)) = self.stack.last_mut() {
+                    let merge = style == TScalarStyle::Plain && text == "<<";
+                    if strict
+                        && !merge
+                        && tag.is_none()
+                        && style == TScalarStyle::Plain
+                        && !resolve_plain(&text).is_string()
+                    {
+                        // kustomize turns resources into JSON, which has no such keys.
+                        return Err(Error::at(
+                            format!("json: unsupported type: map key {text:?} is not a string"),
+                            mark,
+                        ));
+                    }
+                    *key = Some((text, merge));
+                    return Ok(());
+                }
+                if strict
+                    && style == TScalarStyle::Plain
+                    && tag.is_none()
+                    && matches!(
+                        text.trim_start_matches(['+', '-']),
+                        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"
+                    )
+                {
+                    return Err(Error::at(format!("json: unsupported value: {text}"), mark));
+                }
+                let value = if self.in_annotations() {
+                    // kustomize rewrites annotations as strings, keeping the text as written.
+                    Value::String(if style == TScalarStyle::Plain && text == "~" { "~".into() } else { text })
+                } else if self.yaml11 && style == TScalarStyle::Plain && tag.is_none() {
+                    match text.as_str() {
+                        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Value::Bool(true),
+                        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Value::Bool(false),
+                        _ => resolve_scalar(&text, style, tag.as_ref()),
+                    }
+                } else {
+                    resolve_scalar(&text, style, tag.as_ref())
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                self.push(value, mark)
+            }
+            Event::Alias(id) => {
+                let value = self.anchors.get(&id).cloned().ok_or_else(|| Error::at("unknown anchor", mark))?;
+                self.expanded += node_count(&value);
+                if self.expanded > MAX_ALIAS_NODES {
+                    return Err(Error::at("aliases expand to too large a document", mark));
+                }
+                if let Some(Frame::Map(_, key @ None, ..)) = self.stack.last_mut() {
+                    *key = Some((value_as_key(&value), false));
+                    return Ok(());
+                }
+                self.push(value, mark)
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.ensure_not_key(mark)?;
+                self.stack.push(Frame::Seq(Vec::new(), anchor));
+                Ok(())
+            }
+            Event::SequenceEnd => {
+                let Some(Frame::Seq(items, anchor)) = self.stack.pop() else {
+                    return Err(Error::at("unbalanced sequence", mark));
+                };
+                let value = Value::Array(items);
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                self.push(value, mark)
+            }
+            Event::MappingStart(anchor, _) => {
+                self.ensure_not_key(mark)?;
+                self.stack.push(Frame::Map(Map::new(), None, anchor, Vec::new()));
+                Ok(())
+            }
+            Event::MappingEnd => {
+                let Some(Frame::Map(mut map, _, anchor, merges)) = self.stack.pop() else {
+                    return Err(Error::at("unbalanced mapping", mark));
+                };
+                for merge in merges {
+                    let sources = match merge {
+                        Value::Array(items) => items,
+                        other => vec![other],
+                    };
+                    for source in sources {
+                        match source {
+                            Value::Object(src) => {
+                                for (k, v) in src {
+                                    map.entry(k).or_insert(v);
+                                }
+                            }
+                            _ => {
+                                return Err(Error::at("map merge requires map or sequence of maps as the value", mark));
+                            }
+                        }
+                    }
+                }
+                let value = Value::Object(map);
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                self.push(value, mark)
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {
+                Ok(())
+            }
+        }
+    }
+
+    fn in_annotations(&self) -> bool {
+        if !self.annotations_as_text || self.stack.len() != 3 {
+            return false;
+        }
+        let key = |i: usize| match &self.stack[i] {
+            Frame::Map(_, Some((k, _)), ..) => Some(k.as_str()),
+            _ => None,
+        };
+        key(0) == Some("metadata") && key(1) == Some("annotations")
+    }
+
+    fn ensure_not_key(&mut self, mark: &Marker) -> Result<(), Error> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Error::at(format!("the document nests deeper than {MAX_DEPTH} levels"), mark));
+        }
+        if let Some(Frame::Map(_, None, ..)) = self.stack.last() {
+            return Err(Error::at("complex mapping keys are not supported", mark));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, value: Value, mark: &Marker) -> Result<(), Error> {
+        match self.stack.last_mut() {
+            None => {
+                self.result = Some(value);
+                Ok(())
+            }
+            Some(Frame::Seq(items, _)) => {
+                items.push(value);
+                Ok(())
+            }
+            Some(Frame::Map(map, key, _, merges)) => {
+                let Some((k, merge)) = key.take() else {
+                    return Err(Error::at("value without a key", mark));
+                };
+                if merge {
+                    merges.push(value);
+                    return Ok(());
+                }
+                if map.contains_key(&k) {
+                    return Err(Error::at(format!("mapping key {k:?} already defined"), mark));
+                }
+                map.insert(k, value);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn value_as_key(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+    if let Some(tag) = tag {
+        let suffix = tag.suffix.as_str();
+        let core = tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:";
+        if core {
+            match suffix {
+                "str" | "binary" | "timestamp" => return Value::String(text.to_string()),
+                "int" | "float" | "bool" | "null" => return resolve_plain(text),
+                _ => {}
+            }
+        }
+    }
+    if style != TScalarStyle::Plain {
+        return Value::String(text.to_string());
+    }
+    resolve_plain(text)
+}
+
+/// Resolves a plain scalar as yaml.v3 does when decoding into an untyped value.
+pub fn resolve_plain(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if !(first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.') {
+        return Value::String(text.to_string());
+    }
+    let plain: String = text.chars().filter(|c| *c != '_').collect();
+    if let Some(n) = parse_go_int(&plain) {
+        return Value::Number(n);
+    }
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+        && let Some(n) = float_number(f)
+    {
+        return Value::Number(n);
+    }
+    if let Some(rest) = plain.strip_prefix("0b").or_else(|| plain.strip_prefix("-0b"))
+        && let Ok(v) = i64::from_str_radix(rest, 2)
+    {
+        return Value::Number(Number::from(if plain.starts_with('-') { -v } else { v }));
+    }
+    if let Some(ts) = parse_timestamp(text) {
+        return Value::String(ts);
+    }
+    if let Some(rest) = plain.strip_prefix("0o").or_else(|| plain.strip_prefix("-0o"))
+        && let Ok(v) = i64::from_str_radix(rest, 8)
+    {
+        return Value::Number(Number::from(if plain.starts_with('-') { -v } else { v }));
+    }
+    Value::String(text.to_string())
+}
+
+/// A YAML timestamp, rendered as Go's RFC 3339 (nanosecond) text, as kustomize's JSON
+/// round trip prints it.
+fn parse_timestamp(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut num = |min: usize, max: usize| -> Option<u32> {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() && i - start < max {
+            i += 1;
+        }
+        if i - start < min {
+            return None;
+        }
+        s[start..i].parse().ok()
+    };
+    let year = num(4, 4)?;
+    let expect = |i: &mut usize, c: u8| -> Option<()> {
+        if *i < b.len() && b[*i] == c {
+            *i += 1;
+            Some(())
+        } else {
+            None
+        }
+    };
+    expect(&mut i, b'-')?;
+    let num2 = |i: &mut usize, min: usize, max: usize| -> Option<u32> {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max {
+            *i += 1;
+        }
+        if *i - start < min {
+            return None;
+        }
+        s[start..*i].parse().ok()
+    };
+    let month = num2(&mut i, 1, 2)?;
+    expect(&mut i, b'-')?;
+    let day = num2(&mut i, 1, 2)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    if i == b.len() {
+        return Some(format!("{date}T00:00:00Z"));
+    }
+    let space = b[i] == b' ';
+    if !matches!(b[i], b'T' | b't' | b' ') {
+        return None;
+    }
+    i += 1;
+    let hour = num2(&mut i, 1, 2)?;
+    expect(&mut i, b':')?;
+    let minute = num2(&mut i, 2, 2)?;
+    expect(&mut i, b':')?;
+    let second = num2(&mut i, 2, 2)?;
+    let mut frac = String::new();
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac = s[start..i].trim_end_matches('0').to_string();
+    }
+    let zone = if i == b.len() {
+        if !space {
+            return None;
+        }
+        "Z".to_string()
+    } else if b[i] == b'Z' && i + 1 == b.len() {
+        "Z".to_string()
+    } else if (b[i] == b'+' || b[i] == b'-') && !space {
+        let z = &s[i..];
+        let digits: String = z[1..].chars().filter(|c| *c != ':').collect();
+        if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        if digits == "0000" { "Z".to_string() } else { format!("{}{}:{}", &z[..1], &digits[..2], &digits[2..]) }
+    } else {
+        return None;
+    };
+    let frac = if frac.is_empty() { String::new() } else { format!(".{frac}") };
+    Some(format!("{date}T{hour:02}:{minute:02}:{second:02}{frac}{zone}"))
+}
+
+fn float_number(f: f64) -> Option<Number> {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e18 {
+        return Some(Number::from(f as i64));
+    }
+    Number::from_f64(f)
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`, then `ParseUint`.
+fn parse_go_int(s: &str) -> Option<Number> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let (radix, digits) = if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        (16, r)
+    } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        (8, r)
+    } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        (2, r)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let magnitude = u64::from_str_radix(digits, radix).ok()?;
+    if neg {
+        if magnitude <= i64::MAX as u64 + 1 {
+            return Some(Number::from((magnitude as i128).wrapping_neg() as i64));
+        }
+        return None;
+    }
+    if magnitude <= i64::MAX as u64 { Some(Number::from(magnitude as i64)) } else { Some(Number::from(magnitude)) }
+}
+
+fn is_yaml_float(s: &str) -> bool {
+    // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+        i += 1;
+    }
+    let start = i;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let d = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == d {
+            return false;
+        }
+    } else {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        let d = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == d {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const BEST_WIDTH: usize = 80;
+
+/// Renders a stream of documents separated by `---`, as `kustomize build` prints them.
+pub fn to_yaml_stream(docs: &[Value]) -> String {
+    let mut out = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&to_yaml(doc));
+    }
+    out
+}
+
+/// Renders one document.
+pub fn to_yaml(value: &Value) -> String {
+    let mut e = Emitter { out: String::new() };
+    match value {
+        Value::Object(m) if !m.is_empty() => e.map(m, 0),
+        Value::Array(a) if !a.is_empty() => e.seq(a, 0),
+        other => {
+            e.inline_scalar(other, 0, false);
+            e.out.push('\n');
+        }
+    }
+    e.out
+}
+
+struct Emitter {
+    out: String,
+}
+
+impl Emitter {
+    fn column(&self) -> usize {
+        match self.out.rfind('\n') {
+            Some(p) => self.out[p + 1..].chars().count(),
+            None => self.out.chars().count(),
+        }
+    }
+
+    fn indent(&mut self, n: usize) {
+        for _ in 0..n {
+            self.out.push(' ');
+        }
+    }
+
+    /// Writes a block map whose first key starts at the current position, later keys at `indent`.
+    fn map(&mut self, m: &Map<String, Value>, indent: usize) {
+        let keys = sorted_keys(m);
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                self.indent(indent);
+            }
+            self.string(k, indent, true);
+            self.out.push(':');
+            let v = &m[k.as_str()];
+            match v {
+                Value::Object(child) if !child.is_empty() => {
+                    self.out.push('\n');
+                    self.indent(indent + 2);
+                    self.map(child, indent + 2);
+                }
+                Value::Array(items) if !items.is_empty() => {
+                    self.out.push('\n');
+                    self.indent(indent);
+                    self.seq(items, indent);
+                }
+                other => {
+                    self.out.push(' ');
+                    self.inline_scalar(other, indent + 2, false);
+                    self.out.push('\n');
+                }
+            }
+        }
+    }
+
+    fn seq(&mut self, items: &[Value], indent: usize) {
+        for (i, v) in items.iter().enumerate() {
+            if i > 0 {
+                self.indent(indent);
+            }
+            self.out.push_str("- ");
+            match v {
+                Value::Object(child) if !child.is_empty() => self.map(child, indent + 2),
+                Value::Array(inner) if !inner.is_empty() => self.seq(inner, indent + 2),
+                other => {
+                    self.inline_scalar(other, indent + 2, false);
+                    self.out.push('\n');
+                }
+            }
+        }
+    }
+
+    fn inline_scalar(&mut self, v: &Value, indent: usize, key: bool) {
+        match v {
+            Value::Null => self.out.push_str("null"),
+            Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => self.out.push_str(&format_number(n)),
+            Value::String(s) => self.string(s, indent, key),
+            Value::Object(_) => self.out.push_str("{}"),
+            Value::Array(_) => self.out.push_str("[]"),
+        }
+    }
+
+    fn string(&mut self, s: &str, indent: usize, key: bool) {
+        let a = analyze(s);
+        let needs_quotes = !plain_resolves_to_string(s) || is_base60_float(s);
+        if s.contains('\n') && !key && a.block_allowed {
+            self.literal(s, indent);
+            return;
+        }
+        if !needs_quotes && !s.contains('\n') && a.block_plain_allowed {
+            self.plain(s, indent, !key);
+        } else if !s.contains('\n') && a.single_quoted_allowed && !needs_quotes {
+            self.single_quoted(s, indent, !key);
+        } else {
+            self.double_quoted(s, indent, !key);
+        }
+    }
+
+    fn plain(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+        let chars: Vec<char> = s.chars().collect();
+        let mut spaces = false;
+        let mut column = self.column();
+        for (i, &c) in chars.iter().enumerate() {
+            if c == ' ' {
+                if allow_breaks && !spaces && column > BEST_WIDTH && i + 1 < chars.len() && chars[i + 1] != ' ' {
+                    self.out.push('\n');
+                    self.indent(indent);
+                    column = indent;
+                } else {
+                    self.out.push(c);
+                    column += 1;
+                }
+                spaces = true;
+            } else {
+                self.out.push(c);
+                column += 1;
+                spaces = false;
+            }
+        }
+    }
+
+    fn single_quoted(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+        self.out.push('\'');
+        let chars: Vec<char> = s.chars().collect();
+        let mut spaces = false;
+        let mut column = self.column();
+        for (i, &c) in chars.iter().enumerate() {
+            if c == ' ' {
+                if allow_breaks
+                    && !spaces
+                    && column > BEST_WIDTH
+                    && i != 0
+                    && i + 1 != chars.len()
+                    && chars[i + 1] != ' '
+                {
+                    self.out.push('\n');
+                    self.indent(indent);
+                    column = indent;
+                } else {
+                    self.out.push(c);
+                    column += 1;
+                }
+                spaces = true;
+            } else {
+                if c == '\'' {
+                    self.out.push('\'');
+                    column += 1;
+                }
+                self.out.push(c);
+                column += 1;
+                spaces = false;
+            }
+        }
+        self.out.push('\'');
+    }
+
+    fn double_quoted(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+        self.out.push('"');
+        let chars: Vec<char> = s.chars().collect();
+        let mut spaces = false;
+        let mut column = self.column();
+        for (i, &c) in chars.iter().enumerate() {
+            let special = !is_printable(c) || c == '\u{feff}' || is_break(c) || c == '"' || c == '\\';
+            if special {
+                let esc = match c {
+                    '\0' => "\\0".to_string(),
+                    '\u{7}' => "\\a".to_string(),
+                    '\u{8}' => "\\b".to_string(),
+                    '\t' => "\\t".to_string(),
+                    '\n' => "\\n".to_string(),
+                    '\u{b}' => "\\v".to_string(),
+                    '\u{c}' => "\\f".to_string(),
+                    '\r' => "\\r".to_string(),
+                    '\u{1b}' => "\\e".to_string(),
+                    '"' => "\\\"".to_string(),
+                    '\\' => "\\\\".to_string(),
+                    '\u{85}' => "\\N".to_string(),
+                    '\u{a0}' => "\\_".to_string(),
+                    '\u{2028}' => "\\L".to_string(),
+                    '\u{2029}' => "\\P".to_string(),
+                    c if (c as u32) <= 0xff => format!("\\x{:02X}", c as u32),
+                    c if (c as u32) <= 0xffff => format!("\\u{:04X}", c as u32),
+                    c => format!("\\U{:08X}", c as u32),
+                };
+                column += esc.chars().count();
+                self.out.push_str(&esc);
+                spaces = false;
+            } else if c == ' ' {
+                if allow_breaks && !spaces && column > BEST_WIDTH && i != 0 && i + 1 != chars.len() {
+                    self.out.push('\n');
+                    self.indent(indent);
+                    column = indent;
+                    if chars.get(i + 1) == Some(&' ') {
+                        self.out.push('\\');
+                        column += 1;
+                    }
+                } else {
+                    self.out.push(' ');
+                    column += 1;
+                }
+                spaces = true;
+            } else {
+                self.out.push(c);
+                column += 1;
+                spaces = false;
+            }
+        }
+        self.out.push('"');
+    }
+
+    fn literal(&mut self, s: &str, indent: usize) {
+        self.out.push('|');
+        let trailing = s.len() - s.trim_end_matches('\n').len();
+        if s.starts_with(' ') || s.starts_with('\n') {
+            self.out.push('2');
+        }
+        if trailing == 0 {
+            self.out.push('-');
+        } else if trailing > 1 {
+            self.out.push('+');
+        }
+        self.out.push('\n');
+        let body = if trailing >= 1 { &s[..s.len() - 1] } else { s };
+        for line in body.split('\n') {
+            if !line.is_empty() {
+                self.indent(indent);
+                self.out.push_str(line);
+            }
+            self.out.push('\n');
+        }
+        // The caller appends the final newline; remove ours to avoid doubling.
+        self.out.pop();
+    }
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+fn is_printable(c: char) -> bool {
+    let u = c as u32;
+    u == 0x0a
+        || (0x20..=0x7e).contains(&u)
+        || u == 0x85
+        || ((0xa0..=0xd7ff).contains(&u))
+        || ((0xe000..=0xfffd).contains(&u) && u != 0xfeff)
+        || (0x10000..=0x10ffff).contains(&u)
+}
+
+struct Analysis {
+    block_plain_allowed: bool,
+    single_quoted_allowed: bool,
+    block_allowed: bool,
+}
+
+fn analyze(s: &str) -> Analysis {
+    let mut a = Analysis { block_plain_allowed: true, single_quoted_allowed: true, block_allowed: true };
+    if s.is_empty() {
+        a.block_plain_allowed = false;
+        a.block_allowed = false;
+        return a;
+    }
+    if s.starts_with("---") || s.starts_with("...") {
+        a.block_plain_allowed = false;
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut block_indicators = false;
+    let mut special = false;
+    let mut line_breaks = false;
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    let mut preceded_by_ws = true;
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
+                    block_indicators = true;
+                }
+                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if followed_by_ws => block_indicators = true,
+                '#' if preceded_by_ws => block_indicators = true,
+                _ => {}
+            }
+        }
+        if !is_printable(c) || c == '\u{feff}' {
+            special = true;
+        }
+        if is_break(c) {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i + 1 == chars.len() {
+                trailing_space = true;
+            }
+            if prev_break {
+                break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            if i == 0 {
+                leading_break = true;
+            }
+            if i + 1 == chars.len() {
+                trailing_break = true;
+            }
+            if prev_space {
+                space_break = true;
+            }
+            prev_space = false;
+            prev_break = true;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
+    }
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.block_plain_allowed = false;
+    }
+    if trailing_space {
+        a.block_allowed = false;
+    }
+    if break_space {
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+    }
+    if space_break || special {
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+        a.block_allowed = false;
+    }
+    if line_breaks || block_indicators {
+        a.block_plain_allowed = false;
+    }
+    a
+}
+
+/// Whether Go's yaml.v2 would read this text, unquoted, back as a string.
+fn plain_resolves_to_string(s: &str) -> bool {
+    if s.is_empty() {
+        return false;
+    }
+    match s {
+        "~" | "null" | "Null" | "NULL" | "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO"
+        | "true" | "True" | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
+        | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN"
+        | ".NAN" => return false,
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.') {
+        return true;
+    }
+    let plain: String = s.chars().filter(|c| *c != '_').collect();
+    if parse_go_int(&plain).is_some() {
+        return false;
+    }
+    if let Some(rest) = plain.strip_prefix("0b").or_else(|| plain.strip_prefix("-0b"))
+        && !rest.is_empty()
+        && rest.chars().all(|c| c == '0' || c == '1')
+    {
+        return false;
+    }
+    if is_yaml_float(&plain) {
+        return false;
+    }
+    if looks_like_timestamp(s) {
+        return false;
+    }
+    true
+}
+
+fn looks_like_timestamp(s: &str) -> bool {
+    // yaml.v2 accepts: 2006-1-2T15:4:5.999999999Z07:00, 2006-1-2t15:4:5..., "2006-1-2 15:4:5...", 2006-1-2
+    let b = s.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize, min: usize, max: usize| -> bool {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max {
+            *i += 1;
+        }
+        *i - start >= min
+    };
+    if !digits(&mut i, 4, 4) || b.get(i) != Some(&b'-') {
+        return false;
+    }
+    i += 1;
+    if !digits(&mut i, 1, 2) || b.get(i) != Some(&b'-') {
+        return false;
+    }
+    i += 1;
+    if !digits(&mut i, 1, 2) {
+        return false;
+    }
+    if i == b.len() {
+        return true;
+    }
+    // Anything with a time part: accept the common forms loosely.
+    matches!(b[i], b'T' | b't' | b' ') && s[i + 1..].contains(':')
+}
+
+fn is_base60_float(s: &str) -> bool {
+    // ^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    if b[0] == b'-' || b[0] == b'+' {
+        i += 1;
+    }
+    if i >= b.len() || !b[i].is_ascii_digit() {
+        return false;
+    }
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while i < b.len() && b[i] == b':' {
+        i += 1;
+        let start = i;
+        if i < b.len() && (b'0'..=b'5').contains(&b[i]) && i + 1 < b.len() && b[i + 1].is_ascii_digit() {
+            i += 2;
+        } else if i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+/// Formats a number as Go's JSON encoder followed by yaml.v2 would.
+pub fn format_number(n: &Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        return format!("{f:.0}");
+    }
+    let abs = f.abs();
+    if (1e-4..1e21).contains(&abs) {
+        return format!("{f}");
+    }
+    // Go's %g style exponent: at least two exponent digits.
+    let s = format!("{f:e}");
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let (sign, digits) = match exp.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exp),
+    };
+    let digits = if digits.len() < 2 { format!("0{digits}") } else { digits.to_string() };
+    format!("{mantissa}e{sign}{digits}")
+}
+
+/// Map keys in the order Go's yaml.v2 sorts them: digit runs compare as numbers, and
+/// non-letters sort before letters.
+pub fn sorted_keys(m: &Map<String, Value>) -> Vec<&String> {
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort_by(|a, b| {
+        if key_less(a, b) {
+            std::cmp::Ordering::Less
+        } else if key_less(b, a) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+    keys
+}
+
+fn key_less(a: &str, b: &str) -> bool {
+    let ar: Vec<char> = a.chars().collect();
+    let br: Vec<char> = b.chars().collect();
+    let mut i = 0;
+    while i < ar.len() && i < br.len() {
+        if ar[i] == br[i] {
+            i += 1;
+            continue;
+        }
+        let al = ar[i].is_alphabetic();
+        let bl = br[i].is_alphabetic();
+        if al && bl {
+            return ar[i] < br[i];
+        }
+        if al || bl {
+            return bl;
+        }
+        let (mut an, mut bn): (i64, i64) = (0, 0);
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 {
+                j -= 1;
+                if !ar[j].is_ascii_digit() {
+                    break;
+                }
+                if ar[j] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an.wrapping_mul(10).wrapping_add(ar[ai] as i64 - '0' as i64);
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn.wrapping_mul(10).wrapping_add(br[bi] as i64 - '0' as i64);
+            bi += 1;
+        }
+        if an != bn {
+            return an < bn;
+        }
+        if ai != bi {
+            return ai < bi;
+        }
+        return ar[i] < br[i];
+    }
+    ar.len() < br.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resolves_scalars_like_yaml_v3() {
+        let v = parse_one("a: yes\nb: 010\nc: 0x1F\nd: 1.5\ne: ~\nf: '1'\ng: 2021-01-01\nh: 1_000\n").unwrap();
+        assert_eq!(
+            v,
+            json!({"a": "yes", "b": 8, "c": 31, "d": 1.5, "e": null, "f": "1", "g": "2021-01-01T00:00:00Z", "h": 1000})
+        );
+    }
+
+    #[test]
+    fn emits_like_kustomize() {
+        let v = json!({"kind": "A", "apiVersion": "v1", "data": {"y": "on", "b": "1", "c": "x: y", "d": "a\nb\n", "e": ""},
+            "list": [{"name": "n", "v": 1}, "s"], "empty": {}, "none": null});
+        let out = to_yaml(&v);
+        assert_eq!(
+            out,
+            "apiVersion: v1\ndata:\n  b: \"1\"\n  c: 'x: y'\n  d: |\n    a\n    b\n  e: \"\"\n  \"y\": \"on\"\nempty: {}\nkind: A\nlist:\n- name: \"n\"\n  v: 1\n- s\nnone: null\n"
+        );
+    }
+
+    #[test]
+    fn sorts_keys_naturally() {
+        let v = json!({"a10": 1, "a9": 2, "B": 3, "a": 4, "-x": 5});
+        let m = v.as_object().unwrap();
+        let keys: Vec<&str> = sorted_keys(m).into_iter().map(|s| s.as_str()).collect();
+        assert_eq!(keys, vec!["-x", "B", "a", "a9", "a10"]);
+    }
+
+    #[test]
+    fn rejects_deep_nesting() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_one(&deep).is_err());
+    }
+
+    #[test]
+    fn rejects_alias_bombs() {
+        let mut doc = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let refs = vec![format!("*l{}", i - 1); 10].join(", ");
+            doc.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+        }
+        assert!(parse_one(&doc).is_err());
+    }
+
+    #[test]
+    fn rejects_duplicate_keys() {
+        assert!(parse_one("a: 1\na: 2\n").is_err());
+    }
+}
