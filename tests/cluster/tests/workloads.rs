@@ -46,3 +46,17 @@ async fn deployment_becomes_available_and_namespace_deletion_finishes() {
 async fn namespaces_isolate_concurrent_binaries() {
     ferry_cluster_tests::namespace_isolation("workloads").await.unwrap();
 }
+
+/// A namespace dropped inside a current-thread runtime (the default of
+/// `#[tokio::test]`) is deleted without hanging the test.
+#[tokio::test]
+async fn dropping_a_namespace_on_a_current_thread_runtime_does_not_hang() {
+    let ns = ferry_testenv::TestNamespace::new("drop").await.unwrap();
+    let name = ns.name().to_string();
+    drop(ns);
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(ferry_testenv::client().await.unwrap());
+    let gone_or_going =
+        namespaces.get_opt(&name).await.unwrap().is_none_or(|n| n.metadata.deletion_timestamp.is_some());
+    assert!(gone_or_going, "namespace {name} was not deleted");
+}

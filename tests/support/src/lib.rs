@@ -130,14 +130,18 @@ impl TestNamespace {
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        let client = self.client.clone();
         let name = self.name.clone();
         // Drop cannot await: delete from a thread of its own, and wait for the
-        // request (not the namespace's termination) to finish.
+        // request (not the namespace's termination) to finish. The thread
+        // builds its own client: this one's connection tasks live on the
+        // test's runtime, which is blocked right here (a current-thread
+        // runtime would never drive them).
         let deleted = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime
-                .block_on(async { Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await.ok() })
+            runtime.block_on(async {
+                let client = client().await.ok()?;
+                Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await.ok()
+            })
         });
         let _ = deleted.join();
     }
