@@ -9,13 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ferry_sdk::events::{Recorder, Webhook};
-use ferry_sdk::health::Health;
-use ferry_sdk::leader::{self, LeaderElector};
-use ferry_sdk::metrics::Metrics;
-use ferry_sdk::reconcile::{Controller, Settings};
+use ferry_sdk::reconcile::{Controller, Runtime};
 use ferry_storage::{DigestAlgorithm, Storage};
-use kube::Client;
+use gitrepository::GitRepositoryReconciler;
 
 /// The controller's name: event source, field manager, leader lease prefix.
 pub const CONTROLLER_NAME: &str = "source-controller";
@@ -68,105 +64,54 @@ impl StorageFlags {
     }
 }
 
-/// How to run the controller.
-pub struct Options {
-    /// Names, scope and timings.
-    pub settings: Settings,
-    /// The artifact storage.
-    pub storage: Storage,
-    /// Where the artifact server listens (`None`: not served).
-    pub storage_addr: Option<SocketAddr>,
-    /// Where events are posted, besides Kubernetes Events.
-    pub events_addr: Option<String>,
-    /// Where `/metrics` is served.
-    pub metrics_addr: Option<SocketAddr>,
-    /// Where `/healthz` and `/readyz` are served.
-    pub health_addr: Option<SocketAddr>,
-    /// Leader election, when enabled.
-    pub leader_election: Option<leader::Config>,
-}
-
-/// Addresses actually bound (useful with port 0).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Bound {
-    /// The artifact server.
-    pub storage: Option<SocketAddr>,
-    /// The metrics endpoint.
-    pub metrics: Option<SocketAddr>,
-    /// The health endpoints.
-    pub health: Option<SocketAddr>,
-}
-
-/// Runs the artifact server and the GitRepository controller until
-/// `shutdown` completes.
-pub async fn run(
-    client: Client,
-    options: Options,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    bound: Option<tokio::sync::oneshot::Sender<Bound>>,
-) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
+/// Serves the storage over HTTP on `addr` until `stop` completes; returns
+/// the bound address (useful with port 0).
+pub async fn serve_storage(
+    storage: &Storage,
+    addr: SocketAddr,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    let router = ferry_storage::server::router(storage.base());
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+            tracing::error!(%err, "artifact server failed");
         }
-    };
-    let mut addresses = Bound::default();
-    let storage = Arc::new(options.storage);
-    if let Some(addr) = options.storage_addr {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        addresses.storage = Some(listener.local_addr()?);
-        let router = ferry_storage::server::router(storage.base());
-        let stop = stopped();
-        tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
-                tracing::error!(%err, "artifact server failed");
-            }
-        });
+    });
+    Ok(bound)
+}
+
+/// The watches of the GitRepository controller: its Secrets.
+pub fn watches(controller: Controller<GitRepositoryReconciler>) -> Controller<GitRepositoryReconciler> {
+    controller.watch_secrets(|repo: &ferry_api_source::GitRepository| {
+        let spec = &repo.spec;
+        spec.secret_ref
+            .iter()
+            .chain(spec.proxy_secret_ref.iter())
+            .map(|r| r.name.clone())
+            .chain(spec.verify.iter().map(|v| v.secret_ref.name.clone()))
+            .collect()
+    })
+}
+
+/// Runs the artifact server (when `storage_addr` is set) and the
+/// GitRepository controller on `runtime` until `shutdown` completes.
+pub async fn run(
+    runtime: Runtime,
+    storage: Storage,
+    storage_addr: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(addr) = storage_addr {
+        serve_storage(&storage, addr, async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        })
+        .await?;
     }
-    let metrics = Metrics::new()?;
-    let health = Health::new();
-    if let Some(addr) = options.metrics_addr {
-        addresses.metrics = Some(metrics.serve(addr, stopped()).await?.0);
-    }
-    if let Some(addr) = options.health_addr {
-        addresses.health = Some(health.serve(addr, stopped()).await?.0);
-    }
-    if let Some(bound) = bound {
-        let _ = bound.send(addresses);
-    }
-    let webhook = options.events_addr.as_deref().map(Webhook::new).transpose()?;
-    let recorder = Recorder::new(client.clone(), &options.settings.name, webhook);
-    let reconciler = gitrepository::GitRepositoryReconciler::new(storage);
-    let mut controller = Controller::new(reconciler, client.clone(), options.settings)
-        .with_recorder(recorder)
-        .with_metrics(metrics)
-        .with_health(health)
-        .watch_secrets(|repo: &ferry_api_source::GitRepository| {
-            let spec = &repo.spec;
-            spec.secret_ref
-                .iter()
-                .chain(spec.proxy_secret_ref.iter())
-                .map(|r| r.name.clone())
-                .chain(spec.verify.iter().map(|v| v.secret_ref.name.clone()))
-                .collect()
-        });
-    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-    let mut elector_task = None;
-    if let Some(config) = options.leader_election {
-        let elector = LeaderElector::new(client.clone(), config);
-        controller = controller.with_leadership(elector.leadership());
-        let mut done = done_rx.clone();
-        elector_task = Some(tokio::spawn(elector.run(async move {
-            let _ = done.wait_for(|done| *done).await;
-        })));
-    }
-    let result = controller.run(shutdown).await;
-    done_tx.send_replace(true);
+    let reconciler = GitRepositoryReconciler::new(Arc::new(storage));
+    let result = runtime.run(reconciler, watches, shutdown).await;
     stop_tx.send_replace(true);
-    if let Some(task) = elector_task {
-        let _ = task.await;
-    }
     Ok(result?)
 }

@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use ferry_sdk::flags::RuntimeFlags;
-use ferry_sdk::reconcile::Settings;
-use ferry_source_controller::{CONTROLLER_NAME, Options, StorageFlags};
+use ferry_sdk::reconcile::Runtime;
+use ferry_source_controller::{CONTROLLER_NAME, StorageFlags};
 
 #[derive(Parser)]
 #[command(name = "source-controller", about = "Reconciles Flux sources into artifacts and serves them")]
@@ -29,21 +29,8 @@ async fn main() -> anyhow::Result<()> {
         CONTROLLER_NAME,
     )?;
     let factory = ferry_sdk::client::ClientFactory::infer(flags.kube_api_qps, flags.kube_api_burst).await?;
-    let client = factory.client()?;
-    let leader_election = flags.enable_leader_election.then(|| ferry_sdk::leader::Config {
-        lease_duration: flags.leader_election_lease_duration,
-        renew_deadline: flags.leader_election_renew_deadline,
-        retry_period: flags.leader_election_retry_period,
-        ..ferry_sdk::leader::Config::new(&cli.runtime_namespace, &format!("{CONTROLLER_NAME}-leader-election"))
-    });
-    let options = Options {
-        settings: Settings::from_flags(CONTROLLER_NAME, &flags, &cli.runtime_namespace),
-        storage: cli.storage.storage()?,
-        storage_addr: ferry_sdk::flags::parse_addr(&cli.storage.storage_addr)?,
-        events_addr: (!flags.events_addr.is_empty()).then(|| flags.events_addr.clone()),
-        metrics_addr: flags.metrics_socket()?,
-        health_addr: flags.health_socket()?,
-        leader_election,
-    };
-    ferry_source_controller::run(client, options, ferry_sdk::reconcile::shutdown_signal(), None).await
+    let runtime = Runtime::from_flags(factory.client()?, CONTROLLER_NAME, &flags, &cli.runtime_namespace)?;
+    let storage = cli.storage.storage()?;
+    let storage_addr = ferry_sdk::flags::parse_addr(&cli.storage.storage_addr)?;
+    ferry_source_controller::run(runtime, storage, storage_addr, ferry_sdk::reconcile::shutdown_signal()).await
 }

@@ -6,8 +6,8 @@ use std::io::Read;
 use std::time::Duration;
 
 use ferry_api_source::GitRepository;
-use ferry_sdk::reconcile::Settings;
-use ferry_source_controller::{CONTROLLER_NAME, Options};
+use ferry_sdk::reconcile::{Runtime, Settings};
+use ferry_source_controller::CONTROLLER_NAME;
 use ferry_storage::{DigestAlgorithm, Storage};
 use ferry_testenv::git::{GitServer, GitServerOptions};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -51,24 +51,12 @@ async fn start_controller(client: kube::Client, namespace: &str) -> Running {
         max_retry_delay: Duration::from_secs(2),
         ..Settings::new(CONTROLLER_NAME)
     };
-    let options = Options {
-        settings,
-        storage,
-        storage_addr: Some(([127, 0, 0, 1], port).into()),
-        events_addr: None,
-        metrics_addr: None,
-        health_addr: None,
-        leader_election: None,
-    };
+    let runtime = Runtime::new(client, settings).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(ferry_source_controller::run(
-        client,
-        options,
-        async move {
+    let task =
+        tokio::spawn(ferry_source_controller::run(runtime, storage, Some(([127, 0, 0, 1], port).into()), async move {
             let _ = stopped.await;
-        },
-        None,
-    ));
+        }));
     Running { stop: Some(stop), task, _storage: dir }
 }
 
