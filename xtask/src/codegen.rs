@@ -31,7 +31,24 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     all
 }
 
-/// Generates (or, with `check`, compares) every file.
+/// `cargo xtask codegen`: the files generated from the types, then the
+/// strategic-merge-patch table generated from the local control plane's
+/// OpenAPI (started for the occasion when none runs).
+pub fn run_all(check: bool) -> Result<()> {
+    run(check)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let owned = !crate::cluster::is_running()?;
+    if owned {
+        runtime.block_on(crate::cluster::up())?;
+    }
+    let result = runtime.block_on(crate::smp_table::run(check));
+    if owned {
+        crate::cluster::down()?;
+    }
+    result
+}
+
+/// Generates (or, with `check`, compares) every file made from the types.
 pub fn run(check: bool) -> Result<()> {
     let root = paths::root();
     let files = generate()?;

@@ -48,12 +48,6 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
-    /// Regenerate the kustomize engine's strategic-merge-patch table from the local control plane.
-    SmpTable {
-        /// Fail if the committed table differs instead of writing it.
-        #[arg(long)]
-        check: bool,
-    },
 }
 
 #[derive(Subcommand)]
@@ -86,10 +80,9 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Test(options) => test::run(options),
-        Cmd::Codegen { check } => codegen::run(check),
+        Cmd::Codegen { check } => codegen::run_all(check),
         Cmd::Bench { target: BenchCmd::Git(options) } => bench_git::run(&options),
         Cmd::Bench { target: BenchCmd::Kustomize(options) } => bench::run(&options),
         Cmd::Demo { once } => demo::run(once),
-        Cmd::SmpTable { check } => tokio::runtime::Runtime::new()?.block_on(smp_table::run(check)),
     }
 }

@@ -21,7 +21,7 @@ pub async fn run(check: bool) -> Result<()> {
     if check {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if committed != table {
-            bail!("{} is out of date: run `cargo xtask smp-table`", path.display());
+            bail!("{} is out of date: run `cargo xtask codegen`", path.display());
         }
         println!("{} is up to date", path.display());
     } else {

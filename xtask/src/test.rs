@@ -105,6 +105,15 @@ pub fn run(options: Options) -> Result<()> {
         eprintln!("==> using the local control plane that is already running");
     }
 
+    if !options.no_lint {
+        eprintln!("==> cargo xtask codegen --check (strategic-merge-patch table)");
+        let smp = runtime.block_on(crate::smp_table::run(true));
+        if let Err(err) = &smp {
+            eprintln!("{err:#}");
+        }
+        step(&mut failures, "cargo xtask codegen --check (smp table)", smp.map(|()| true));
+    }
+
     let mut tally = Tally::default();
     let outcome = run_binaries(&binaries, &options, &mut tally)
         .and_then(|failed| {
