@@ -155,33 +155,7 @@ pub fn parse_addr(addr: &str) -> Result<Option<SocketAddr>> {
 
 /// Parses a Go duration (`750ms`, `5m`, `1h30m`, `1.5s`).
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let invalid = || Error::InvalidDuration(text.to_string());
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
-        let number: f64 = rest[..number_end].parse().map_err(|_| invalid())?;
-        rest = &rest[number_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        total += number * scale;
-        rest = &rest[unit_end..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+    ferry_api_meta::duration::parse(text).map_err(|_| Error::InvalidDuration(text.to_string()))
 }
 
 /// Parses `A=true,B=false`.
