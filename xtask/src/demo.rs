@@ -36,8 +36,9 @@ pub fn run(once: bool) -> Result<()> {
         println!("    kubectl --kubeconfig {} get nodes", kubeconfig.display());
         println!("    kubectl --kubeconfig {} create deployment web --image=nginx --replicas=2", kubeconfig.display());
         println!();
-        println!("  Ferry's controllers (source-controller, kustomize-controller) are not built yet:");
-        println!("  they come next, and this demo will then deploy an app from Git.");
+        println!("  Built so far: source-controller (GitRepository, docs/source-controller.md) and the native");
+        println!("  kustomize engine (`cargo run -p ferry-cli -- kustomize build DIR`). The kustomize-controller");
+        println!("  comes next; this demo will then deploy an app from Git end to end.");
         if once {
             return Ok(());
         }
