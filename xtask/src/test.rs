@@ -276,6 +276,7 @@ fn run_binaries(binaries: &[TestBinary], options: &Options, tally: &mut Tally) -
                     let output = Command::new(&binary.executable)
                         .current_dir(&binary.manifest_dir)
                         .env(KUBECONFIG_ENV, &kubeconfig)
+                        .env("FERRY_XTASK_TEST", "1")
                         .env("CARGO_MANIFEST_DIR", &binary.manifest_dir)
                         .env("CARGO_PKG_NAME", &binary.package)
                         .args(&options.test_args)
