@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::{cluster, deps, paths};
+use crate::{cluster, deps, gobuild, paths};
 
 /// The environment variable through which tests find the control plane.
 pub const KUBECONFIG_ENV: &str = "FERRY_KUBECONFIG";
@@ -92,6 +92,7 @@ pub fn run(options: Options) -> Result<()> {
     }
 
     deps::ensure()?;
+    let tools = gobuild::tools()?;
     eprintln!("==> building the tests");
     let binaries = build_tests(&scope)?;
 
@@ -115,7 +116,7 @@ pub fn run(options: Options) -> Result<()> {
     }
 
     let mut tally = Tally::default();
-    let outcome = run_binaries(&binaries, &options, &mut tally)
+    let outcome = run_binaries(&binaries, &options, &tools, &mut tally)
         .and_then(|failed| {
             failures.extend(failed);
             run_doctests(&scope, &options, &mut tally)
@@ -261,7 +262,12 @@ fn package_name(id: &str) -> String {
 }
 
 /// Runs the binaries, `jobs` at a time. Returns the names of those that failed.
-fn run_binaries(binaries: &[TestBinary], options: &Options, tally: &mut Tally) -> Result<Vec<String>> {
+fn run_binaries(
+    binaries: &[TestBinary],
+    options: &Options,
+    tools: &gobuild::Tools,
+    tally: &mut Tally,
+) -> Result<Vec<String>> {
     let queue = Mutex::new(binaries.iter());
     let results: Mutex<(Tally, Vec<String>)> = Mutex::new((Tally::default(), Vec::new()));
     let kubeconfig = paths::kubeconfig();
@@ -276,7 +282,8 @@ fn run_binaries(binaries: &[TestBinary], options: &Options, tally: &mut Tally) -
                     let output = Command::new(&binary.executable)
                         .current_dir(&binary.manifest_dir)
                         .env(KUBECONFIG_ENV, &kubeconfig)
-                        .env("FERRY_XTASK_TEST", "1")
+                        .env(gobuild::HELM_ENV, &tools.helm)
+                        .env(gobuild::FLUX_ENV, &tools.flux)
                         .env("CARGO_MANIFEST_DIR", &binary.manifest_dir)
                         .env("CARGO_PKG_NAME", &binary.package)
                         .args(&options.test_args)
