@@ -646,3 +646,81 @@ async fn the_flux_cli_sees_ready_objects_with_their_revisions() {
     }
     env.stop().await;
 }
+
+const SOPS_SECRET: &str = include_str!("../../../crates/sops/tests/data/enc/secret.yaml");
+const SOPS_OTHER_KEY: &str = include_str!("../../../crates/sops/tests/data/enc/other-key.yaml");
+const SOPS_ENV: &str = include_str!("../../../crates/sops/tests/data/enc/app.env");
+const AGE_KEY: &str = include_str!("../../../crates/sops/tests/data/keys/age.agekey");
+const PGP_KEY: &str = include_str!("../../../crates/sops/tests/data/keys/rsa.asc");
+
+async fn key_secret(env: &Env, name: &str, key: &str, value: &str) {
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {key: value},
+    });
+    env.ns.api::<Secret>().patch(name, &PatchParams::apply("ferry-tests"), &Patch::Apply(&secret)).await.unwrap();
+}
+
+fn secret_value(secret: &Secret, key: &str) -> String {
+    String::from_utf8(secret.data.as_ref().unwrap().get(key).unwrap().0.clone()).unwrap()
+}
+
+/// Secrets encrypted by the real sops (age and PGP) end up decrypted in the
+/// cluster, encrypted generator inputs too; a wrong key is a clear failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn sops_encrypted_secrets_are_decrypted_with_age_and_pgp_keys() {
+    let env = Env::start("kc-sops").await;
+    let commit = env.commit(
+        &[
+            ("age/secret.yaml", SOPS_SECRET),
+            ("age/app.env", SOPS_ENV),
+            ("age/kustomization.yaml", "resources: [secret.yaml]\nsecretGenerator:\n- name: app-env\n  envs: [app.env]\n"),
+            ("pgp/secret.yaml", SOPS_SECRET),
+            ("wrong/secret.yaml", SOPS_OTHER_KEY),
+        ],
+        &[],
+        "encrypted",
+    );
+    key_secret(&env, "sops-age", "identity.agekey", AGE_KEY).await;
+    key_secret(&env, "sops-pgp", "private.asc", PGP_KEY).await;
+    env.git_repository().await;
+    let decryption = |secret: &str| serde_json::json!({"provider": "sops", "secretRef": {"name": secret}});
+    let ns = env.name().to_string();
+    env.kustomization("age", serde_json::json!({"path": "./age", "targetNamespace": ns, "decryption": decryption("sops-age")}))
+        .await;
+    env.kustomization(
+        "pgp",
+        serde_json::json!({"path": "./pgp", "targetNamespace": ns, "nameSuffix": "-pgp", "decryption": decryption("sops-pgp")}),
+    )
+    .await;
+    env.kustomization("wrong", serde_json::json!({"path": "./wrong", "targetNamespace": ns, "decryption": decryption("sops-age")}))
+        .await;
+    env.kustomization("none", serde_json::json!({"path": "./pgp", "targetNamespace": ns, "nameSuffix": "-none"})).await;
+
+    env.wait_applied("age", &commit).await;
+    env.wait_applied("pgp", &commit).await;
+    let secrets: Api<Secret> = env.ns.api();
+    for name in ["db-credentials", "db-credentials-pgp"] {
+        let secret = secrets.get(name).await.unwrap();
+        assert_eq!(secret_value(&secret, "username"), "admin", "{name}");
+        assert_eq!(secret_value(&secret, "password"), "hunter2 with spaces: and # signs", "{name}");
+        assert!(secret_value(&secret, "config.yaml").contains("postgres://db:5432/app"), "{name}");
+        assert!(secret.metadata.annotations.unwrap_or_default().keys().all(|k| !k.contains("sops")));
+    }
+    let generated = secrets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|s| s.metadata.name.as_deref().is_some_and(|n| n.starts_with("app-env-")))
+        .expect("the generated Secret");
+    assert_eq!(secret_value(&generated, "DB_PASSWORD"), "p@ss=word");
+
+    let wrong = env.wait_failed("wrong", &commit, "BuildFailed").await;
+    let message = ready(&wrong).unwrap().message;
+    assert!(message.contains("decryption failed") && message.contains("secret.yaml"), "{message}");
+    let none = env.wait_failed("none", &commit, "ReconciliationFailed").await;
+    let message = ready(&none).unwrap().message;
+    assert!(message.contains("is SOPS encrypted, configuring decryption is required"), "{message}");
+    env.stop().await;
+}

@@ -247,7 +247,11 @@ impl Reconciler for KustomizationReconciler {
         let built = tokio::task::spawn_blocking(move || build::run(&input))
             .await
             .map_err(|e| Error::BuildFailed(format!("build task failed: {e}")))?
-            .map_err(|e| Error::BuildFailed(e.to_string()));
+            .map_err(|e| match e {
+                // Flux finds these at apply time.
+                build::Error::EncryptedWithoutDecryption(_) => Error::ApplyFailed(e.to_string()),
+                other => Error::BuildFailed(other.to_string()),
+            });
         drop(tmp);
         let built = built?;
         let mut history_meta = BTreeMap::from([("revision".to_string(), revision.clone())]);
