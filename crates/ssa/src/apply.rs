@@ -148,7 +148,7 @@ impl ResourceManager {
                 let params = PatchParams::apply(&self.owner.field_manager).force();
                 api.patch(&plan.entry.object.name, &params, &Patch::Apply(payload))
                     .await
-                    .map_err(|source| Error::ApplyFailed { subject: plan.entry.subject.clone(), source })?;
+                    .map_err(|source| Error::ApplyFailed { subject: plan.entry.subject.clone(), source: source.into() })?;
                 debug!(object = %plan.entry.subject, action = %plan.entry.action, "applied");
             }
             changes.entries.push(plan.entry);
@@ -265,7 +265,7 @@ impl ResourceManager {
         match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(err) if is_not_found(&err) => {}
-            Err(source) => return Err(Error::RecreateFailed { subject: subject.to_string(), source }),
+            Err(source) => return Err(Error::RecreateFailed { subject: subject.to_string(), source: source.into() }),
         }
         let deadline = tokio::time::Instant::now() + opts.wait_timeout;
         while get_value(api, name, subject).await?.is_some() {
@@ -295,7 +295,7 @@ impl ResourceManager {
         let params = PatchParams { field_manager: Some(self.owner.field_manager.clone()), ..PatchParams::default() };
         api.patch(name, &params, &Patch::Merge(&patch))
             .await
-            .map_err(|source| Error::CleanupFailed { subject: subject.to_string(), source })?;
+            .map_err(|source| Error::CleanupFailed { subject: subject.to_string(), source: source.into() })?;
         debug!(object = %subject, "took over kubectl's managed fields");
         Ok(true)
     }
@@ -385,7 +385,7 @@ fn merge_fields(target: &mut Value, source: &Value) {
 }
 
 async fn get_value(api: &Api<DynamicObject>, name: &str, subject: &str) -> Result<Option<Value>> {
-    let object = api.get_opt(name).await.map_err(|source| Error::GetFailed { subject: subject.to_string(), source })?;
+    let object = api.get_opt(name).await.map_err(|source| Error::GetFailed { subject: subject.to_string(), source: source.into() })?;
     object
         .map(|o| serde_json::to_value(&o))
         .transpose()

@@ -44,7 +44,7 @@ impl ResourceManager {
         let live = match api.get_opt(&object.name).await {
             Ok(Some(live)) => live,
             Ok(None) => return Ok(Action::Deleted),
-            Err(source) => return Err(Error::GetFailed { subject, source }),
+            Err(source) => return Err(Error::GetFailed { subject, source: source.into() }),
         };
         let labels = live.metadata.labels.clone().unwrap_or_default();
         if !opts.owner_labels.iter().all(|(k, v)| labels.get(k) == Some(v)) {

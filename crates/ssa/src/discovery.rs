@@ -55,7 +55,7 @@ impl Discovery {
             }
             Err(kube::Error::Discovery(_)) => Ok(None),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-            Err(source) => Err(Error::DiscoveryFailed { subject: object.subject(), source }),
+            Err(source) => Err(Error::DiscoveryFailed { subject: object.subject(), source: source.into() }),
         }
     }
 

@@ -34,7 +34,7 @@ pub enum Error {
         subject: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     /// A namespaced object has no namespace.
@@ -51,7 +51,7 @@ pub enum Error {
         subject: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     /// The server-side dry-run apply was refused: the object is invalid, changes an immutable
@@ -66,7 +66,7 @@ pub enum Error {
         message: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     /// Recreating an object whose immutable fields changed failed at the delete.
@@ -76,7 +76,7 @@ pub enum Error {
         subject: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     /// The recreated object's old copy did not go away in time.
@@ -95,7 +95,7 @@ pub enum Error {
         subject: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     /// The server-side apply itself failed.
@@ -105,7 +105,7 @@ pub enum Error {
         subject: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     /// One or more deletes failed; the message lists them all.
@@ -159,5 +159,5 @@ pub(crate) fn dry_run_failed(subject: String, source: kube::Error) -> Error {
         Some(status) => (status.reason.clone(), status.message.clone()),
         None => (String::new(), source.to_string()),
     };
-    Error::DryRunFailed { subject, reason, message, source }
+    Error::DryRunFailed { subject, reason, message, source: source.into() }
 }

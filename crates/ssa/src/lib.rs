@@ -220,7 +220,7 @@ impl ResourceManager {
             .api(self.client.clone(), object)
             .get_opt(&object.name)
             .await
-            .map_err(|source| Error::GetFailed { subject: object.subject(), source })
+            .map_err(|source| Error::GetFailed { subject: object.subject(), source: source.into() })
     }
 }
 
