@@ -146,9 +146,9 @@ impl ResourceManager {
         for plan in planned {
             if let (Some(api), Some(payload)) = (&plan.api, &plan.payload) {
                 let params = PatchParams::apply(&self.owner.field_manager).force();
-                api.patch(&plan.entry.object.name, &params, &Patch::Apply(payload))
-                    .await
-                    .map_err(|source| Error::ApplyFailed { subject: plan.entry.subject.clone(), source: source.into() })?;
+                api.patch(&plan.entry.object.name, &params, &Patch::Apply(payload)).await.map_err(|source| {
+                    Error::ApplyFailed { subject: plan.entry.subject.clone(), source: source.into() }
+                })?;
                 debug!(object = %plan.entry.subject, action = %plan.entry.action, "applied");
             }
             changes.entries.push(plan.entry);
@@ -385,7 +385,10 @@ fn merge_fields(target: &mut Value, source: &Value) {
 }
 
 async fn get_value(api: &Api<DynamicObject>, name: &str, subject: &str) -> Result<Option<Value>> {
-    let object = api.get_opt(name).await.map_err(|source| Error::GetFailed { subject: subject.to_string(), source: source.into() })?;
+    let object = api
+        .get_opt(name)
+        .await
+        .map_err(|source| Error::GetFailed { subject: subject.to_string(), source: source.into() })?;
     object
         .map(|o| serde_json::to_value(&o))
         .transpose()
