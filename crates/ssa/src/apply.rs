@@ -43,6 +43,20 @@ impl ResourceManager {
     /// the created or changed objects applied, with force (conflicts taken over). Objects
     /// within a stage go in Flux's kind order.
     pub async fn apply_all_staged(&self, objects: Vec<DynamicObject>, opts: &ApplyOptions) -> Result<ChangeSet> {
+        let mut changes = ChangeSet::default();
+        self.apply_all_staged_into(objects, opts, &mut changes).await?;
+        Ok(changes)
+    }
+
+    /// [`ResourceManager::apply_all_staged`], recording into `changes` as it goes, so that
+    /// after an error `changes` holds what the stages before the failing one did (Flux puts
+    /// those lines in the Kustomization's error message after a partial apply).
+    pub async fn apply_all_staged_into(
+        &self,
+        objects: Vec<DynamicObject>,
+        opts: &ApplyOptions,
+        changes: &mut ChangeSet,
+    ) -> Result<()> {
         let rules = CompiledRules::compile(&opts.ignore)?;
         let mut desired = Vec::with_capacity(objects.len());
         for object in objects {
@@ -60,18 +74,16 @@ impl ResourceManager {
             stages[index].push(item);
         }
         let [definitions, classes, resources] = stages;
-        let mut changes = ChangeSet::default();
         for (stage, wait) in [(definitions, true), (classes, true), (resources, false)] {
             if stage.is_empty() {
                 continue;
             }
-            let applied = self.apply_stage(stage, opts, &rules).await?;
+            let objects = self.apply_stage(stage, opts, &rules, changes).await?;
             if wait {
-                self.wait_for_ready(&applied.objects(), opts.wait_timeout, opts.wait_interval).await?;
+                self.wait_for_ready(&objects, opts.wait_timeout, opts.wait_interval).await?;
             }
-            changes.extend(applied);
         }
-        Ok(changes)
+        Ok(())
     }
 
     /// Checks, normalises and labels one object.
@@ -128,12 +140,14 @@ impl ResourceManager {
     }
 
     /// Dry-runs every object of a stage, then applies those that are new or changed.
+    /// Records each entry in `changes` once it is done and returns the stage's objects.
     async fn apply_stage(
         &self,
         mut stage: Vec<Desired>,
         opts: &ApplyOptions,
         rules: &CompiledRules,
-    ) -> Result<ChangeSet> {
+        changes: &mut ChangeSet,
+    ) -> Result<Vec<ObjectRef>> {
         stage.sort_by(|a, b| apply_order(&a.object, &b.object));
         for item in stage.iter_mut().filter(|i| i.resolved.is_none()) {
             item.resolved = Some(self.resolve_defined(&item.object, opts).await?);
@@ -142,7 +156,7 @@ impl ResourceManager {
             .buffered(opts.concurrency.max(1))
             .try_collect()
             .await?;
-        let mut changes = ChangeSet::default();
+        let mut objects = Vec::with_capacity(planned.len());
         for plan in planned {
             if let (Some(api), Some(payload)) = (&plan.api, &plan.payload) {
                 let params = PatchParams::apply(&self.owner.field_manager).force();
@@ -151,9 +165,10 @@ impl ResourceManager {
                 })?;
                 debug!(object = %plan.entry.subject, action = %plan.entry.action, "applied");
             }
+            objects.push(plan.entry.object.clone());
             changes.entries.push(plan.entry);
         }
-        Ok(changes)
+        Ok(objects)
     }
 
     /// Resolves a kind a CRD of this set defines, waiting for discovery to serve it.

@@ -99,10 +99,6 @@ impl ChangeSet {
     pub fn action_of(&self, subject: &str) -> Option<Action> {
         self.entries.iter().find(|e| e.subject == subject).map(|e| e.action)
     }
-
-    pub(crate) fn extend(&mut self, other: ChangeSet) {
-        self.entries.extend(other.entries);
-    }
 }
 
 /// One line per entry: `Deployment/apps/web configured`.

@@ -517,3 +517,24 @@ async fn wait_for_termination_waits_for_finalizers() -> Result<()> {
     assert!(config_maps.get_opt("held").await?.is_none());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_stage_reports_what_earlier_stages_did() -> Result<()> {
+    let ns = TestNamespace::new("ssa-partial").await?;
+    let n = ns.name();
+    let manager = manager(&ns);
+    let opts = options(&ns);
+    let child = format!("{n}-child");
+    let namespace = object(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": child}}));
+    let mut broken = deployment(&child, "web", 1, "nginx:1");
+    broken.data["spec"]["selector"] = json!({"matchLabels": {"app": "other"}});
+
+    let mut changes = ChangeSet::default();
+    let result = manager.apply_all_staged_into(vec![broken, namespace], &opts, &mut changes).await;
+    let refs = [ObjectRef::new("v1", "Namespace", "", &child)];
+    manager.delete_all(&refs, &DeleteOptions::new(&Owner::kustomize_controller(), OWNER_NAME, n)).await?;
+    let err = result.unwrap_err();
+    assert!(err.to_string().starts_with(&format!("Deployment/{child}/web dry-run failed (Invalid)")), "{err}");
+    assert_eq!(changes.to_string(), format!("Namespace/{child} created"));
+    Ok(())
+}
