@@ -217,8 +217,27 @@ impl ResourceManager {
                     .map_err(|err| dry_run_failed(subject.clone(), err))?
             }
         };
-        let dry_run = serde_json::to_value(&dry_run)
-            .map_err(|e| Error::InvalidObject { subject: subject.clone(), reason: e.to_string() })?;
+        let to_value = |object: DynamicObject| {
+            serde_json::to_value(&object)
+                .map_err(|e| Error::InvalidObject { subject: subject.clone(), reason: e.to_string() })
+        };
+        let mut dry_run = to_value(dry_run)?;
+        // A controller may write the object between the read and the dry-run (a Deployment's
+        // revision annotation right after creation, say): the dry-run then starts from a
+        // newer version than the live copy and would show drift that is not ours. Read again.
+        for _ in 0..3 {
+            let version = |v: &Value| v.pointer("/metadata/resourceVersion").cloned();
+            match &live {
+                Some(current) if version(current) != version(&dry_run) => {}
+                _ => break,
+            }
+            live = get_value(&api, &name, &subject).await?;
+            if live.is_none() {
+                break;
+            }
+            let again = api.patch(&name, &dry_run_params, &Patch::Apply(&item.value)).await;
+            dry_run = to_value(again.map_err(|err| dry_run_failed(subject.clone(), err))?)?;
+        }
 
         let Some(live) = live else {
             return Ok(Planned {

@@ -140,8 +140,11 @@ impl ApplyOptions {
             ignore: Vec::new(),
             wait_timeout: Duration::from_secs(60),
             wait_interval: Duration::from_secs(1),
-            exclusions: map(&[(owner.key("reconcile"), disabled), (owner.key("ssa"), "ignore")]),
-            if_not_present: map(&[(owner.key("ssa"), "ifnotpresent")]),
+            exclusions: map(&[
+                (owner.key("reconcile"), disabled),
+                (owner.key("ssa"), ferry_api_meta::annotations::SSA_IGNORE),
+            ]),
+            if_not_present: map(&[(owner.key("ssa"), ferry_api_meta::annotations::SSA_IF_NOT_PRESENT)]),
             force_selector: map(&[(owner.key("force"), ferry_api_meta::annotations::ENABLED_VALUE)]),
             cleanup: CleanupOptions {
                 annotations: vec![
@@ -156,7 +159,7 @@ impl ApplyOptions {
                     FieldManager::new("before-first-apply", "Update"),
                     FieldManager::new(&owner.field_manager, "Update"),
                 ],
-                exclusions: map(&[(owner.key("ssa"), "merge")]),
+                exclusions: map(&[(owner.key("ssa"), ferry_api_meta::annotations::SSA_MERGE)]),
             },
             concurrency: 4,
         }
