@@ -133,7 +133,8 @@ pub struct CelHealthCheck {
 
 impl CelHealthCheck {
     /// Parses the expressions of `check`. A missing `current`, an expression that does not parse
-    /// or a malformed `apiVersion` is an error, for the controller to stall on.
+    /// or a malformed `apiVersion` is an error, for the controller to stall on. A check without
+    /// `kind` applies to no object, as in Flux, which matches on group and kind.
     pub fn new(check: &CustomHealthCheck) -> Result<Self, Error> {
         let kind = check.kind.clone().unwrap_or_default();
         let api_version = check.api_version.clone();
@@ -556,6 +557,35 @@ status:
         let err = HealthChecker::new(&[check("example.com/v1", "Widget", "(", None, None)]).unwrap_err();
         assert!(matches!(err, Error::Parse { which: "Current", .. }));
         assert!(HealthChecker::default().check_for(&cert).is_none());
+    }
+
+    #[test]
+    fn checkers_can_be_shared_between_tasks() {
+        fn shared<T: Send + Sync + 'static>(_: &T) {}
+        let checker = HealthChecker::new(&[check("example.com/v1", "Widget", "true", None, None)]).unwrap();
+        shared(&checker);
+        let checker = std::sync::Arc::new(checker);
+        let widget = obj("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}");
+        let handle = std::thread::spawn({
+            let checker = checker.clone();
+            let widget = widget.clone();
+            move || checker.compute(&widget).status
+        });
+        assert_eq!(handle.join().unwrap(), Status::Current);
+        assert_eq!(checker.compute(&widget).status, Status::Current);
+    }
+
+    #[test]
+    fn a_check_without_kind_applies_to_nothing() {
+        let c = CelHealthCheck::new(&CustomHealthCheck {
+            api_version: "example.com/v1".into(),
+            kind: None,
+            current: "true".into(),
+            in_progress: None,
+            failed: None,
+        })
+        .unwrap();
+        assert!(!c.applies_to(&obj("apiVersion: example.com/v1\nkind: Widget")));
     }
 
     #[test]
