@@ -5,7 +5,7 @@
 //! Everything here is blocking file and CPU work: run it off the async
 //! runtime. Builds share nothing, so any number run at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -13,6 +13,8 @@ use ferry_api_meta::annotations::{DISABLED_VALUE, SUBSTITUTE};
 use ferry_kustomize::{BuildOptions, FileSystem, LoadRestrictions};
 use serde_json::Value;
 use sha2::Digest;
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::TScalarStyle;
 
 use super::generate::{self, Overlay};
 
@@ -97,6 +99,10 @@ pub fn run(input: &Input) -> Result<Built, Error> {
     if let Some(keys) = &input.keys {
         decrypt_tree(&root, &root, keys)?;
     }
+    let plain = match &input.substitution {
+        Some(_) => plain_scalars_with_vars(&root),
+        None => HashSet::new(),
+    };
     let fs = JailFs { root: root.clone() };
     let options = BuildOptions { load_restrictions: LoadRestrictions::None };
     let mut objects =
@@ -117,7 +123,7 @@ pub fn run(input: &Input) -> Result<Built, Error> {
         if let Some(substitution) = &input.substitution
             && !substitution_disabled(object)
         {
-            *object = substitute(object, substitution)
+            *object = substitute(object, substitution, &plain)
                 .map_err(|message| Error::PostBuild { name: name.clone(), message })?;
         }
     }
@@ -184,20 +190,142 @@ pub fn valid_var_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-fn substitute(object: &Value, substitution: &Substitution) -> Result<Value, String> {
-    if substitution.vars.is_empty() && !substitution.strict {
-        return Ok(object.clone());
-    }
+/// Substitutes `${...}` in every key and string of `object`, as Flux does
+/// on the object's YAML text: a value that was a plain (unquoted) scalar in
+/// the sources is read back as YAML 1.1 (`replicas: ${n}` becomes a number),
+/// a quoted one stays a string (`port: "${port}"`). Flux's text keeps the
+/// sources' quoting; the engine's objects do not, so `plain` lists the plain
+/// scalars with variables found in the sources.
+fn substitute(object: &Value, substitution: &Substitution, plain: &HashSet<(String, String)>) -> Result<Value, String> {
     for name in substitution.vars.keys() {
         if !valid_var_name(name) {
             return Err(format!("'{name}' var name is invalid, must match '^[_[:alpha:]][_[:alpha:][:digit:]]*$'"));
         }
     }
-    let text = ferry_kustomize::yaml::to_yaml(object);
     let lookup = |name: &str| substitution.vars.get(name).cloned();
-    let output = ferry_envsubst::substitute(&text, &lookup, substitution.strict)
-        .map_err(|e| format!("variable substitution failed: {e}"))?;
-    ferry_kustomize::yaml::parse_one_yaml11(&output).map_err(|e| format!("YAMLToJSON: {e}"))
+    let eval = |text: &str| {
+        ferry_envsubst::substitute(text, &lookup, substitution.strict).map_err(|e| format!("variable substitution failed: {e}"))
+    };
+    walk(object, "", &eval, plain)
+}
+
+/// Substitutes below `value`, which sits under the mapping key `key` (the
+/// key of the list, for list items).
+fn walk(
+    value: &Value,
+    key: &str,
+    eval: &dyn Fn(&str) -> Result<String, String>,
+    plain: &HashSet<(String, String)>,
+) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(text) if text.contains('$') => {
+            let out = eval(text)?;
+            if plain.contains(&(key.to_string(), text.clone())) {
+                ferry_kustomize::yaml::parse_one_yaml11(&out).map_err(|e| format!("YAMLToJSON: {e}"))?
+            } else {
+                Value::String(out)
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|item| walk(item, key, eval, plain)).collect::<Result<_, _>>()?)
+        }
+        Value::Object(map) => {
+            let mut out = serde_json::Map::with_capacity(map.len());
+            for (name, item) in map {
+                let value = walk(item, name, eval, plain)?;
+                let name = if name.contains('$') { eval(name)? } else { name.clone() };
+                out.insert(name, value);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+/// The plain scalars holding `$` in the YAML files below `root`, with the
+/// mapping key they are the value of (or the key of the list they are in).
+fn plain_scalars_with_vars(root: &Path) -> HashSet<(String, String)> {
+    let mut found = HashSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(file_type) = entry.file_type() else { continue };
+            if file_type.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let yaml = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml");
+            if !file_type.is_file() || !yaml || entry.metadata().map(|m| m.len() > MAX_DECRYPT_FILE_SIZE).unwrap_or(true) {
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && text.contains('$')
+            {
+                collect_plain(&text, &mut found);
+            }
+        }
+    }
+    found
+}
+
+enum Frame {
+    Map { expect_key: bool, key: String },
+    Seq { key: String },
+}
+
+fn collect_plain(text: &str, found: &mut HashSet<(String, String)>) {
+    let mut frames: Vec<Frame> = Vec::new();
+    // The key a new value (scalar or collection) sits under, consuming the
+    // mapping's value slot.
+    fn value_key(frames: &mut [Frame]) -> String {
+        match frames.last_mut() {
+            Some(Frame::Map { expect_key, key }) => {
+                *expect_key = true;
+                key.clone()
+            }
+            Some(Frame::Seq { key }) => key.clone(),
+            None => String::new(),
+        }
+    }
+    let mut parser = Parser::new_from_str(text);
+    while let Ok((event, _)) = parser.next_token() {
+        match event {
+            Event::StreamEnd => break,
+            Event::Scalar(value, style, _, _) => {
+                if let Some(Frame::Map { expect_key: expect @ true, key }) = frames.last_mut() {
+                    *key = value;
+                    *expect = false;
+                    continue;
+                }
+                let key = value_key(&mut frames);
+                if style == TScalarStyle::Plain && value.contains('$') {
+                    found.insert((key, value));
+                }
+            }
+            Event::Alias(_) => {
+                if let Some(Frame::Map { expect_key: expect @ true, .. }) = frames.last_mut() {
+                    *expect = false;
+                } else {
+                    value_key(&mut frames);
+                }
+            }
+            Event::MappingStart(..) => {
+                let key = value_key(&mut frames);
+                frames.push(Frame::Map { expect_key: true, key });
+            }
+            Event::SequenceStart(..) => {
+                let key = value_key(&mut frames);
+                frames.push(Frame::Seq { key });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                frames.pop();
+            }
+            Event::DocumentStart => frames.clear(),
+            _ => {}
+        }
+    }
 }
 
 /// The SOPS format of a file, by its name, as sops picks it.
@@ -340,7 +468,7 @@ mod tests {
         write(
             root.path(),
             "cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  env: ${env:=dev}\n  region: ${region}\n  n: \"${n}\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  x: ${region}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: ${n}\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  env: ${env:=dev}\n  region: ${region}\n  n: \"${n}\"\n  port: '${n}'\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  x: ${region}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: ${n}\n",
         );
         let mut input = input(root.path(), "");
         input.substitution = Some(Substitution {
@@ -352,6 +480,7 @@ mod tests {
         assert_eq!(a["data"]["env"], "dev");
         assert_eq!(a["data"]["region"], "eu");
         assert_eq!(a["data"]["n"], "3");
+        assert_eq!(a["data"]["port"], "3");
         assert_eq!(built.objects[1]["data"]["x"], "${region}");
         let deployment = built.objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
         assert_eq!(deployment["spec"]["replicas"], 3);

@@ -293,7 +293,7 @@ impl Reconciler for KustomizationReconciler {
         });
         let stale: Vec<ObjectRef> = old_inventory
             .as_ref()
-            .map(|inventory| inventory_refs(inventory))
+            .map(inventory_refs)
             .unwrap_or_default()
             .into_iter()
             .filter(|o| !new_ids.contains(&object_id(o)) && !skipped.contains(&object_id(o)))
@@ -445,7 +445,7 @@ impl KustomizationReconciler {
             };
             if let Some(expr) = dependency.ready_expr.as_deref().filter(|e| !e.is_empty()) {
                 let dep_value = serde_json::to_value(&dep).map_err(|e| Error::InvalidCel(e.to_string()))?;
-                let ready = ferry_kstatus::cel::eval_bool(expr, &[("self", &self_value), ("dep", &dep_value)])
+                let ready = ferry_kstatus::eval_bool(expr, &[("self", &self_value), ("dep", &dep_value)])
                     .map_err(|e| {
                         Error::InvalidCel(format!(
                             "Reconciliation failed terminally due to configuration error: failed to evaluate dependency {}: {e}",
