@@ -138,7 +138,10 @@ async fn demo(binaries: &Binaries, controllers: &mut Vec<Child>, once: bool, sta
     println!("       git commit -am 'two replicas in production'");
     println!("  2. Watch the cluster follow:");
     println!("       kubectl --kubeconfig {} get kustomizations,gitrepositories -n {NAMESPACE}", kubeconfig.display());
-    println!("       kubectl --kubeconfig {} get deployments -A -l app.kubernetes.io/part-of=ferry-demo", kubeconfig.display());
+    println!(
+        "       kubectl --kubeconfig {} get deployments -A -l app.kubernetes.io/part-of=ferry-demo",
+        kubeconfig.display()
+    );
     println!("  3. Use the ferry CLI on the demo application:");
     println!("       cargo run -q -p ferry-cli -- kustomize build {}/overlays/production", work.display());
 
@@ -273,11 +276,19 @@ fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource
 }
 
 fn git_repositories(client: &Client) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), NAMESPACE, &resource("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories"))
+    Api::namespaced_with(
+        client.clone(),
+        NAMESPACE,
+        &resource("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories"),
+    )
 }
 
 fn kustomizations(client: &Client) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), NAMESPACE, &resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations"))
+    Api::namespaced_with(
+        client.clone(),
+        NAMESPACE,
+        &resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations"),
+    )
 }
 
 async fn apply_objects(client: &Client, url: &str) -> Result<()> {

@@ -81,9 +81,10 @@ impl Env {
         let (kustomize_stop, kustomize_stopped) = tokio::sync::oneshot::channel::<()>();
         let kustomize_runtime = Runtime::new(ns.client(), settings(CONTROLLER_NAME)).unwrap();
         let options = Options { requeue_dependency: Duration::from_secs(2), ..options };
-        let kustomize = tokio::spawn(ferry_kustomize_controller::run(kustomize_runtime, factory, options, async move {
-            let _ = kustomize_stopped.await;
-        }));
+        let kustomize =
+            tokio::spawn(ferry_kustomize_controller::run(kustomize_runtime, factory, options, async move {
+                let _ = kustomize_stopped.await;
+            }));
         Self {
             ns,
             _server: server,
@@ -166,7 +167,10 @@ impl Env {
         let suffix = format!("@sha1:{commit}");
         ferry_testenv::wait_for(&self.kustomizations(), name, WAIT, |k: &Kustomization| {
             ready_reason(k).as_deref() == Some("ReconciliationSucceeded")
-                && k.status.as_ref().and_then(|s| s.last_applied_revision.as_deref()).is_some_and(|r| r.ends_with(&suffix))
+                && k.status
+                    .as_ref()
+                    .and_then(|s| s.last_applied_revision.as_deref())
+                    .is_some_and(|r| r.ends_with(&suffix))
         })
         .await
         .unwrap()
@@ -395,7 +399,7 @@ async fn a_realistic_app_becomes_ready_follows_git_handles_drift_and_is_pruned()
     assert_eq!(generated.len(), 1, "{generated:?}");
     let config_name = generated[0].clone();
     let mut expected = vec![
-        format!("_NAMESPACE-extra__Namespace/v1").replace("NAMESPACE", &ns),
+        format!("_{ns}-extra__Namespace/v1"),
         format!("_widgets.{ns}.ferry.test_apiextensions.k8s.io_CustomResourceDefinition/v1"),
         format!("{ns}_gear_{ns}.ferry.test_Widget/v1"),
         format!("{ns}_web_apps_Deployment/v1"),
@@ -412,21 +416,18 @@ async fn a_realistic_app_becomes_ready_follows_git_handles_drift_and_is_pruned()
     assert_eq!(labels.get("kustomize.toolkit.fluxcd.io/namespace"), Some(&ns));
     let events = env.events("app").await;
     assert!(
-        events.iter().any(|e| e.message.as_deref().is_some_and(|m| m.contains("Deployment/") && m.contains("/web created"))),
+        events
+            .iter()
+            .any(|e| e.message.as_deref().is_some_and(|m| m.contains("Deployment/") && m.contains("/web created"))),
         "{events:#?}"
     );
 
     // Drift: a managed field edited by hand is reverted; an ignored one is kept.
     let configmaps: Api<ConfigMap> = env.ns.api();
-    let by_hand = PatchParams::apply("kubectl-edit").force();
-    configmaps
-        .patch("settings", &by_hand, &Patch::Apply(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"mode": "lax"}})))
-        .await
-        .unwrap();
-    configmaps
-        .patch("tunable", &by_hand, &Patch::Apply(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"level": "9"}})))
-        .await
-        .unwrap();
+    // As `kubectl edit` does: an update under the field manager kubectl-edit.
+    let by_hand = PatchParams { field_manager: Some("kubectl-edit".into()), ..PatchParams::default() };
+    configmaps.patch("settings", &by_hand, &Patch::Merge(serde_json::json!({"data": {"mode": "lax"}}))).await.unwrap();
+    configmaps.patch("tunable", &by_hand, &Patch::Merge(serde_json::json!({"data": {"level": "9"}}))).await.unwrap();
     env.request_reconcile("app", "drift-1").await;
     ferry_testenv::wait_for(&configmaps, "settings", WAIT, |cm: &ConfigMap| {
         cm.data.as_ref().and_then(|d| d.get("mode")).map(String::as_str) == Some("strict")
@@ -439,11 +440,15 @@ async fn a_realistic_app_becomes_ready_follows_git_handles_drift_and_is_pruned()
     .await
     .unwrap();
     let tunable = configmaps.get("tunable").await.unwrap();
-    assert_eq!(tunable.data.unwrap().get("level").map(String::as_str), Some("9"));
+    let level = tunable.data.as_ref().and_then(|d| d.get("level")).map(String::as_str);
+    assert_eq!(level, Some("9"), "{tunable:#?}");
 
     // A commit that changes a value is applied; a removed file is pruned.
     let second = env.commit(
-        &[("deploy/kustomization.yaml", &APP_KUSTOMIZATION.replace("color=blue", "color=green").replace("- service.yaml\n", ""))],
+        &[(
+            "deploy/kustomization.yaml",
+            &APP_KUSTOMIZATION.replace("color=blue", "color=green").replace("- service.yaml\n", ""),
+        )],
         &["deploy/service.yaml"],
         "green, no service",
     );
@@ -452,7 +457,8 @@ async fn a_realistic_app_becomes_ready_follows_git_handles_drift_and_is_pruned()
     assert!(services.get_opt("web").await.unwrap().is_none(), "the Service was not pruned");
     assert!(configmaps.get_opt(&config_name).await.unwrap().is_none(), "the old generated ConfigMap was not pruned");
     let deployment = deployments.get("web").await.unwrap();
-    let env_from = serde_json::to_value(&deployment.spec.unwrap().template.spec.unwrap().containers[0].env_from).unwrap();
+    let env_from =
+        serde_json::to_value(&deployment.spec.unwrap().template.spec.unwrap().containers[0].env_from).unwrap();
     let new_name = env_from[0]["configMapRef"]["name"].as_str().unwrap().to_string();
     assert_ne!(new_name, config_name);
     let new_config = configmaps.get(&new_name).await.unwrap();
@@ -499,13 +505,13 @@ async fn broken_commits_are_held_off_and_the_next_good_commit_recovers() {
     env.kustomization("app", serde_json::json!({"path": "./", "timeout": "6s"})).await;
     env.wait_applied("app", &good).await;
     let configmaps: Api<ConfigMap> = env.ns.api();
-    let version = || async {
-        configmaps.get("config").await.unwrap().data.unwrap().get("version").cloned().unwrap_or_default()
-    };
+    let version =
+        || async { configmaps.get("config").await.unwrap().data.unwrap().get("version").cloned().unwrap_or_default() };
     assert_eq!(version().await, "1");
 
     // Invalid YAML.
-    let invalid = env.commit(&[("config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n")], &[], "invalid");
+    let invalid =
+        env.commit(&[("config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n")], &[], "invalid");
     let failed = env.wait_failed("app", &invalid, "BuildFailed").await;
     let message = ready(&failed).unwrap().message;
     assert!(message.contains("config.yaml"), "{message}");
@@ -532,7 +538,10 @@ async fn broken_commits_are_held_off_and_the_next_good_commit_recovers() {
     let unknown = env.commit(
         &[
             ("kustomization.yaml", "resources:\n- config.yaml\n- gadget.yaml\n"),
-            ("gadget.yaml", "apiVersion: nowhere.ferry.test/v1\nkind: Gadget\nmetadata:\n  name: g\n  namespace: NAMESPACE\n"),
+            (
+                "gadget.yaml",
+                "apiVersion: nowhere.ferry.test/v1\nkind: Gadget\nmetadata:\n  name: g\n  namespace: NAMESPACE\n",
+            ),
         ],
         &[],
         "unknown kind",
@@ -562,7 +571,11 @@ async fn broken_commits_are_held_off_and_the_next_good_commit_recovers() {
     assert!(failed.status.as_ref().unwrap().last_applied_revision.as_deref().unwrap().ends_with(&good));
 
     // The next good commit recovers.
-    let recovered = env.commit(&[("kustomization.yaml", SIMPLE_KUSTOMIZATION), ("config.yaml", &config("3"))], &["stuck.yaml"], "fixed");
+    let recovered = env.commit(
+        &[("kustomization.yaml", SIMPLE_KUSTOMIZATION), ("config.yaml", &config("3"))],
+        &["stuck.yaml"],
+        "fixed",
+    );
     env.wait_applied("app", &recovered).await;
     assert_eq!(version().await, "3");
     let warnings: Vec<Event> =
@@ -580,7 +593,10 @@ async fn depends_on_orders_kustomizations_and_impersonation_denies() {
         &[
             ("first/config.yaml", &config("first")),
             ("second/config.yaml", &config("second").replace("name: config", "name: second")),
-            ("secret/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: NAMESPACE\nstringData:\n  k: v\n"),
+            (
+                "secret/secret.yaml",
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: NAMESPACE\nstringData:\n  k: v\n",
+            ),
         ],
         &[],
         "two apps",
@@ -648,6 +664,7 @@ async fn the_flux_cli_sees_ready_objects_with_their_revisions() {
 }
 
 const SOPS_SECRET: &str = include_str!("../../../crates/sops/tests/data/enc/secret.yaml");
+const SOPS_REGEX: &str = include_str!("../../../crates/sops/tests/data/enc/encrypted-regex.yaml");
 const SOPS_OTHER_KEY: &str = include_str!("../../../crates/sops/tests/data/enc/other-key.yaml");
 const SOPS_ENV: &str = include_str!("../../../crates/sops/tests/data/enc/app.env");
 const AGE_KEY: &str = include_str!("../../../crates/sops/tests/data/keys/age.agekey");
@@ -673,8 +690,12 @@ async fn sops_encrypted_secrets_are_decrypted_with_age_and_pgp_keys() {
         &[
             ("age/secret.yaml", SOPS_SECRET),
             ("age/app.env", SOPS_ENV),
-            ("age/kustomization.yaml", "resources: [secret.yaml]\nsecretGenerator:\n- name: app-env\n  envs: [app.env]\n"),
+            (
+                "age/kustomization.yaml",
+                "resources: [secret.yaml]\nsecretGenerator:\n- name: app-env\n  envs: [app.env]\n",
+            ),
             ("pgp/secret.yaml", SOPS_SECRET),
+            ("regex/secret.yaml", SOPS_REGEX),
             ("wrong/secret.yaml", SOPS_OTHER_KEY),
         ],
         &[],
@@ -685,16 +706,23 @@ async fn sops_encrypted_secrets_are_decrypted_with_age_and_pgp_keys() {
     env.git_repository().await;
     let decryption = |secret: &str| serde_json::json!({"provider": "sops", "secretRef": {"name": secret}});
     let ns = env.name().to_string();
-    env.kustomization("age", serde_json::json!({"path": "./age", "targetNamespace": ns, "decryption": decryption("sops-age")}))
-        .await;
+    env.kustomization(
+        "age",
+        serde_json::json!({"path": "./age", "targetNamespace": ns, "decryption": decryption("sops-age")}),
+    )
+    .await;
     env.kustomization(
         "pgp",
         serde_json::json!({"path": "./pgp", "targetNamespace": ns, "nameSuffix": "-pgp", "decryption": decryption("sops-pgp")}),
     )
     .await;
-    env.kustomization("wrong", serde_json::json!({"path": "./wrong", "targetNamespace": ns, "decryption": decryption("sops-age")}))
+    env.kustomization(
+        "wrong",
+        serde_json::json!({"path": "./wrong", "targetNamespace": ns, "decryption": decryption("sops-age")}),
+    )
+    .await;
+    env.kustomization("none", serde_json::json!({"path": "./regex", "targetNamespace": ns, "nameSuffix": "-none"}))
         .await;
-    env.kustomization("none", serde_json::json!({"path": "./pgp", "targetNamespace": ns, "nameSuffix": "-none"})).await;
 
     env.wait_applied("age", &commit).await;
     env.wait_applied("pgp", &commit).await;

@@ -39,9 +39,7 @@ pub enum Error {
         message: String,
     },
     /// A Secret is encrypted but the Kustomization has no decryption.
-    #[error(
-        "{0} is SOPS encrypted, configuring decryption is required for this secret to be reconciled"
-    )]
+    #[error("{0} is SOPS encrypted, configuring decryption is required for this secret to be reconciled")]
     EncryptedWithoutDecryption(String),
     /// The kustomize build failed.
     #[error("kustomize build failed: {0}")]
@@ -96,14 +94,11 @@ pub fn run(input: &Input) -> Result<Built, Error> {
     let root = std::fs::canonicalize(&input.root).map_err(|e| Error::PathNotFound(e.to_string()))?;
     let dir = secure_join(&root, &input.path)?;
     generate::prepare(&root, &dir, &input.overlay)?;
-    if let Some(keys) = &input.keys {
-        decrypt_tree(&root, &root, keys)?;
-    }
     let plain = match &input.substitution {
         Some(_) => plain_scalars_with_vars(&root),
         None => HashSet::new(),
     };
-    let fs = JailFs { root: root.clone() };
+    let fs = JailFs { root: root.clone(), keys: input.keys.as_ref() };
     let options = BuildOptions { load_restrictions: LoadRestrictions::None };
     let mut objects =
         ferry_kustomize::build_resources(&fs, &dir, &options).map_err(|e| Error::Kustomize(e.to_string()))?;
@@ -156,8 +151,8 @@ fn secure_join(root: &Path, path: &str) -> Result<PathBuf, Error> {
             Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
         }
     }
-    let canonical = std::fs::canonicalize(&joined)
-        .map_err(|e| Error::PathNotFound(format!("stat {}: {e}", display_path(path))))?;
+    let canonical =
+        std::fs::canonicalize(&joined).map_err(|e| Error::PathNotFound(format!("stat {}: {e}", display_path(path))))?;
     if !canonical.starts_with(root) {
         return Err(Error::PathNotFound(format!("{} leads outside the artifact", display_path(path))));
     }
@@ -204,7 +199,8 @@ fn substitute(object: &Value, substitution: &Substitution, plain: &HashSet<(Stri
     }
     let lookup = |name: &str| substitution.vars.get(name).cloned();
     let eval = |text: &str| {
-        ferry_envsubst::substitute(text, &lookup, substitution.strict).map_err(|e| format!("variable substitution failed: {e}"))
+        ferry_envsubst::substitute(text, &lookup, substitution.strict)
+            .map_err(|e| format!("variable substitution failed: {e}"))
     };
     walk(object, "", &eval, plain)
 }
@@ -257,7 +253,10 @@ fn plain_scalars_with_vars(root: &Path) -> HashSet<(String, String)> {
                 continue;
             }
             let yaml = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml");
-            if !file_type.is_file() || !yaml || entry.metadata().map(|m| m.len() > MAX_DECRYPT_FILE_SIZE).unwrap_or(true) {
+            if !file_type.is_file()
+                || !yaml
+                || entry.metadata().map(|m| m.len() > MAX_DECRYPT_FILE_SIZE).unwrap_or(true)
+            {
                 continue;
             }
             if let Ok(text) = std::fs::read_to_string(&path)
@@ -328,37 +327,6 @@ fn collect_plain(text: &str, found: &mut HashSet<(String, String)>) {
     }
 }
 
-/// The SOPS format of a file, by its name, as sops picks it.
-fn format_for_path(path: &Path) -> ferry_sops::Format {
-    ferry_sops::Format::from_path(path)
-}
-
-/// Decrypts every SOPS-encrypted file below `dir` in place, so generators
-/// and resources read plain text. Plain files are left untouched.
-fn decrypt_tree(root: &Path, dir: &Path, keys: &ferry_sops::KeyRing) -> Result<(), Error> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::Decryption { name: rel(root, dir), message: e.to_string() })?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(file_type) = entry.file_type() else { continue };
-        if file_type.is_dir() {
-            decrypt_tree(root, &path, keys)?;
-            continue;
-        }
-        if !file_type.is_file() || entry.metadata().map(|m| m.len() > MAX_DECRYPT_FILE_SIZE).unwrap_or(true) {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(&path) else { continue };
-        let format = format_for_path(&path);
-        if !ferry_sops::is_encrypted(&bytes, format) {
-            continue;
-        }
-        let plain = ferry_sops::decrypt(&bytes, format, keys)
-            .map_err(|e| Error::Decryption { name: rel(root, &path), message: e.to_string() })?;
-        std::fs::write(&path, plain).map_err(|e| Error::Decryption { name: rel(root, &path), message: e.to_string() })?;
-    }
-    Ok(())
-}
-
 fn rel(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).display().to_string()
 }
@@ -372,12 +340,15 @@ fn decrypt_object(object: &Value, keys: &ferry_sops::KeyRing, name: &str) -> Res
 }
 
 /// The artifact directory as the engine sees it: nothing outside it can be
-/// read, whatever links or `..` a kustomization uses.
-struct JailFs {
+/// read, whatever links or `..` a kustomization uses; and with SOPS keys,
+/// encrypted files read decrypted, so exactly the files the build uses
+/// (resources, generator inputs, patches) are decrypted, as Flux does.
+struct JailFs<'a> {
     root: PathBuf,
+    keys: Option<&'a ferry_sops::KeyRing>,
 }
 
-impl JailFs {
+impl JailFs<'_> {
     fn check(&self, path: &Path) -> io::Result<PathBuf> {
         let canonical = std::fs::canonicalize(path)?;
         if canonical.starts_with(&self.root) {
@@ -391,9 +362,25 @@ impl JailFs {
     }
 }
 
-impl FileSystem for JailFs {
+/// A cheap first look before parsing: SOPS files name their metadata.
+fn may_be_encrypted(bytes: &[u8]) -> bool {
+    bytes.windows(4).any(|w| w == b"sops")
+}
+
+impl FileSystem for JailFs<'_> {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(self.check(path)?)
+        let path = self.check(path)?;
+        let bytes = std::fs::read(&path)?;
+        let Some(keys) = self.keys else { return Ok(bytes) };
+        if bytes.len() as u64 > MAX_DECRYPT_FILE_SIZE || !may_be_encrypted(&bytes) {
+            return Ok(bytes);
+        }
+        let format = ferry_sops::Format::from_path(&path);
+        if !ferry_sops::is_encrypted(&bytes, format) {
+            return Ok(bytes);
+        }
+        ferry_sops::decrypt(&bytes, format, keys)
+            .map_err(|e| io::Error::other(format!("decryption failed for '{}': {e}", rel(&self.root, &path))))
     }
     fn is_dir(&self, path: &Path) -> bool {
         self.check(path).is_ok_and(|p| p.is_dir())
@@ -420,7 +407,13 @@ mod tests {
     }
 
     fn input(root: &Path, path: &str) -> Input {
-        Input { root: root.to_path_buf(), path: path.into(), overlay: Overlay::default(), keys: None, substitution: None }
+        Input {
+            root: root.to_path_buf(),
+            path: path.into(),
+            overlay: Overlay::default(),
+            keys: None,
+            substitution: None,
+        }
     }
 
     #[test]
@@ -489,7 +482,11 @@ mod tests {
     #[test]
     fn strict_substitution_fails_on_an_unset_variable() {
         let root = tempfile::tempdir().unwrap();
-        write(root.path(), "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: ${missing}\n");
+        write(
+            root.path(),
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: ${missing}\n",
+        );
         let mut input = input(root.path(), "");
         input.substitution = Some(Substitution { vars: BTreeMap::new(), strict: true });
         let err = run(&input).unwrap_err().to_string();
@@ -502,8 +499,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         write(root.path(), "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n");
         let mut input = input(root.path(), "");
-        input.substitution =
-            Some(Substitution { vars: [("1bad".to_string(), "x".to_string())].into(), strict: false });
+        input.substitution = Some(Substitution { vars: [("1bad".to_string(), "x".to_string())].into(), strict: false });
         let err = run(&input).unwrap_err().to_string();
         assert!(err.contains("'1bad' var name is invalid"), "{err}");
     }

@@ -100,7 +100,8 @@ pub fn prepare(root: &Path, dir: &Path, overlay: &Overlay) -> Result<PathBuf> {
         return Err(Error::Invalid { path: display, message: "a kustomization must be a YAML mapping".into() });
     };
     apply_overlay(mapping, dir, overlay);
-    let out = serde_yaml_ng::to_string(&document).map_err(|e| Error::Invalid { path: display.clone(), message: e.to_string() })?;
+    let out = serde_yaml_ng::to_string(&document)
+        .map_err(|e| Error::Invalid { path: display.clone(), message: e.to_string() })?;
     std::fs::write(&file, out).map_err(|source| Error::Io { path: display, source })?;
     Ok(file)
 }
@@ -137,7 +138,8 @@ fn scan(root: &Path, base: &Path, dir: &Path, resources: &mut Vec<String>) -> Re
     entries.sort();
     for path in entries {
         let local = format!("./{}", path.strip_prefix(base).unwrap_or(&path).display());
-        let file_type = std::fs::symlink_metadata(&path).map_err(|source| Error::Io { path: relative(root, &path), source })?;
+        let file_type =
+            std::fs::symlink_metadata(&path).map_err(|source| Error::Io { path: relative(root, &path), source })?;
         if file_type.is_dir() {
             if existing_file(&path).is_some() {
                 resources.push(local);

@@ -30,7 +30,12 @@ impl Checks {
 /// Waits until every object is Current, polling every [`POLL_INTERVAL`];
 /// after `timeout`, fails with the objects still not Current, in Flux's
 /// words (`timeout waiting for: [Deployment/apps/web status: 'InProgress']`).
-pub async fn wait(manager: &ResourceManager, objects: &[ObjectRef], checks: &Checks, timeout: Duration) -> Result<(), String> {
+pub async fn wait(
+    manager: &ResourceManager,
+    objects: &[ObjectRef],
+    checks: &Checks,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
         let mut pending = Vec::new();

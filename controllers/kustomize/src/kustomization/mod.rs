@@ -154,9 +154,10 @@ impl ReconcileError for Error {
     fn reason(&self) -> &str {
         match self {
             Self::AccessDenied(_) => ACCESS_DENIED,
-            Self::SourceNotFound(_) | Self::SourceFailed(_) | Self::ArtifactNotReady { .. } | Self::ArtifactFailed(_) => {
-                reasons::ARTIFACT_FAILED
-            }
+            Self::SourceNotFound(_)
+            | Self::SourceFailed(_)
+            | Self::ArtifactNotReady { .. }
+            | Self::ArtifactFailed(_) => reasons::ARTIFACT_FAILED,
             Self::DependencyNotReady { .. } => reasons::DEPENDENCY_NOT_READY,
             Self::InvalidCel(_) => reasons::INVALID_CEL_EXPRESSION,
             Self::BuildFailed(_) => reasons::BUILD_FAILED_REASON,
@@ -190,12 +191,19 @@ impl Reconciler for KustomizationReconciler {
         Summary::new(&[reasons::HEALTHY], &[])
     }
 
-    async fn reconcile(&self, object: &Kustomization, status: &mut KustomizationStatus, ctx: &Context) -> Result<Outcome> {
+    async fn reconcile(
+        &self,
+        object: &Kustomization,
+        status: &mut KustomizationStatus,
+        ctx: &Context,
+    ) -> Result<Outcome> {
         let started = Instant::now();
         let namespace = object.namespace().unwrap_or_default();
         let timeout = timeout_of(object);
-        let checks = health::Checks::new(object.spec.health_check_exprs.as_deref().unwrap_or_default())
-            .map_err(|e| Error::InvalidCel(format!("Reconciliation failed terminally due to configuration error: {e}")))?;
+        let checks =
+            health::Checks::new(object.spec.health_check_exprs.as_deref().unwrap_or_default()).map_err(|e| {
+                Error::InvalidCel(format!("Reconciliation failed terminally due to configuration error: {e}"))
+            })?;
 
         // 1. The source and its artifact.
         let source = self.source(ctx.client(), object).await?;
@@ -213,7 +221,8 @@ impl Reconciler for KustomizationReconciler {
         self.check_dependencies(ctx.client(), object, &artifact.revision).await?;
 
         // 3. Fetch.
-        let tmp = tempfile::Builder::new().prefix("kustomization-").tempdir().map_err(|e| Error::TempDir(e.to_string()))?;
+        let tmp =
+            tempfile::Builder::new().prefix("kustomization-").tempdir().map_err(|e| Error::TempDir(e.to_string()))?;
         let archive = tmp.path().join("artifact.tar.gz");
         let root = tmp.path().join("source");
         if let Err(error) = self.fetcher.fetch(&artifact.url, &artifact.digest, &archive).await {
@@ -228,7 +237,9 @@ impl Reconciler for KustomizationReconciler {
             return Err(Error::ArtifactFailed(message));
         }
         let limits = ferry_sdk::artifact::Limits { max_size: u64::MAX, ..ferry_sdk::artifact::Limits::default() };
-        ferry_sdk::artifact::extract_file(&archive, &root, limits).await.map_err(|e| Error::ArtifactFailed(e.to_string()))?;
+        ferry_sdk::artifact::extract_file(&archive, &root, limits)
+            .await
+            .map_err(|e| Error::ArtifactFailed(e.to_string()))?;
         status.last_attempted_revision = Some(revision.clone());
 
         // The client acting for this Kustomization.
@@ -282,8 +293,12 @@ impl Reconciler for KustomizationReconciler {
         }
 
         // The new inventory; what left it is stale.
-        let skipped: HashSet<ObjectId> =
-            changes.entries.iter().filter(|e| e.action == ferry_ssa::Action::Skipped).map(|e| object_id(&e.object)).collect();
+        let skipped: HashSet<ObjectId> = changes
+            .entries
+            .iter()
+            .filter(|e| e.action == ferry_ssa::Action::Skipped)
+            .map(|e| object_id(&e.object))
+            .collect();
         let applied: Vec<&ObjectRef> =
             changes.entries.iter().filter(|e| e.action != ferry_ssa::Action::Skipped).map(|e| &e.object).collect();
         let old_inventory = status.inventory.take();
@@ -322,9 +337,7 @@ impl Reconciler for KustomizationReconciler {
         let to_check: Vec<ObjectRef> = if object.spec.wait.unwrap_or(false) {
             applied
                 .iter()
-                .filter(|o| {
-                    !(o.kind == "Kustomization" && o.name == object.name_any() && o.namespace == namespace)
-                })
+                .filter(|o| !(o.kind == "Kustomization" && o.name == object.name_any() && o.namespace == namespace))
                 .map(|o| (*o).clone())
                 .collect()
         } else {
@@ -368,7 +381,8 @@ impl Reconciler for KustomizationReconciler {
         }
         let namespace = object.namespace().unwrap_or_default();
         let revision = object.status.as_ref().and_then(|s| s.last_applied_revision.clone()).unwrap_or_default();
-        let inventory = object.status.as_ref().and_then(|s| s.inventory.as_ref()).map(inventory_refs).unwrap_or_default();
+        let inventory =
+            object.status.as_ref().and_then(|s| s.inventory.as_ref()).map(inventory_refs).unwrap_or_default();
         let client = match self.target_client(object, &namespace).await {
             Ok(client) => client,
             Err(error) => {
@@ -408,7 +422,9 @@ impl Reconciler for KustomizationReconciler {
 impl KustomizationReconciler {
     async fn source(&self, client: &Client, object: &Kustomization) -> Result<source::Source> {
         let kind = &object.spec.source_ref.kind;
-        if *kind == ferry_api_kustomize::KustomizationSourceKind::ExternalArtifact && !self.options.allow_external_artifact {
+        if *kind == ferry_api_kustomize::KustomizationSourceKind::ExternalArtifact
+            && !self.options.allow_external_artifact
+        {
             return Err(Error::AccessDenied(format!(
                 "can't access '{}/{}/{}', ExternalArtifact feature gate is disabled",
                 source::kind_name(kind),
@@ -436,10 +452,14 @@ impl KustomizationReconciler {
         let own_namespace = object.namespace().unwrap_or_default();
         let self_value = serde_json::to_value(object).map_err(|e| Error::InvalidCel(e.to_string()))?;
         for dependency in dependencies {
-            let namespace = dependency.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| own_namespace.clone());
+            let namespace =
+                dependency.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| own_namespace.clone());
             let key = format!("{namespace}/{}", dependency.name);
             let api: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
-            let dep = api.get_opt(&dependency.name).await.map_err(|e| not_ready(format!("dependency '{key}' not found: {e}")))?;
+            let dep = api
+                .get_opt(&dependency.name)
+                .await
+                .map_err(|e| not_ready(format!("dependency '{key}' not found: {e}")))?;
             let Some(dep) = dep else {
                 return Err(not_ready(format!("dependency '{key}' not found")));
             };
@@ -481,7 +501,12 @@ impl KustomizationReconciler {
         if let Some(secret) = object.spec.kube_config.as_ref().and_then(|k| k.secret_ref.as_ref()) {
             return self
                 .factory
-                .from_kubeconfig_secret(namespace, &secret.name, secret.key.as_deref(), self.options.allow_kubeconfig_exec)
+                .from_kubeconfig_secret(
+                    namespace,
+                    &secret.name,
+                    secret.key.as_deref(),
+                    self.options.allow_kubeconfig_exec,
+                )
                 .await
                 .map_err(|e| Error::ClientFailed(e.to_string()));
         }
@@ -492,18 +517,28 @@ impl KustomizationReconciler {
             .filter(|s| !s.is_empty())
             .or_else(|| self.options.default_service_account.clone());
         match account {
-            Some(account) => self.factory.impersonating(namespace, &account).map_err(|e| Error::ClientFailed(e.to_string())),
+            Some(account) => {
+                self.factory.impersonating(namespace, &account).map_err(|e| Error::ClientFailed(e.to_string()))
+            }
             None => self.factory.client().map_err(|e| Error::ClientFailed(e.to_string())),
         }
     }
 
-    async fn decryption_keys(&self, client: &Client, object: &Kustomization, namespace: &str) -> Result<Option<ferry_sops::KeyRing>> {
+    async fn decryption_keys(
+        &self,
+        client: &Client,
+        object: &Kustomization,
+        namespace: &str,
+    ) -> Result<Option<ferry_sops::KeyRing>> {
         let Some(decryption) = &object.spec.decryption else { return Ok(None) };
         let mut data = BTreeMap::new();
         if let Some(secret_ref) = &decryption.secret_ref {
             let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
             let secret = api.get(&secret_ref.name).await.map_err(|e| {
-                Error::BuildFailed(format!("cannot get {} decryption Secret '{namespace}/{}': {e}", "SOPS", secret_ref.name))
+                Error::BuildFailed(format!(
+                    "cannot get {} decryption Secret '{namespace}/{}': {e}",
+                    "SOPS", secret_ref.name
+                ))
             })?;
             for (key, value) in secret.data.unwrap_or_default() {
                 data.insert(key, value.0);
@@ -519,7 +554,12 @@ impl KustomizationReconciler {
 
     /// The postBuild variables: ConfigMaps and Secrets in order, then the
     /// inline ones; newlines are dropped from values, as Flux does.
-    async fn substitution(&self, client: &Client, object: &Kustomization, namespace: &str) -> Result<Option<Substitution>> {
+    async fn substitution(
+        &self,
+        client: &Client,
+        object: &Kustomization,
+        namespace: &str,
+    ) -> Result<Option<Substitution>> {
         let Some(post_build) = &object.spec.post_build else { return Ok(None) };
         let mut vars = BTreeMap::new();
         for reference in post_build.substitute_from.as_deref().unwrap_or_default() {
@@ -541,7 +581,10 @@ impl KustomizationReconciler {
                             )));
                         }
                         Err(e) => {
-                            return Err(Error::BuildFailed(format!("substitute from 'ConfigMap/{}' error: {e}", reference.name)));
+                            return Err(Error::BuildFailed(format!(
+                                "substitute from 'ConfigMap/{}' error: {e}",
+                                reference.name
+                            )));
                         }
                     }
                 }
@@ -561,7 +604,10 @@ impl KustomizationReconciler {
                             )));
                         }
                         Err(e) => {
-                            return Err(Error::BuildFailed(format!("substitute from 'Secret/{}' error: {e}", reference.name)));
+                            return Err(Error::BuildFailed(format!(
+                                "substitute from 'Secret/{}' error: {e}",
+                                reference.name
+                            )));
                         }
                     }
                 }
@@ -620,15 +666,17 @@ fn owner_labels(object: &Kustomization) -> BTreeMap<String, String> {
     ])
 }
 
-
 /// Flux's rule: a suspended Kustomization or one without inventory deletes
 /// nothing; otherwise the deletion policy decides (MirrorPrune follows prune).
 fn should_delete_on_finalize(object: &Kustomization) -> bool {
     if object.spec.suspend.unwrap_or(false) {
         return false;
     }
-    let has_inventory =
-        object.status.as_ref().and_then(|s| s.inventory.as_ref()).is_some_and(|inventory| !inventory.entries.is_empty());
+    let has_inventory = object
+        .status
+        .as_ref()
+        .and_then(|s| s.inventory.as_ref())
+        .is_some_and(|inventory| !inventory.entries.is_empty());
     if !has_inventory {
         return false;
     }
@@ -641,13 +689,7 @@ fn should_delete_on_finalize(object: &Kustomization) -> bool {
 
 /// The lines of a change set that changed something, Flux's event message.
 fn changed_lines(changes: &ChangeSet) -> String {
-    changes
-        .entries
-        .iter()
-        .filter(|e| e.action.is_change())
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    changes.entries.iter().filter(|e| e.action.is_change()).map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
 }
 
 fn object_id(object: &ObjectRef) -> ObjectId {
@@ -669,7 +711,13 @@ fn inventory_refs(inventory: &ResourceInventory) -> Vec<ObjectRef> {
         .iter()
         .filter_map(|entry| {
             let id = entry.object_id().ok()?;
-            Some(ObjectRef { group: id.group, version: entry.v.clone(), kind: id.kind, namespace: id.namespace, name: id.name })
+            Some(ObjectRef {
+                group: id.group,
+                version: entry.v.clone(),
+                kind: id.kind,
+                namespace: id.namespace,
+                name: id.name,
+            })
         })
         .collect()
 }

@@ -53,9 +53,13 @@ impl Source {
 
 /// The namespace of the source a Kustomization references.
 pub fn source_namespace(kustomization: &Kustomization) -> String {
-    kustomization.spec.source_ref.namespace.clone().filter(|ns| !ns.is_empty()).unwrap_or_else(|| {
-        kustomization.namespace().unwrap_or_default()
-    })
+    kustomization
+        .spec
+        .source_ref
+        .namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| kustomization.namespace().unwrap_or_default())
 }
 
 /// The kind name as Flux writes it.
@@ -69,7 +73,11 @@ pub fn kind_name(kind: &KustomizationSourceKind) -> &'static str {
 }
 
 /// Reads the source of `kustomization`.
-pub async fn get(client: &Client, kustomization: &Kustomization, no_cross_namespace_refs: bool) -> Result<Source, Error> {
+pub async fn get(
+    client: &Client,
+    kustomization: &Kustomization,
+    no_cross_namespace_refs: bool,
+) -> Result<Source, Error> {
     let reference = &kustomization.spec.source_ref;
     let namespace = source_namespace(kustomization);
     let kind = kind_name(&reference.kind);
