@@ -375,10 +375,16 @@ async fn deployment_available(client: &Client, namespace: &str) -> Result<Poll<(
 
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
+fn begin(title: &str) {
+    if std::io::stdout().is_terminal() {
+        print!("  … {title}");
+        let _ = std::io::stdout().flush();
+    }
+}
+
 fn step<T>(title: &str, action: impl FnOnce() -> Result<T>) -> Result<T> {
     let started = Instant::now();
-    print!("  … {title}");
-    let _ = std::io::stdout().flush();
+    begin(title);
     let result = action();
     finish(title, started, result.is_ok());
     result
@@ -386,16 +392,17 @@ fn step<T>(title: &str, action: impl FnOnce() -> Result<T>) -> Result<T> {
 
 async fn step_async<T>(title: &str, action: impl Future<Output = Result<T>>) -> Result<T> {
     let started = Instant::now();
-    print!("  … {title}");
-    let _ = std::io::stdout().flush();
+    begin(title);
     let result = action.await;
     finish(title, started, result.is_ok());
     result
 }
 
+/// Ends a step's line: on a terminal it replaces the progress line.
 fn finish(title: &str, started: Instant, ok: bool) {
     let mark = if ok { '✓' } else { '✗' };
-    println!("\r\x1b[2K  {mark} {title} ({:.1}s)", started.elapsed().as_secs_f64());
+    let clear = if std::io::stdout().is_terminal() { "\r\x1b[2K" } else { "" };
+    println!("{clear}  {mark} {title} ({:.1}s)", started.elapsed().as_secs_f64());
 }
 
 /// Polls `check` until done, showing a spinner and what it waits for (a
