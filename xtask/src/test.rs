@@ -126,6 +126,18 @@ pub fn run(options: Options) -> Result<()> {
                 failures.push("doctests".to_string());
             }
         });
+    if outcome.is_ok() && options.packages.is_empty() {
+        // The demo is part of the suite: what a newcomer runs must work.
+        eprintln!("==> cargo xtask demo --once");
+        match crate::demo::run(true) {
+            Ok(()) => tally.passed += 1,
+            Err(err) => {
+                eprintln!("{err:#}");
+                tally.failed += 1;
+                failures.push("cargo xtask demo --once".to_string());
+            }
+        }
+    }
 
     if owned {
         eprintln!("==> stopping the local control plane");

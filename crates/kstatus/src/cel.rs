@@ -217,6 +217,20 @@ impl CelHealthCheck {
     }
 }
 
+/// Evaluates the boolean CEL expression `expr` with each of `vars` bound to
+/// a JSON value, in the environment health checks use. Flux uses this for
+/// `dependsOn[].readyExpr`, with the dependent as `self` and the
+/// dependency as `dep`. A parse error, an evaluation error or a non-boolean
+/// result is an error.
+pub fn eval_bool(expr: &str, vars: &[(&str, &Value)]) -> Result<bool, Error> {
+    let expression = Expression::parse("ReadyExpr", "", expr)?;
+    let mut context = Context::with_env(env());
+    for (name, value) in vars {
+        context.add_variable_from_value(*name, to_cel(value));
+    }
+    expression.evaluate(&context)
+}
+
 /// The JSON value as a CEL value: integers are `int` (`uint` only past `i64::MAX`), as
 /// Kubernetes' unstructured objects hold them.
 fn to_cel(value: &Value) -> ::cel::Value {
@@ -267,6 +281,22 @@ impl HealthChecker {
             Some(check) => check.evaluate(obj),
             None => compute_at(obj, now),
         }
+    }
+}
+
+#[cfg(test)]
+mod eval_bool_tests {
+    use super::*;
+
+    #[test]
+    fn binds_variables_and_wants_a_boolean() {
+        let dep = serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        let me = serde_json::json!({"metadata": {"name": "app"}});
+        let ready = "dep.status.conditions.filter(c, c.type == 'Ready').all(c, c.status == 'True') && self.metadata.name == 'app'";
+        assert!(eval_bool(ready, &[("dep", &dep), ("self", &me)]).unwrap());
+        assert!(!eval_bool("self.metadata.name == 'other'", &[("self", &me)]).unwrap());
+        assert!(matches!(eval_bool("self.metadata.name", &[("self", &me)]), Err(Error::NotBoolean { .. })));
+        assert!(matches!(eval_bool("self.(", &[]), Err(Error::Parse { .. })));
     }
 }
 

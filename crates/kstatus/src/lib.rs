@@ -23,7 +23,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::cel::{CelHealthCheck, Error, HealthChecker};
+pub use crate::cel::{CelHealthCheck, Error, HealthChecker, eval_bool};
 pub use crate::generic::{compute, compute_at};
 
 /// The health of an object, with kstatus's names.
