@@ -1165,7 +1165,7 @@ where
                             .or_else(|| object.retry_interval())
                             .or_else(|| object.interval())
                             .unwrap_or(DEFAULT_WAIT);
-                        (Action::requeue(delay), Severity::Error)
+                        (Some(delay), Severity::Error)
                     }
                     ErrorClass::Stalled => {
                         conditions::remove(conds, conditions::RECONCILING);
@@ -1192,7 +1192,11 @@ where
                     }
                 };
                 conditions::mark_false(status.conditions_mut(), conditions::READY, &reason, &message, generation);
-                tracing::error!(reason = %reason, class = class.as_str(), error = %message, "reconciliation failed");
+                if matches!(class, ErrorClass::Waiting(_)) {
+                    tracing::info!(reason = %reason, class = class.as_str(), message = %message, "waiting");
+                } else {
+                    tracing::error!(reason = %reason, class = class.as_str(), error = %message, "reconciliation failed");
+                }
                 (action, class.as_str(), Some(((severity, reason, message), None)))
             }
         };
