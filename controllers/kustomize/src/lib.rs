@@ -105,6 +105,14 @@ fn substitute_from(kustomization: &Kustomization, kind: SubstituteKind) -> Vec<S
         .collect()
 }
 
+/// Spawns the Kustomization controller into `runtime`, as
+/// `kustomize-controller`, for [`Runtime::wait`] to run (the all-in-one mode).
+pub fn spawn(runtime: &mut Runtime, factory: ClientFactory, options: Options) -> anyhow::Result<()> {
+    let reconciler = KustomizationReconciler::new(factory, options, CONTROLLER_NAME)?;
+    runtime.spawn_as(CONTROLLER_NAME, reconciler, watches)?;
+    Ok(())
+}
+
 /// Runs the Kustomization controller on `runtime` until `shutdown` completes.
 pub async fn run(
     runtime: Runtime,

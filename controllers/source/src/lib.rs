@@ -95,6 +95,24 @@ pub fn watches(controller: Controller<GitRepositoryReconciler>) -> Controller<Gi
     })
 }
 
+/// Starts the artifact server (when `storage_addr` is set, until `stop`
+/// completes) and spawns the GitRepository controller into `runtime`, as
+/// `source-controller`, for [`Runtime::wait`] to run: the all-in-one mode
+/// runs it next to other controllers this way.
+pub async fn spawn(
+    runtime: &mut Runtime,
+    storage: Storage,
+    storage_addr: Option<SocketAddr>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if let Some(addr) = storage_addr {
+        serve_storage(&storage, addr, stop).await?;
+    }
+    let reconciler = GitRepositoryReconciler::new(Arc::new(storage));
+    runtime.spawn_as(CONTROLLER_NAME, reconciler, watches)?;
+    Ok(())
+}
+
 /// Runs the artifact server (when `storage_addr` is set) and the
 /// GitRepository controller on `runtime` until `shutdown` completes.
 pub async fn run(

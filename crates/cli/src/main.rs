@@ -1,5 +1,7 @@
 //! `ferry`: Ferry's command line.
 
+mod controllers;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use ferry_kustomize::{BuildOptions, LoadRestrictions, RealFs};
 use std::io::Write;
@@ -7,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Ferry's command line: GitOps tools that run without a cluster")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Ferry's command line: native GitOps tools, and the controllers in one process"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -20,6 +26,17 @@ enum Cmd {
         #[command(subcommand)]
         command: KustomizeCmd,
     },
+    /// Ferry's controllers.
+    Controllers {
+        #[command(subcommand)]
+        command: ControllersCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ControllersCmd {
+    /// Run several controllers in one process (all-in-one mode for small clusters).
+    Run(Box<controllers::RunArgs>),
 }
 
 #[derive(Subcommand)]
@@ -47,6 +64,22 @@ enum Restrictor {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Controllers { command: ControllersCmd::Run(args) } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(controllers::run(*args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Kustomize { command: KustomizeCmd::Build { dir, load_restrictor } } => {
             let options = BuildOptions {
                 load_restrictions: match load_restrictor {

@@ -291,7 +291,7 @@ impl<'a> Builder<'a> {
         if !value.is_object() {
             return Err(Error::in_file(&shown, "a kustomization must be a YAML map"));
         }
-        let value = canonical_keys(value);
+        let value = crate::types::canonical_fields(value, crate::types::KUSTOMIZATION);
         let has_content =
             value.as_object().is_some_and(|m| m.iter().any(|(k, v)| k != "apiVersion" && k != "kind" && !v.is_null()));
         if !has_content {
@@ -495,54 +495,6 @@ impl<'a> Builder<'a> {
         acc.append_all(load_resources(&text, &shown)?).map_err(|e| e.with_file(&shown))?;
         Ok(())
     }
-}
-
-/// Go's JSON decoding matches field names without regard to case (`patchesJSON6902` works in
-/// kustomize); map the top-level keys to their canonical spelling.
-fn canonical_keys(value: Value) -> Value {
-    const FIELDS: &[&str] = &[
-        "apiVersion",
-        "kind",
-        "metadata",
-        "openapi",
-        "namePrefix",
-        "nameSuffix",
-        "namespace",
-        "commonLabels",
-        "labels",
-        "commonAnnotations",
-        "patchesStrategicMerge",
-        "patchesJson6902",
-        "patches",
-        "images",
-        "imageTags",
-        "replacements",
-        "replicas",
-        "vars",
-        "sortOptions",
-        "resources",
-        "crds",
-        "components",
-        "bases",
-        "configMapGenerator",
-        "secretGenerator",
-        "helmGlobals",
-        "helmCharts",
-        "helmChartInflationGenerator",
-        "generatorOptions",
-        "configurations",
-        "generators",
-        "transformers",
-        "validators",
-        "buildMetadata",
-    ];
-    let Value::Object(map) = value else { return value };
-    let mut out = serde_json::Map::new();
-    for (k, v) in map {
-        let key = FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&k)).map(|f| f.to_string()).unwrap_or(k);
-        out.insert(key, v);
-    }
-    Value::Object(out)
 }
 
 fn merge_config(dst: &mut TransformerConfig, src: TransformerConfig) {

@@ -13,11 +13,7 @@ pub fn apply(doc: &mut Value, ops: &Value) -> Result<(), String> {
             "remove" => {
                 remove(doc, path)?;
             }
-            "replace" => {
-                let target = get_mut(doc, path)?
-                    .ok_or_else(|| format!("replace operation does not apply: doc is missing path: {path}"))?;
-                *target = value(op)?;
-            }
+            "replace" => replace(doc, path, value(op)?)?,
             "move" => {
                 let from = op.get("from").and_then(Value::as_str).ok_or("move operation has no from")?;
                 let v = remove(doc, from)?;
@@ -88,6 +84,30 @@ fn parent<'a>(doc: &'a mut Value, path: &str, op: &str) -> Result<(&'a mut Value
     Ok((cur, last))
 }
 
+/// Replaces the value at `path`. As in the JSON patch library kustomize uses, a missing key
+/// of an object that exists is simply set; a missing parent or list index is an error.
+fn replace(doc: &mut Value, path: &str, v: Value) -> Result<(), String> {
+    if path.is_empty() {
+        *doc = v;
+        return Ok(());
+    }
+    let (p, last) = parent(doc, path, "replace")?;
+    match p {
+        Value::Object(m) => {
+            m.insert(last, v);
+            Ok(())
+        }
+        Value::Array(a) => match last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+            Some(slot) => {
+                *slot = v;
+                Ok(())
+            }
+            None => Err(format!("replace operation does not apply: doc is missing key: {path}")),
+        },
+        _ => Err(format!("replace operation does not apply: doc is missing path: {path}")),
+    }
+}
+
 fn add(doc: &mut Value, path: &str, v: Value) -> Result<(), String> {
     if path.is_empty() {
         *doc = v;
@@ -144,6 +164,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(doc, json!({"a": {"b": [2, 3]}, "c": 2, "e/f": 2}));
-        assert!(apply(&mut doc, &json!([{"op": "replace", "path": "/zz", "value": 1}])).is_err());
+        // A missing key of an existing object is set, as kustomize's JSON patch library does.
+        apply(&mut doc, &json!([{"op": "replace", "path": "/zz", "value": 1}])).unwrap();
+        assert_eq!(doc["zz"], json!(1));
+        assert!(apply(&mut doc, &json!([{"op": "replace", "path": "/zz/y/x", "value": 1}])).is_err());
+        assert!(apply(&mut doc, &json!([{"op": "replace", "path": "/a/b/5", "value": 1}])).is_err());
     }
 }

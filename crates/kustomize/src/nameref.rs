@@ -139,7 +139,10 @@ impl<'a> RefCtx<'a> {
         };
         let mut pool: Vec<&Resource> = hits.iter().map(|i| &all[*i]).filter(|r| self.scope.contains(r)).collect();
         if let Some(ns) = ns {
-            let by_orig: Vec<&Resource> = pool.iter().copied().filter(|r| r.orig_id.namespace == ns).collect();
+            // Namespaces compare as kustomize's ids do: no namespace is `default`.
+            let effective = if ns.is_empty() { "default" } else { ns };
+            let by_orig: Vec<&Resource> =
+                pool.iter().copied().filter(|r| r.orig_id.effective_namespace() == effective).collect();
             pool =
                 if by_orig.is_empty() { pool.into_iter().filter(|r| r.namespace() == ns).collect() } else { by_orig };
         }

@@ -20,7 +20,7 @@ pub(crate) fn run(entries: &[ReplacementField], resources: &mut [Resource], load
                     };
                     for item in items {
                         out.push(
-                            serde_json::from_value(item)
+                            serde_json::from_value(crate::types::canonical_fields(item, crate::types::REPLACEMENT))
                                 .map_err(|e| Error::in_file(path, format!("invalid replacement: {e}")))?,
                         );
                     }

@@ -278,7 +278,19 @@ fn merge_value(dest: Option<&Value>, patch: &Value, ctx: Ctx<'_>) -> Result<Opti
             };
             merge_list(base, pitems, None, ctx).map(|l| l.map(Value::Array))
         }
-        scalar => Ok(Some(scalar.clone())),
+        scalar => Ok(Some(keep_quoted(dest, scalar, ctx.mode))),
+    }
+}
+
+/// kustomize sets a scalar over a scalar keeping the old one's YAML style: over a quoted
+/// string, a number or boolean becomes a string. Only strings that must have been quoted
+/// (they would read as something else plain, like `"1"` or `"true"`) are known to be here.
+fn keep_quoted(dest: Option<&Value>, patch: &Value, mode: Mode) -> Value {
+    let quoted = matches!(dest, Some(Value::String(s)) if !crate::yaml::plain_resolves_to_string(s));
+    match patch {
+        Value::Number(n) if quoted && mode == Mode::Kustomize => Value::String(crate::yaml::format_number(n)),
+        Value::Bool(b) if quoted && mode == Mode::Kustomize => Value::String(b.to_string()),
+        other => other.clone(),
     }
 }
 
@@ -457,6 +469,9 @@ fn merge_list(
         }
         return Ok(Some(out));
     }
+    if keys.len() > 1 && item_ctx.mode == Mode::Kustomize {
+        return merge_multi_key(dest, patch, &keys, item_ctx).map(Some);
+    }
     let key_values = |v: &Value| -> Vec<Option<Value>> {
         keys.iter().map(|k| v.as_object().and_then(|m| m.get(k)).cloned()).collect()
     };
@@ -503,6 +518,189 @@ fn merge_list(
         }
     }
     Ok(Some(front))
+}
+
+/// The text kustomize compares a merge key by: a scalar's text, `""` for anything else.
+fn key_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Whether `elem` has every `keys[i]` with the text `values[i]` (kustomize's
+/// `ElementList`): the fields must be there, empty values included.
+fn has_all(elem: &Value, keys: &[String], values: &[String]) -> bool {
+    let Some(m) = elem.as_object() else { return false };
+    keys.iter().zip(values).all(|(k, v)| m.get(k).is_some_and(|f| key_text(Some(f)) == *v))
+}
+
+/// Drops keys whose value is empty in every tuple, unless all are empty (kustomize's
+/// `validateKeys`: secondary keys nobody sets do not take part).
+fn valid_keys(tuples: &[Vec<String>], values: &[String], keys: &[String]) -> (Vec<String>, Vec<String>) {
+    let used: Vec<bool> =
+        (0..keys.len()).map(|i| tuples.iter().any(|t| t.get(i).is_some_and(|v| !v.is_empty()))).collect();
+    if !used.contains(&true) {
+        return (keys.to_vec(), values.to_vec());
+    }
+    let keep = |i: usize| used[i];
+    let ks = keys.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, k)| k.clone()).collect();
+    let vs = values.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, v)| v.clone()).collect();
+    (ks, vs)
+}
+
+/// Two key tuples name one element when they share a value and differ only where one of
+/// them is empty (a port without `protocol` and the same port with one); the merged tuple.
+fn tuples_match(a: &[String], b: &[String]) -> Option<Vec<String>> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let mut common = false;
+    let mut out = Vec::with_capacity(a.len());
+    for (x, y) in a.iter().zip(b) {
+        if x == y {
+            common = true;
+            out.push(x.clone());
+        } else if !x.is_empty() && !y.is_empty() {
+            return None;
+        } else {
+            out.push(if x.is_empty() { y.clone() } else { x.clone() });
+        }
+    }
+    common.then_some(out)
+}
+
+/// Sets, replaces or (with `element` `None`) removes the elements of `list` that match
+/// `keys`/`values` the way kustomize's `ElementSetter` does: a non-empty value must be equal,
+/// an empty one only asks for the field; keys past the values reuse the last check, and no
+/// values at all match nothing, which clears the list. An unmatched `element` is appended.
+fn element_set(list: &mut Vec<Value>, element: Option<Value>, keys: &[String], values: &[String]) {
+    let mapping_setter = keys.first().is_some_and(|k| !k.is_empty()) && values.first().is_some_and(|v| !v.is_empty());
+    let mut out = Vec::with_capacity(list.len() + 1);
+    let mut found_any = false;
+    for elem in std::mem::take(list) {
+        if elem.is_null() || elem.as_object().is_some_and(Map::is_empty) {
+            continue;
+        }
+        let Some(m) = elem.as_object() else {
+            if mapping_setter || !values.is_empty() {
+                out.push(elem);
+            }
+            continue;
+        };
+        let mut hit = false;
+        let mut found = true;
+        for (j, key) in keys.iter().enumerate() {
+            if let Some(value) = values.get(j) {
+                hit = match m.get(key) {
+                    Some(field) => value.is_empty() || key_text(Some(field)) == *value,
+                    None => false,
+                };
+            }
+            if !hit {
+                found = false;
+                break;
+            }
+        }
+        if !found {
+            if !values.is_empty() {
+                out.push(elem);
+            }
+            continue;
+        }
+        found_any = true;
+        if let Some(e) = &element {
+            out.push(e.clone());
+        }
+    }
+    if let Some(e) = element
+        && !found_any
+    {
+        out.push(e);
+    }
+    *list = out;
+}
+
+/// Merges a list whose elements are identified by several keys (container `ports` by
+/// `containerPort` and `protocol`, Service `ports` by `port` and `protocol`,
+/// `topologySpreadConstraints`) the way kustomize's kyaml does, quirks included: elements
+/// that only the patch has come first, then the target's elements in their order, merged
+/// with the patch's; a key missing on one side matches any value on the other, and a patch
+/// element that matches a target element only that way is dropped in favour of the target's.
+fn merge_multi_key(dest: &[Value], patch: &[Value], keys: &[String], item_ctx: Ctx<'_>) -> Result<Vec<Value>, Error> {
+    let tuple =
+        |e: &Value| -> Vec<String> { keys.iter().map(|k| key_text(e.as_object().and_then(|m| m.get(k)))).collect() };
+    // Every distinct key tuple, the patch's first.
+    let mut tuples: Vec<Vec<String>> = Vec::new();
+    for e in patch.iter().chain(dest) {
+        let t = tuple(e);
+        if !tuples.contains(&t) {
+            tuples.push(t);
+        }
+    }
+    // Tuples that differ only by empty values name the same element.
+    for i in 0..tuples.len() {
+        let first = tuples[i].clone();
+        for j in 0..tuples.len() {
+            if let Some(merged) = tuples_match(&first, &tuples[j]) {
+                tuples[i] = merged.clone();
+                tuples[j] = merged;
+            }
+        }
+    }
+    let mut dest: Vec<Value> = dest.to_vec();
+    let mut items: Vec<Value> = Vec::new();
+    let mut keys_used = keys.to_vec();
+    for values in &tuples {
+        let (vk, vv) = valid_keys(&tuples, values, keys);
+        // Each side's first element with these values (empty ones left out).
+        let (lk, lv) = valid_keys(std::slice::from_ref(&vv), &vv, &vk);
+        let in_dest = dest.iter().position(|d| has_all(d, &lk, &lv));
+        let in_patch = patch.iter().find(|p| has_all(p, &lk, &lv));
+        let merged = match (in_dest, in_patch) {
+            (None, None) => None,
+            (Some(i), None) => Some(dest[i].clone()),
+            (d, Some(p)) => merge_value(d.map(|i| &dest[i]), p, item_ctx)?,
+        };
+        keys_used.clone_from(&vk);
+        let Some(mut val) = merged.filter(|v| !v.as_object().is_some_and(Map::is_empty)) else {
+            element_set(&mut dest, None, &vk, &vv);
+            continue;
+        };
+        if let Some(m) = val.as_object_mut() {
+            for (k, v) in vk.iter().zip(&vv) {
+                if !m.contains_key(k) && !v.is_empty() {
+                    let scalar = v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(v.clone()));
+                    m.insert(k.clone(), scalar);
+                }
+            }
+        }
+        // The target's element is merged in place.
+        if let Some(i) = in_dest {
+            dest[i] = val.clone();
+        }
+        element_set(&mut items, Some(val), &vk, &vv);
+    }
+    if tuples.is_empty() {
+        return Ok(dest);
+    }
+    // The target's elements go after the patch's, each replacing its own.
+    for elem in dest {
+        let mut values = Vec::new();
+        for key in &keys_used {
+            match elem.as_object().and_then(|m| m.get(key)) {
+                Some(v) => values.push(key_text(Some(v))),
+                None => items.push(elem.clone()),
+            }
+        }
+        if keys_used.len() > 1 {
+            element_set(&mut items, None, &keys_used, &values);
+        }
+        element_set(&mut items, Some(elem), &keys_used, &values);
+    }
+    Ok(items)
 }
 
 /// Lists without schema are replaced by the patch's list, as kustomize does.
@@ -580,5 +778,43 @@ mod tests {
         let patch = json!({"spec": {"items": [{"name": "b"}]}});
         let out = merge_object(&target, &patch, &[Schema::builtin()]).unwrap().unwrap();
         assert_eq!(out["spec"]["items"], json!([{"name": "b"}]));
+    }
+
+    fn service(ports: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": ports}})
+    }
+
+    #[test]
+    fn service_ports_merge_by_port_and_protocol_as_kustomize_does() {
+        let target = service(json!([{"port": 80, "name": "http"}, {"port": 53, "protocol": "UDP", "name": "dns"}]));
+        let patch =
+            service(json!([{"port": 53, "protocol": "TCP", "name": "dnstcp"}, {"port": 80, "targetPort": 8080}]));
+        let out = merge_object(&target, &patch, &[Schema::builtin()]).unwrap().unwrap();
+        // New elements first, then the target's in their order, merged.
+        assert_eq!(
+            out["spec"]["ports"],
+            json!([
+                {"port": 53, "protocol": "TCP", "name": "dnstcp"},
+                {"port": 80, "name": "http", "targetPort": 8080},
+                {"port": 53, "protocol": "UDP", "name": "dns"},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_port_without_protocol_absorbs_the_same_port_with_one() {
+        // kustomize drops the patch's UDP port: its tuple merges with the target's (80, "").
+        let target = service(json!([{"port": 80, "name": "http"}]));
+        let patch = service(json!([{"port": 80, "protocol": "UDP", "name": "quic"}]));
+        let out = merge_object(&target, &patch, &[Schema::builtin()]).unwrap().unwrap();
+        assert_eq!(out["spec"]["ports"], json!([{"port": 80, "name": "http"}]));
+    }
+
+    #[test]
+    fn numbers_over_quoted_strings_stay_strings() {
+        let target = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1", "b": "x", "c": "true"}});
+        let patch = json!({"data": {"a": 2, "b": 3, "c": false}});
+        let out = merge_object(&target, &patch, &[Schema::builtin()]).unwrap().unwrap();
+        assert_eq!(out["data"], json!({"a": "2", "b": 3, "c": "false"}));
     }
 }

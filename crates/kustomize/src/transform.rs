@@ -296,7 +296,8 @@ pub(crate) fn split_image(image: &str) -> (String, String, String) {
 }
 
 fn image_pattern(name: &str) -> Option<regex::Regex> {
-    regex::Regex::new(&format!("^{name}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$")).ok()
+    // kustomize v5: an optional tag, then an optional digest.
+    regex::Regex::new(&format!("^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$")).ok()
 }
 
 fn new_image(value: &str, spec: &Image, pattern: &regex::Regex) -> Option<String> {

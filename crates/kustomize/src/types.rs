@@ -236,3 +236,162 @@ pub struct FieldRef {
     #[serde(alias = "fieldpath")]
     pub field_path: Option<String>,
 }
+
+/// The shape of a kustomization field, for matching field names the way Go's JSON decoding
+/// does (kustomize's): without regard to case, at every level of the file, but never inside
+/// free-form maps (labels, annotations, `openapi`, patch options).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Shape {
+    /// A scalar, a list of scalars or a map whose keys are the user's.
+    Leaf,
+    /// An object with these fields.
+    Object(&'static [(&'static str, Shape)]),
+    /// A list of objects with these fields.
+    List(&'static [(&'static str, Shape)]),
+}
+
+use Shape::{Leaf, List, Object};
+
+const FIELD_SPEC: &[(&str, Shape)] =
+    &[("group", Leaf), ("version", Leaf), ("kind", Leaf), ("path", Leaf), ("create", Leaf)];
+const SELECTOR: &[(&str, Shape)] = &[
+    ("group", Leaf),
+    ("version", Leaf),
+    ("kind", Leaf),
+    ("name", Leaf),
+    ("namespace", Leaf),
+    ("labelSelector", Leaf),
+    ("annotationSelector", Leaf),
+];
+const PATCH: &[(&str, Shape)] = &[("path", Leaf), ("patch", Leaf), ("target", Object(SELECTOR)), ("options", Leaf)];
+const IMAGE: &[(&str, Shape)] =
+    &[("name", Leaf), ("newName", Leaf), ("newTag", Leaf), ("digest", Leaf), ("tagSuffix", Leaf)];
+const REPLICA: &[(&str, Shape)] = &[("name", Leaf), ("count", Leaf)];
+const LABEL: &[(&str, Shape)] =
+    &[("pairs", Leaf), ("includeSelectors", Leaf), ("includeTemplates", Leaf), ("fields", List(FIELD_SPEC))];
+const LEGACY_SORT: &[(&str, Shape)] = &[("orderFirst", Leaf), ("orderLast", Leaf)];
+const SORT_OPTIONS: &[(&str, Shape)] = &[("order", Leaf), ("legacySortOptions", Object(LEGACY_SORT))];
+const GENERATOR_OPTIONS: &[(&str, Shape)] =
+    &[("labels", Leaf), ("annotations", Leaf), ("disableNameSuffixHash", Leaf), ("immutable", Leaf)];
+const GENERATOR: &[(&str, Shape)] = &[
+    ("name", Leaf),
+    ("namespace", Leaf),
+    ("behavior", Leaf),
+    ("literals", Leaf),
+    ("files", Leaf),
+    ("envs", Leaf),
+    ("env", Leaf),
+    ("type", Leaf),
+    ("options", Object(GENERATOR_OPTIONS)),
+];
+const FIELD_OPTIONS: &[(&str, Shape)] = &[("delimiter", Leaf), ("index", Leaf), ("encoding", Leaf), ("create", Leaf)];
+const SOURCE: &[(&str, Shape)] = &[
+    ("group", Leaf),
+    ("version", Leaf),
+    ("kind", Leaf),
+    ("name", Leaf),
+    ("namespace", Leaf),
+    ("fieldPath", Leaf),
+    ("options", Object(FIELD_OPTIONS)),
+];
+const TARGET: &[(&str, Shape)] = &[
+    ("select", Object(SELECTOR)),
+    ("reject", List(SELECTOR)),
+    ("fieldPaths", Leaf),
+    ("options", Object(FIELD_OPTIONS)),
+];
+/// A `replacements` entry, or a replacement in its own file.
+pub(crate) const REPLACEMENT: &[(&str, Shape)] =
+    &[("path", Leaf), ("source", Object(SOURCE)), ("targets", List(TARGET))];
+const VAR_TARGET: &[(&str, Shape)] =
+    &[("apiVersion", Leaf), ("group", Leaf), ("version", Leaf), ("kind", Leaf), ("name", Leaf), ("namespace", Leaf)];
+const VAR: &[(&str, Shape)] = &[
+    ("name", Leaf),
+    ("objRef", Object(VAR_TARGET)),
+    ("objref", Object(VAR_TARGET)),
+    ("fieldRef", Object(&[("fieldPath", Leaf)])),
+    ("fieldref", Object(&[("fieldPath", Leaf), ("fieldpath", Leaf)])),
+];
+
+/// Every field of a kustomization.
+pub(crate) const KUSTOMIZATION: &[(&str, Shape)] = &[
+    ("apiVersion", Leaf),
+    ("kind", Leaf),
+    ("metadata", Leaf),
+    ("openapi", Leaf),
+    ("namePrefix", Leaf),
+    ("nameSuffix", Leaf),
+    ("namespace", Leaf),
+    ("commonLabels", Leaf),
+    ("labels", List(LABEL)),
+    ("commonAnnotations", Leaf),
+    ("patchesStrategicMerge", Leaf),
+    ("patchesJson6902", List(PATCH)),
+    ("patches", List(PATCH)),
+    ("images", List(IMAGE)),
+    ("imageTags", List(IMAGE)),
+    ("replacements", List(REPLACEMENT)),
+    ("replicas", List(REPLICA)),
+    ("vars", List(VAR)),
+    ("sortOptions", Object(SORT_OPTIONS)),
+    ("resources", Leaf),
+    ("crds", Leaf),
+    ("components", Leaf),
+    ("bases", Leaf),
+    ("configMapGenerator", List(GENERATOR)),
+    ("secretGenerator", List(GENERATOR)),
+    ("helmGlobals", Leaf),
+    ("helmCharts", Leaf),
+    ("helmChartInflationGenerator", Leaf),
+    ("generatorOptions", Object(GENERATOR_OPTIONS)),
+    ("configurations", Leaf),
+    ("generators", Leaf),
+    ("transformers", Leaf),
+    ("validators", Leaf),
+    ("buildMetadata", Leaf),
+];
+
+/// Go's case folding of field names: ASCII and Unicode letters compare without case
+/// (`ſ` and `K`, the Kelvin sign, fold to `s` and `k`).
+fn fold(name: &str) -> String {
+    name.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'ſ' => 's',
+            other => other,
+        })
+        .collect()
+}
+
+/// Renames the fields of `value` to their canonical spelling where they match one without
+/// regard to case (an exact match first), recursively along `fields`; unknown fields are
+/// left for the strict parse to reject. Two spellings of one field behave as in Go: a later
+/// map merges into an earlier one, anything else replaces it.
+pub(crate) fn canonical_fields(value: Value, fields: &'static [(&'static str, Shape)]) -> Value {
+    let Value::Object(map) = value else { return value };
+    let mut out = serde_json::Map::new();
+    for (key, v) in map {
+        let found = fields.iter().find(|(f, _)| *f == key).or_else(|| {
+            let folded = fold(&key);
+            fields.iter().find(|(f, _)| fold(f) == folded)
+        });
+        let Some((name, shape)) = found else {
+            out.insert(key, v);
+            continue;
+        };
+        let v = match (shape, v) {
+            (Object(inner), v) => canonical_fields(v, inner),
+            (List(inner), Value::Array(items)) => {
+                Value::Array(items.into_iter().map(|item| canonical_fields(item, inner)).collect())
+            }
+            (_, v) => v,
+        };
+        match (out.get_mut(*name), v) {
+            (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
+            (_, v) => {
+                out.insert((*name).to_string(), v);
+            }
+        }
+    }
+    Value::Object(out)
+}

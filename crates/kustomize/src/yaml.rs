@@ -892,7 +892,7 @@ fn analyze(s: &str) -> Analysis {
 }
 
 /// Whether Go's yaml.v2 would read this text, unquoted, back as a string.
-fn plain_resolves_to_string(s: &str) -> bool {
+pub(crate) fn plain_resolves_to_string(s: &str) -> bool {
     if s.is_empty() {
         return false;
     }

@@ -1,7 +1,9 @@
 //! Prometheus metrics: Flux's `gotk_*` series, Ferry's counters and process
 //! metrics, served as Prometheus text on `--metrics-addr`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -9,6 +11,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Errors of this module.
@@ -48,6 +52,48 @@ pub struct Metrics {
     suspend: GaugeVec,
     reconciles: IntCounterVec,
     in_flight: IntGaugeVec,
+    queue: QueueDepth,
+}
+
+/// Something that knows how many objects of one kind are due for a
+/// reconcile and not yet running (the harness's own queue bookkeeping).
+pub(crate) trait QueueSource: Send + Sync {
+    /// The objects waiting now.
+    fn depth(&self) -> i64;
+}
+
+/// `ferry_reconcile_queue_depth{kind}`, computed when scraped from the
+/// queues of the controllers running in the process.
+#[derive(Clone)]
+struct QueueDepth {
+    gauge: IntGaugeVec,
+    sources: Arc<Mutex<Vec<TrackedQueue>>>,
+}
+
+/// A controller's kind and its queue, while the controller runs.
+type TrackedQueue = (String, Weak<dyn QueueSource>);
+
+impl Collector for QueueDepth {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        {
+            let mut sources = self.sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (kind, source) in sources.iter() {
+                let depth = source.upgrade().map_or(0, |source| source.depth());
+                *totals.entry(kind.clone()).or_default() += depth;
+            }
+            // A stopped controller's kind keeps its series, at 0.
+            sources.retain(|(_, source)| source.strong_count() > 0);
+        }
+        for (kind, total) in totals {
+            self.gauge.with_label_values(&[kind.as_str()]).set(total);
+        }
+        self.gauge.collect()
+    }
 }
 
 impl Metrics {
@@ -84,13 +130,25 @@ impl Metrics {
             Opts::new("ferry_reconcile_in_flight", "Reconciles running right now, by kind."),
             &["kind"],
         )?;
+        let queue = QueueDepth {
+            gauge: IntGaugeVec::new(
+                Opts::new(
+                    "ferry_reconcile_queue_depth",
+                    "Objects due for a reconcile (watch events, requeues, watched Secrets, ConfigMaps and \
+                     sources) but not yet running, by kind.",
+                ),
+                &["kind"],
+            )?,
+            sources: Arc::default(),
+        };
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(condition.clone()))?;
         registry.register(Box::new(suspend.clone()))?;
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(queue.clone()))?;
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
-        Ok(Self { registry, duration, condition, suspend, reconciles, in_flight })
+        Ok(Self { registry, duration, condition, suspend, reconciles, in_flight, queue })
     }
 
     /// The registry, to add a controller's own metrics.
@@ -129,6 +187,13 @@ impl Metrics {
     /// Adds `delta` to the reconciles in flight.
     pub fn add_in_flight(&self, kind: &str, delta: i64) {
         self.in_flight.with_label_values(&[kind]).add(delta);
+    }
+
+    /// Reports the queue of a controller of `kind` in
+    /// `ferry_reconcile_queue_depth` for as long as `source` lives.
+    pub(crate) fn track_queue(&self, kind: &str, source: Weak<dyn QueueSource>) {
+        self.queue.gauge.with_label_values(&[kind]).set(0);
+        self.queue.sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((kind.to_string(), source));
     }
 
     /// The metrics in Prometheus text format.
@@ -200,5 +265,31 @@ mod tests {
         assert!(text.contains("gotk_reconcile_condition{kind=\"GitRepository\",name=\"podinfo\",namespace=\"flux-system\",status=\"True\",type=\"Ready\"} 1"), "{text}");
         assert!(text.contains("ferry_reconcile_total{kind=\"GitRepository\",result=\"success\"} 1"), "{text}");
         assert!(text.contains("process_cpu_seconds_total"), "{text}");
+    }
+
+    struct Fixed(i64);
+
+    impl QueueSource for Fixed {
+        fn depth(&self) -> i64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn queue_depth_sums_live_queues_per_kind_and_drops_to_zero_when_they_stop() {
+        let metrics = Metrics::new().unwrap();
+        let a: Arc<dyn QueueSource> = Arc::new(Fixed(2));
+        let b: Arc<dyn QueueSource> = Arc::new(Fixed(3));
+        let c: Arc<dyn QueueSource> = Arc::new(Fixed(1));
+        metrics.track_queue("Mirror", Arc::downgrade(&a));
+        metrics.track_queue("Mirror", Arc::downgrade(&b));
+        metrics.track_queue("Gate", Arc::downgrade(&c));
+        let text = metrics.render();
+        assert!(text.contains("ferry_reconcile_queue_depth{kind=\"Mirror\"} 5"), "{text}");
+        assert!(text.contains("ferry_reconcile_queue_depth{kind=\"Gate\"} 1"), "{text}");
+        drop((a, b));
+        let text = metrics.render();
+        assert!(text.contains("ferry_reconcile_queue_depth{kind=\"Mirror\"} 0"), "{text}");
+        assert!(text.contains("ferry_reconcile_queue_depth{kind=\"Gate\"} 1"), "{text}");
     }
 }

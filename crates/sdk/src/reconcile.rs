@@ -18,7 +18,7 @@
 //! - only the leader reconciles; shutdown stops taking work and waits a
 //!   bounded time for reconciles in flight.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -42,9 +42,9 @@ use crate::conditions::{self, Summary};
 use crate::error::{ErrorClass, ReconcileError};
 use crate::events::{self, Recorder, Severity};
 use crate::flags::RuntimeFlags;
-use crate::health::Health;
+use crate::health::{Health, ReadyGate};
 use crate::leader::Leadership;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, QueueSource};
 use crate::status::{self, FluxObject, ReconcileStatus};
 
 /// Errors of this module.
@@ -79,6 +79,12 @@ pub enum Error {
     /// This instance lost its leader lease and stopped.
     #[error("leader election lost")]
     LeadershipLost,
+    /// Two controllers of one runtime were given the same name.
+    #[error("a controller named {0} is already running in this process")]
+    DuplicateController(String),
+    /// A controller's task panicked or was cancelled.
+    #[error("controller {0} stopped abnormally (panicked or cancelled)")]
+    ControllerAborted(String),
 }
 
 /// The result type of this module.
@@ -288,7 +294,7 @@ impl Settings {
     }
 }
 
-type Watch<K> = Box<dyn FnOnce(KubeController<K>, &Client, &watcher::Config) -> KubeController<K> + Send>;
+type Watch<K> = Box<dyn FnOnce(KubeController<K>, &Client, &Arc<Queue<K>>) -> KubeController<K> + Send>;
 
 /// A controller for one kind, ready to run.
 pub struct Controller<R: Reconciler> {
@@ -297,7 +303,7 @@ pub struct Controller<R: Reconciler> {
     settings: Settings,
     recorder: Option<Recorder>,
     metrics: Option<Metrics>,
-    health: Option<Health>,
+    ready: Option<ReadyGate>,
     leadership: Option<Leadership>,
     watches: Vec<Watch<R::Object>>,
 }
@@ -314,7 +320,7 @@ where
             settings,
             recorder: None,
             metrics: None,
-            health: None,
+            ready: None,
             leadership: None,
             watches: Vec::new(),
         }
@@ -332,9 +338,10 @@ where
         self
     }
 
-    /// Marks `health` ready once the caches are synced.
+    /// Holds `health` not ready until this controller's caches are synced
+    /// (other controllers sharing `health` hold their own part).
     pub fn with_health(mut self, health: Health) -> Self {
-        self.health = Some(health);
+        self.ready = Some(health.gate());
         self
     }
 
@@ -367,8 +374,9 @@ where
             + 'static,
     {
         let namespace = self.settings.namespace.clone();
-        self.watches.push(Box::new(move |controller: KubeController<R::Object>, client: &Client, _| {
+        self.watches.push(Box::new(move |controller: KubeController<R::Object>, client: &Client, queue| {
             let store = controller.store();
+            let queue = queue.clone();
             let api: Api<O> = match &namespace {
                 Some(ns) => Api::namespaced(client.clone(), ns),
                 None => Api::all(client.clone()),
@@ -381,7 +389,7 @@ where
                     .state()
                     .into_iter()
                     .filter(|candidate| candidate.namespace() == namespace && references(candidate).contains(&name))
-                    .map(|candidate| ObjectRef::from_obj(&*candidate))
+                    .map(|candidate| queue.triggered(ObjectRef::from_obj(&*candidate)))
                     .collect::<Vec<_>>()
             })
         }));
@@ -406,8 +414,9 @@ where
             + 'static,
     {
         let namespace = self.settings.namespace.clone();
-        self.watches.push(Box::new(move |controller: KubeController<R::Object>, client: &Client, _| {
+        self.watches.push(Box::new(move |controller: KubeController<R::Object>, client: &Client, queue| {
             let store = controller.store();
+            let queue = queue.clone();
             let api: Api<S> = match &namespace {
                 Some(ns) => Api::namespaced(client.clone(), ns),
                 None => Api::all(client.clone()),
@@ -427,7 +436,7 @@ where
                     .state()
                     .into_iter()
                     .filter(|candidate| references(candidate).contains(&key))
-                    .map(|candidate| ObjectRef::from_obj(&*candidate))
+                    .map(|candidate| queue.triggered(ObjectRef::from_obj(&*candidate)))
                     .collect::<Vec<_>>()
             })
         }));
@@ -438,7 +447,7 @@ where
     /// `settings.shutdown_timeout` to finish) or leadership is lost (an
     /// error: the process should exit, as Flux's do).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-        let Self { reconciler, client, settings, recorder, metrics, health, leadership, watches } = self;
+        let Self { reconciler, client, settings, recorder, metrics, ready, leadership, watches } = self;
         let backoff = Backoff::new(settings.min_retry_delay, settings.max_retry_delay)?;
         let jitter = IntervalJitter::new(settings.interval_jitter_percentage)?;
         let metrics = match metrics {
@@ -491,16 +500,31 @@ where
 
         tracing::debug!(namespace = ?settings.namespace, "starting controller");
         let (reader, writer) = reflector::store();
-        let trigger = watcher(api, watch_config.clone())
-            .default_backoff()
-            .reflect(writer)
-            .applied_objects()
-            .predicate_filter(change_predicate::<R::Object>, Default::default());
+        let kind = <R::Object as Resource>::kind(&()).into_owned();
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState { due: HashMap::new(), running: HashSet::new() }),
+            store: reader.clone(),
+        });
+        let queue_source: Arc<dyn QueueSource> = queue.clone();
+        metrics.track_queue(&kind, Arc::downgrade(&queue_source));
+        let trigger = {
+            let queue = queue.clone();
+            watcher(api, watch_config.clone())
+                .default_backoff()
+                .reflect(writer)
+                .applied_objects()
+                .predicate_filter(change_predicate::<R::Object>, Default::default())
+                .inspect(move |object| {
+                    if let Ok(object) = object {
+                        queue.triggered(ObjectRef::from_obj(object));
+                    }
+                })
+        };
         let mut controller = KubeController::for_stream(trigger, reader.clone())
             .with_config(ControllerConfig::default().concurrency(settings.concurrency))
             .graceful_shutdown_on(stopped.clone());
         for watch in watches {
-            controller = watch(controller, &client, &watch_config);
+            controller = watch(controller, &client, &queue);
         }
         if let Some(leadership) = leadership.clone() {
             let gained = futures::stream::unfold(leadership, |mut leadership| async move {
@@ -510,9 +534,14 @@ where
                 leadership.lost().await;
                 out
             });
-            controller = controller.reconcile_all_on(gained);
+            let (queue, reader) = (queue.clone(), reader.clone());
+            controller = controller.reconcile_all_on(gained.inspect(move |()| {
+                for object in reader.state() {
+                    queue.triggered(ObjectRef::from_obj(&*object));
+                }
+            }));
         }
-        if let Some(health) = health {
+        if let Some(ready) = ready {
             let reader = reader.clone();
             tokio::spawn(async move {
                 // kube's readiness signal wakes only its last waiter (the
@@ -521,7 +550,7 @@ where
                     match tokio::time::timeout(Duration::from_millis(250), reader.wait_until_ready()).await {
                         Ok(Ok(())) => {
                             tracing::debug!("caches synced, ready");
-                            health.set_ready(true);
+                            ready.set_ready(true);
                             break;
                         }
                         Ok(Err(error)) => {
@@ -543,13 +572,31 @@ where
             leadership,
         });
         let error_shared = shared.clone();
+        let error_queue = queue.clone();
         let run = controller
             .run(
-                |object, shared: Arc<Inner<R>>| async move { shared.reconcile(object).await },
-                move |object, error, _| {
+                move |object, shared: Arc<Inner<R>>| {
+                    let queue = queue.clone();
+                    async move {
+                        let key = ObjectRef::from_obj(&*object);
+                        let running = queue.started(key.clone());
+                        let next = shared.reconcile(object).await;
+                        drop(running);
+                        Ok(match next? {
+                            Some(delay) => {
+                                queue.schedule(key, delay);
+                                Action::requeue(delay)
+                            }
+                            None => Action::await_change(),
+                        })
+                    }
+                },
+                move |object, error: &Error, _| {
                     let key = object_key(&*object);
                     tracing::warn!(%error, name = %key, "reconcile failed");
-                    Action::requeue(error_shared.backoff.next_delay(&key))
+                    let delay = error_shared.backoff.next_delay(&key);
+                    error_queue.schedule(ObjectRef::from_obj(&*object), delay);
+                    Action::requeue(delay)
                 },
                 shared,
             )
@@ -580,9 +627,19 @@ pub struct Bound {
     pub health: Option<std::net::SocketAddr>,
 }
 
-/// The process around a controller: the metrics and probe servers, events,
-/// leader election, and the order of shutdown (stop taking work, finish the
-/// reconciles in flight, then release the Lease and stop the servers).
+/// The process around its controllers: the metrics and probe servers,
+/// events, leader election, and the order of shutdown (stop taking work,
+/// finish the reconciles in flight, then release the Leases and stop the
+/// servers).
+///
+/// One runtime can run several controllers ("all-in-one" mode, e.g. the
+/// source and kustomize controllers in one process): they share the client,
+/// one `/metrics` (every series is labelled by kind), one `/readyz` (ready
+/// once every controller's caches are synced) and the event webhook. With
+/// leader election each controller holds its own Lease,
+/// `<name>-leader-election`, exactly as its Flux twin would, so a Ferry
+/// all-in-one process and separate Flux or Ferry controllers never lead the
+/// same kind at once.
 pub struct Runtime {
     client: Client,
     settings: Settings,
@@ -594,6 +651,8 @@ pub struct Runtime {
     leader_election: Option<crate::leader::Config>,
     servers_stop: tokio::sync::watch::Sender<bool>,
     bound: Option<Bound>,
+    controllers: Vec<(String, tokio::task::JoinHandle<Result<()>>)>,
+    controllers_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Runtime {
@@ -610,6 +669,8 @@ impl Runtime {
             leader_election: None,
             servers_stop: tokio::sync::watch::channel(false).0,
             bound: None,
+            controllers: Vec::new(),
+            controllers_stop: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -700,29 +761,116 @@ impl Runtime {
         configure: impl FnOnce(Controller<R>) -> Controller<R>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        self.bind().await?;
-        let recorder = Recorder::new(self.client.clone(), &self.settings.name, self.webhook.take());
-        let mut controller = Controller::new(reconciler, self.client.clone(), self.settings.clone())
+        self.spawn(reconciler, configure)?;
+        self.wait(shutdown).await
+    }
+
+    /// Starts `reconciler` under the runtime's own controller name; see
+    /// [`Runtime::spawn_as`].
+    pub fn spawn<R: Reconciler>(
+        &mut self,
+        reconciler: R,
+        configure: impl FnOnce(Controller<R>) -> Controller<R>,
+    ) -> Result<()> {
+        let name = self.settings.name.clone();
+        self.spawn_as(&name, reconciler, configure)
+    }
+
+    /// Starts `reconciler` as the controller `name` (its events' reporting
+    /// controller, its status field manager and its Lease
+    /// `<name>-leader-election`), with the runtime's other settings.
+    /// `configure` adds watches before it starts. It runs until
+    /// [`Runtime::wait`]'s shutdown; `/readyz` waits for its caches from now
+    /// on. Call it within a Tokio runtime.
+    pub fn spawn_as<R: Reconciler>(
+        &mut self,
+        name: &str,
+        reconciler: R,
+        configure: impl FnOnce(Controller<R>) -> Controller<R>,
+    ) -> Result<()> {
+        if self.controllers.iter().any(|(running, _)| running == name) {
+            return Err(Error::DuplicateController(name.to_string()));
+        }
+        let own = name == self.settings.name;
+        let settings = if own {
+            self.settings.clone()
+        } else {
+            Settings { name: name.to_string(), field_manager: name.to_string(), ..self.settings.clone() }
+        };
+        let lease = self.leader_election.clone().map(|config| {
+            if own { config } else { crate::leader::Config { name: format!("{name}-leader-election"), ..config } }
+        });
+        let recorder = Recorder::new(self.client.clone(), name, self.webhook.clone());
+        let controller = Controller::new(reconciler, self.client.clone(), settings)
             .with_recorder(recorder)
             .with_metrics(self.metrics.clone())
             .with_health(self.health.clone());
-        controller = configure(controller);
-        let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
-        let mut elector = None;
-        if let Some(config) = self.leader_election.take() {
-            let lease = crate::leader::LeaderElector::new(self.client.clone(), config);
-            controller = controller.with_leadership(lease.leadership());
-            elector = Some(tokio::spawn(lease.run(async move {
-                let _ = done_rx.wait_for(|done| *done).await;
-            })));
-        }
-        let result = controller.run(shutdown).await;
-        done_tx.send_replace(true);
-        if let Some(elector) = elector {
-            let _ = elector.await;
+        let mut controller = configure(controller);
+        let client = self.client.clone();
+        let mut stop = self.controllers_stop.subscribe();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+            let mut elector = None;
+            if let Some(config) = lease {
+                let lease = crate::leader::LeaderElector::new(client, config);
+                controller = controller.with_leadership(lease.leadership());
+                elector = Some(tokio::spawn(lease.run(async move {
+                    let _ = done_rx.wait_for(|done| *done).await;
+                })));
+            }
+            let result = controller.run(shutdown).await;
+            // The Lease is released only once the reconciles in flight are done.
+            done_tx.send_replace(true);
+            if let Some(elector) = elector {
+                let _ = elector.await;
+            }
+            result
+        });
+        self.controllers.push((name.to_string(), task));
+        Ok(())
+    }
+
+    /// Serves `/metrics` and the probes, and runs the spawned controllers
+    /// until `shutdown` resolves or one of them stops (leadership lost, a
+    /// bad setting): then all of them stop taking work, finish what is in
+    /// flight within the shutdown timeout and release their Leases, and the
+    /// servers stop. Returns the first controller's error, if any.
+    pub async fn wait(mut self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        self.bind().await?;
+        let mut tasks: futures::stream::FuturesUnordered<_> = std::mem::take(&mut self.controllers)
+            .into_iter()
+            .map(|(name, task)| async move { (name, task.await) })
+            .collect();
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut stopping = false;
+        let mut first_error = None;
+        loop {
+            tokio::select! {
+                () = &mut shutdown, if !stopping => {
+                    tracing::debug!("shutdown requested");
+                    stopping = true;
+                    self.controllers_stop.send_replace(true);
+                }
+                next = tasks.next() => {
+                    let Some((name, joined)) = next else { break };
+                    let result = joined.unwrap_or_else(|_| Err(Error::ControllerAborted(name.clone())));
+                    if let Err(error) = result {
+                        tracing::error!(controller = %name, %error, "controller stopped");
+                        first_error.get_or_insert(error);
+                    }
+                    if !stopping {
+                        // One controller ending ends the process, as with Flux.
+                        stopping = true;
+                        self.controllers_stop.send_replace(true);
+                    }
+                }
+            }
         }
         self.servers_stop.send_replace(true);
-        result
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -775,6 +923,87 @@ fn reconcile_id() -> String {
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
+/// When to reconcile an object again without a watch event: after the
+/// delay, or (`None`) only on a change.
+type Next = Option<Duration>;
+
+/// The objects of one controller that are due for a reconcile but not yet
+/// running: kube-runtime's scheduler is private, so the harness mirrors it.
+/// Like the scheduler, it keeps one entry per object at the earliest time
+/// asked for; an entry is due once its time has come, and is dropped when
+/// the reconcile starts or the object leaves the cache.
+struct Queue<K: Resource<DynamicType = ()> + Clone + 'static> {
+    state: Mutex<QueueState<K>>,
+    store: reflector::Store<K>,
+}
+
+struct QueueState<K: Resource<DynamicType = ()> + Clone + 'static> {
+    /// When each object is next due.
+    due: HashMap<ObjectRef<K>, Instant>,
+    /// The objects being reconciled: a trigger meanwhile waits for the end
+    /// of the reconcile, and counts only from then on (as in client-go's
+    /// work queue).
+    running: HashSet<ObjectRef<K>>,
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Queue<K> {
+    /// A watch event (or a watched Secret, ConfigMap or source) asked for a
+    /// reconcile now; returns `key` for the trigger stream.
+    fn triggered(&self, key: ObjectRef<K>) -> ObjectRef<K> {
+        self.insert(key.clone(), Instant::now());
+        key
+    }
+
+    /// A reconcile asked to run again after `delay` (one too far away to
+    /// represent is never due).
+    fn schedule(&self, key: ObjectRef<K>, delay: Duration) {
+        if let Some(at) = Instant::now().checked_add(delay) {
+            self.insert(key, at);
+        }
+    }
+
+    fn insert(&self, key: ObjectRef<K>, at: Instant) {
+        self.lock().due.entry(key).and_modify(|due| *due = (*due).min(at)).or_insert(at);
+    }
+
+    /// The reconcile of `key` starts: it leaves the queue until the
+    /// returned guard drops.
+    fn started(self: &Arc<Self>, key: ObjectRef<K>) -> Running<K> {
+        let mut state = self.lock();
+        state.due.remove(&key);
+        state.running.insert(key.clone());
+        Running { queue: self.clone(), key }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<K>> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A reconcile in progress, as the queue sees it; dropping it (whether
+/// the reconcile ended or was cancelled) ends it.
+struct Running<K: Resource<DynamicType = ()> + Clone + 'static> {
+    queue: Arc<Queue<K>>,
+    key: ObjectRef<K>,
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Drop for Running<K> {
+    fn drop(&mut self) {
+        self.queue.lock().running.remove(&self.key);
+    }
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static> QueueSource for Queue<K> {
+    fn depth(&self) -> i64 {
+        let now = Instant::now();
+        let mut state = self.lock();
+        // kube-runtime drops requests for objects no longer cached.
+        state.due.retain(|key, _| self.store.get(key).is_some());
+        let waiting = state.due.iter().filter(|(key, at)| **at <= now && !state.running.contains(*key)).count();
+        waiting.try_into().unwrap_or(i64::MAX)
+    }
+}
+
 /// What every reconcile of one controller shares.
 struct Inner<R: Reconciler> {
     reconciler: R,
@@ -801,12 +1030,12 @@ impl<R: Reconciler> Inner<R>
 where
     R::Object: Resource<Scope = NamespaceResourceScope>,
 {
-    async fn reconcile(&self, object: Arc<R::Object>) -> Result<Action> {
+    async fn reconcile(&self, object: Arc<R::Object>) -> Result<Next> {
         if self.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
             // Taking the lease also triggers a reconcile of everything; the
             // requeue is the safety net should that race with this check.
             tracing::debug!(name = %object.name_any(), "not the leader, skipping");
-            return Ok(Action::requeue(STANDBY_RECHECK));
+            return Ok(Some(STANDBY_RECHECK));
         }
         let kind = <R::Object as Resource>::kind(&()).into_owned();
         let name = object.name_any();
@@ -827,7 +1056,7 @@ where
         result
     }
 
-    async fn reconcile_inner(&self, object: Arc<R::Object>, kind: &str, namespace: &str, name: &str) -> Result<Action> {
+    async fn reconcile_inner(&self, object: Arc<R::Object>, kind: &str, namespace: &str, name: &str) -> Result<Next> {
         let api: Api<R::Object> = Api::namespaced(self.ctx.client.clone(), namespace);
         let key = format!("{namespace}/{name}");
         let finalizer = self.settings.finalizer.as_str();
@@ -835,7 +1064,7 @@ where
 
         if object.meta().deletion_timestamp.is_some() {
             if !has_finalizer {
-                return Ok(Action::await_change());
+                return Ok(None);
             }
             return match self.reconciler.cleanup(&object, &self.ctx).await {
                 Ok(()) => {
@@ -846,13 +1075,13 @@ where
                     self.ctx.metrics.record_condition(kind, namespace, name, conditions::READY, None);
                     self.ctx.metrics.record_result(kind, "deleted");
                     tracing::info!("cleaned up, finalizer removed");
-                    Ok(Action::await_change())
+                    Ok(None)
                 }
                 Err(error) => {
                     self.emit(&object, Severity::Error, error.reason(), &error.to_string(), None).await;
                     self.ctx.metrics.record_result(kind, error.class().as_str());
                     tracing::error!(error = %error, reason = error.reason(), "cleanup failed");
-                    Ok(Action::requeue(self.backoff.next_delay(&key)))
+                    Ok(Some(self.backoff.next_delay(&key)))
                 }
             };
         }
@@ -870,7 +1099,7 @@ where
         if suspended {
             tracing::info!("reconciliation is suspended for this object");
             self.ctx.metrics.record_result(kind, "suspended");
-            return Ok(Action::await_change());
+            return Ok(None);
         }
 
         let before = object.status().cloned().unwrap_or_default();
@@ -903,8 +1132,7 @@ where
                 });
                 tracing::info!(revision = outcome.revision.as_deref().unwrap_or(""), "{}", outcome.message);
                 let after = outcome.requeue_after.or_else(|| object.interval().map(|i| self.jitter.apply(i)));
-                let action = after.map_or_else(Action::await_change, Action::requeue);
-                (action, "success", event.map(|e| (e, outcome.revision)))
+                (after, "success", event.map(|e| (e, outcome.revision)))
             }
             Err(error) => {
                 let reason = error.reason().to_string();
@@ -921,7 +1149,7 @@ where
                             &message,
                             generation,
                         );
-                        (Action::requeue(self.backoff.next_delay(&key)), Severity::Error)
+                        (Some(self.backoff.next_delay(&key)), Severity::Error)
                     }
                     ErrorClass::Retry(delay) => {
                         conditions::remove(conds, conditions::STALLED);
@@ -937,14 +1165,14 @@ where
                             .or_else(|| object.retry_interval())
                             .or_else(|| object.interval())
                             .unwrap_or(DEFAULT_WAIT);
-                        (Action::requeue(delay), Severity::Error)
+                        (Some(delay), Severity::Error)
                     }
                     ErrorClass::Stalled => {
                         conditions::remove(conds, conditions::RECONCILING);
                         conditions::mark_true(conds, conditions::STALLED, &reason, &message, generation);
                         status.set_observed_generation(generation);
                         self.backoff.reset(&key);
-                        (Action::await_change(), Severity::Error)
+                        (None, Severity::Error)
                     }
                     ErrorClass::Waiting(delay) => {
                         conditions::remove(conds, conditions::STALLED);
@@ -960,11 +1188,15 @@ where
                             .or_else(|| object.retry_interval())
                             .or_else(|| object.interval())
                             .unwrap_or(DEFAULT_WAIT);
-                        (Action::requeue(delay), Severity::Info)
+                        (Some(delay), Severity::Info)
                     }
                 };
                 conditions::mark_false(status.conditions_mut(), conditions::READY, &reason, &message, generation);
-                tracing::error!(reason = %reason, class = class.as_str(), error = %message, "reconciliation failed");
+                if matches!(class, ErrorClass::Waiting(_)) {
+                    tracing::info!(reason = %reason, class = class.as_str(), message = %message, "waiting");
+                } else {
+                    tracing::error!(reason = %reason, class = class.as_str(), error = %message, "reconciliation failed");
+                }
                 (action, class.as_str(), Some(((severity, reason, message), None)))
             }
         };

@@ -523,6 +523,16 @@ async fn metrics_show_the_histogram_and_readyz_turns_ready() -> Result<()> {
         ns.name()
     )));
     assert!(text.contains("process_resident_memory_bytes"));
+    // Idle after the reconcile: nothing waits (the next one is 10m away) and nothing runs.
+    let idle = "ferry_reconcile_queue_depth{kind=\"Mirror\"} 0";
+    for _ in 0..50 {
+        if text.contains(idle) && text.contains("ferry_reconcile_in_flight{kind=\"Mirror\"} 0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        text = http.get(format!("http://{metrics}/metrics")).send().await?.text().await?;
+    }
+    assert!(text.contains(idle), "{idle} missing from:\n{text}");
     finish(&ns, controller).await
 }
 
