@@ -752,3 +752,98 @@ async fn sops_encrypted_secrets_are_decrypted_with_age_and_pgp_keys() {
     assert!(message.contains("is SOPS encrypted, configuring decryption is required"), "{message}");
     env.stop().await;
 }
+
+const GIZMO_CRD: &str = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gizmos.NAMESPACE.ferry.test
+spec:
+  group: NAMESPACE.ferry.test
+  names: {kind: Gizmo, plural: gizmos, singular: gizmo, listKind: GizmoList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+fn gizmo(phase: &str) -> String {
+    // The status of applied objects is dropped (as Flux does): the checks read spec.
+    format!(
+        "apiVersion: NAMESPACE.ferry.test/v1\nkind: Gizmo\nmetadata:\n  name: g\n  namespace: NAMESPACE\nspec:\n  phase: {phase}\n"
+    )
+}
+
+/// healthCheckExprs decide the health of a custom kind, readyExpr decides a
+/// dependency, and deletionPolicy Orphan leaves the objects behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn cel_health_checks_ready_exprs_and_orphaning() {
+    let env = Env::start("kc-cel").await;
+    let ns = env.name().to_string();
+    let broken = env.commit(
+        &[("crd/crd.yaml", GIZMO_CRD), ("gizmo/gizmo.yaml", &gizmo("Broken")), ("after/config.yaml", &config("after"))],
+        &[],
+        "broken gizmo",
+    );
+    env.git_repository().await;
+    env.kustomization("crd", serde_json::json!({"path": "./crd"})).await;
+    env.wait_applied("crd", &broken).await;
+    let gizmo_spec = serde_json::json!({
+        "path": "./gizmo",
+        "timeout": "5s",
+        "healthChecks": [{"apiVersion": format!("{ns}.ferry.test/v1"), "kind": "Gizmo", "name": "g", "namespace": ns}],
+        "healthCheckExprs": [{
+            "apiVersion": format!("{ns}.ferry.test/v1"),
+            "kind": "Gizmo",
+            "current": "spec.phase == 'Ready'",
+            "failed": "spec.phase == 'Broken'",
+        }],
+    });
+    env.kustomization("gizmo", gizmo_spec.clone()).await;
+    let failed = env.wait_failed("gizmo", &broken, "HealthCheckFailed").await;
+    let message = ready(&failed).unwrap().message;
+    assert!(message.contains("Gizmo/") && message.contains("Failed"), "{message}");
+
+    // The dependent waits on a readyExpr over its dependency.
+    env.kustomization(
+        "after",
+        serde_json::json!({
+            "path": "./after",
+            "deletionPolicy": "Orphan",
+            "dependsOn": [{"name": "gizmo", "readyExpr": "dep.status.conditions.exists(c, c.type == 'Healthy' && c.status == 'True') && self.metadata.name == 'after'"}],
+        }),
+    )
+    .await;
+    let waiting = env.wait_failed("after", &broken, "DependencyNotReady").await;
+    assert!(ready(&waiting).unwrap().message.contains("readyExpr"), "{:?}", ready(&waiting));
+
+    let fixed = env.commit(&[("gizmo/gizmo.yaml", &gizmo("Ready"))], &[], "ready gizmo");
+    env.wait_applied("gizmo", &fixed).await;
+    env.wait_applied("after", &fixed).await;
+
+    // An invalid expression stalls with InvalidCELExpression.
+    let mut invalid = gizmo_spec;
+    invalid["healthCheckExprs"][0]["current"] = serde_json::json!("spec.phase ==");
+    env.kustomization("gizmo", invalid).await;
+    let stalled =
+        ferry_testenv::wait_for_condition(&env.kustomizations(), "gizmo", "Stalled", "True", WAIT).await.unwrap();
+    assert_eq!(ready_reason(&stalled).as_deref(), Some("InvalidCELExpression"));
+
+    // Orphan: deleting the Kustomization leaves its objects.
+    env.kustomizations().delete("after", &Default::default()).await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while env.kustomizations().get_opt("after").await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "not finalized");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(env.ns.api::<ConfigMap>().get_opt("config").await.unwrap().is_some(), "Orphan deleted the ConfigMap");
+    for name in ["gizmo", "crd"] {
+        env.kustomizations().delete(name, &Default::default()).await.unwrap();
+    }
+    env.stop().await;
+}
