@@ -597,6 +597,7 @@ async fn depends_on_orders_kustomizations_and_impersonation_denies() {
                 "secret/secret.yaml",
                 "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: NAMESPACE\nstringData:\n  k: v\n",
             ),
+            ("remote/config.yaml", &config("remote").replace("name: config", "name: remote")),
         ],
         &[],
         "two apps",
@@ -624,6 +625,17 @@ async fn depends_on_orders_kustomizations_and_impersonation_denies() {
     assert!(message.contains("forbidden"), "{message}");
     assert!(message.contains("system:serviceaccount:") && message.contains(":reader"), "{message}");
     assert!(env.ns.api::<Secret>().get_opt("s").await.unwrap().is_none());
+
+    // spec.kubeConfig: applied with the kubeconfig in a Secret (this cluster, as another client).
+    let kubeconfig = std::fs::read_to_string(ferry_testenv::kubeconfig_path().unwrap()).unwrap();
+    key_secret(&env, "remote-cluster", "value", &kubeconfig).await;
+    env.kustomization(
+        "remote",
+        serde_json::json!({"path": "./remote", "kubeConfig": {"secretRef": {"name": "remote-cluster"}}}),
+    )
+    .await;
+    env.wait_applied("remote", &commit).await;
+    assert!(env.ns.api::<ConfigMap>().get_opt("remote").await.unwrap().is_some());
     env.stop().await;
 }
 
