@@ -246,19 +246,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 async fn install_crds(client: &Client) -> Result<()> {
-    let crds_dir = paths::root().join("charts/crds");
-    let mut documents = Vec::new();
-    for name in [
-        "source.toolkit.fluxcd.io_gitrepositories.yaml",
-        "source.toolkit.fluxcd.io_ocirepositories.yaml",
-        "source.toolkit.fluxcd.io_buckets.yaml",
-        "source.toolkit.fluxcd.io_externalartifacts.yaml",
-        "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-    ] {
-        documents.push(std::fs::read_to_string(crds_dir.join(name)).with_context(|| format!("reading {name}"))?);
-    }
-    let refs: Vec<&str> = documents.iter().map(String::as_str).collect();
-    ferry_testenv::install_crds(client.clone(), &refs).await?;
+    ferry_testenv::install_crds(client.clone(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}});
     namespaces.patch(NAMESPACE, &PatchParams::apply("ferry-demo"), &Patch::Apply(&namespace)).await?;

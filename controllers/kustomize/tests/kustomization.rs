@@ -15,14 +15,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
-const CRDS: [&str; 5] = [
-    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
-    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_ocirepositories.yaml"),
-    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_buckets.yaml"),
-    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_externalartifacts.yaml"),
-    include_str!("../../../charts/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
-];
-
 const WAIT: Duration = Duration::from_secs(90);
 
 /// source-controller and kustomize-controller for one namespace, a git
@@ -44,7 +36,7 @@ impl Env {
 
     async fn start_with(prefix: &str, options: Options) -> Self {
         let ns = TestNamespace::new(prefix).await.unwrap();
-        ferry_testenv::install_crds(ns.client(), &CRDS).await.unwrap();
+        ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
         let server = GitServer::start(GitServerOptions::default()).await.unwrap();
         let repo = server.create_repo("app").unwrap();
         let url = server.url("app");

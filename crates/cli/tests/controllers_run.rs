@@ -11,14 +11,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 
-const CRDS: [&str; 5] = [
-    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
-    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_ocirepositories.yaml"),
-    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_buckets.yaml"),
-    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_externalartifacts.yaml"),
-    include_str!("../../../charts/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
-];
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -26,7 +18,7 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread")]
 async fn both_controllers_in_one_process_deploy_a_commit() {
     let ns = TestNamespace::new("ferry-aio").await.unwrap();
-    ferry_testenv::install_crds(ns.client(), &CRDS).await.unwrap();
+    ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
     let server = GitServer::start(GitServerOptions::default()).await.unwrap();
     let repo = server.create_repo("app").unwrap();
     repo.write(

@@ -1139,58 +1139,36 @@ where
                 let message = error.to_string();
                 let class = error.class();
                 let conds = status.conditions_mut();
-                let (action, severity) = match class {
+                let fixed_delay = |delay: Option<Duration>| {
+                    delay.or_else(|| object.retry_interval()).or_else(|| object.interval()).unwrap_or(DEFAULT_WAIT)
+                };
+                // Every class but Stalled keeps Reconciling=True: with retry
+                // for failures, plain progress while waiting.
+                let (action, severity, progress) = match class {
                     ErrorClass::Transient => {
-                        conditions::remove(conds, conditions::STALLED);
-                        conditions::mark_true(
-                            conds,
-                            conditions::RECONCILING,
-                            conditions::PROGRESSING_WITH_RETRY,
-                            &message,
-                            generation,
-                        );
-                        (Some(self.backoff.next_delay(&key)), Severity::Error)
+                        (Some(self.backoff.next_delay(&key)), Severity::Error, conditions::PROGRESSING_WITH_RETRY)
                     }
                     ErrorClass::Retry(delay) => {
-                        conditions::remove(conds, conditions::STALLED);
-                        conditions::mark_true(
-                            conds,
-                            conditions::RECONCILING,
-                            conditions::PROGRESSING_WITH_RETRY,
-                            &message,
-                            generation,
-                        );
                         self.backoff.reset(&key);
-                        let delay = delay
-                            .or_else(|| object.retry_interval())
-                            .or_else(|| object.interval())
-                            .unwrap_or(DEFAULT_WAIT);
-                        (Some(delay), Severity::Error)
-                    }
-                    ErrorClass::Stalled => {
-                        conditions::remove(conds, conditions::RECONCILING);
-                        conditions::mark_true(conds, conditions::STALLED, &reason, &message, generation);
-                        status.set_observed_generation(generation);
-                        self.backoff.reset(&key);
-                        (None, Severity::Error)
+                        (Some(fixed_delay(delay)), Severity::Error, conditions::PROGRESSING_WITH_RETRY)
                     }
                     ErrorClass::Waiting(delay) => {
-                        conditions::remove(conds, conditions::STALLED);
-                        conditions::mark_true(
-                            conds,
-                            conditions::RECONCILING,
-                            conditions::PROGRESSING,
-                            &message,
-                            generation,
-                        );
                         self.backoff.reset(&key);
-                        let delay = delay
-                            .or_else(|| object.retry_interval())
-                            .or_else(|| object.interval())
-                            .unwrap_or(DEFAULT_WAIT);
-                        (Some(delay), Severity::Info)
+                        (Some(fixed_delay(delay)), Severity::Info, conditions::PROGRESSING)
+                    }
+                    ErrorClass::Stalled => {
+                        self.backoff.reset(&key);
+                        (None, Severity::Error, "")
                     }
                 };
+                if matches!(class, ErrorClass::Stalled) {
+                    conditions::remove(conds, conditions::RECONCILING);
+                    conditions::mark_true(conds, conditions::STALLED, &reason, &message, generation);
+                    status.set_observed_generation(generation);
+                } else {
+                    conditions::remove(conds, conditions::STALLED);
+                    conditions::mark_true(conds, conditions::RECONCILING, progress, &message, generation);
+                }
                 conditions::mark_false(status.conditions_mut(), conditions::READY, &reason, &message, generation);
                 if matches!(class, ErrorClass::Waiting(_)) {
                     tracing::info!(reason = %reason, class = class.as_str(), message = %message, "waiting");

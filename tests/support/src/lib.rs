@@ -69,6 +69,16 @@ pub async fn config() -> Result<kube::Config> {
     Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
 }
 
+/// The CRDs source- and kustomize-controller need (all source kinds and
+/// Kustomization), as `cargo xtask codegen` generates them.
+pub const SOURCE_AND_KUSTOMIZE_CRDS: [&str; 5] = [
+    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
+    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_ocirepositories.yaml"),
+    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_buckets.yaml"),
+    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_externalartifacts.yaml"),
+    include_str!("../../../charts/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
+];
+
 /// Installs CRDs (YAML documents) with server-side apply and waits until
 /// each is Established.
 pub async fn install_crds(client: Client, documents: &[&str]) -> Result<()> {
