@@ -134,8 +134,9 @@ pub fn copy_all(
         let unpacked = scratch.path().join("unpack");
         let local = storage.local_path(&path);
         let file = fs::File::open(&local).map_err(|e| failed(format!("opening {}: {e}", local.display())))?;
-        // Flux unpacks includes without a size limit: they are its own artifacts.
-        let limits = ferry_sdk::artifact::Limits { max_size: u64::MAX, max_files: usize::MAX };
+        // Flux unpacks includes without a size limit: they are its own
+        // artifacts (half the range: the extractor adds to its budget).
+        let limits = ferry_sdk::artifact::Limits { max_size: u64::MAX / 2, max_files: usize::MAX / 2 };
         ferry_sdk::artifact::extract_tar_gz(std::io::BufReader::new(file), &unpacked, limits)
             .map_err(|e| failed(e.to_string()))?;
         let source = secure_join(&unpacked, &from).map_err(|e| failed(e.to_string()))?;
