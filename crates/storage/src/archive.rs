@@ -17,71 +17,17 @@ pub const EXE_FILE_MODE: u32 = 0o700;
 /// The mode of directories in an artifact.
 pub const DIR_MODE: u32 = 0o750;
 
-/// How many bytes of tar stream travel to the compressor at once.
-const CHUNK: usize = 256 << 10;
-
 /// Writes `dir` as tar.gz into `out`: entries in lexical order, names
 /// relative to `dir`, owner 0:0, no names, zero mtimes, Flux's modes; only
 /// regular files and directories (symlinks and devices are left out).
-///
-/// Reading the files and compressing run on two threads, as `tar | gzip`
-/// does: the tar stream goes to the compressor in chunks.
-pub(crate) fn write_tarball(dir: &Path, ignore: &SourceIgnore, out: &mut (dyn Write + Send)) -> Result<()> {
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-    std::thread::scope(|scope| {
-        let compressor = scope.spawn(move || -> std::io::Result<()> {
-            let mut gzip = GzEncoder::new(out, Compression::default());
-            for chunk in receive {
-                gzip.write_all(&chunk)?;
-            }
-            gzip.finish()?.flush()
-        });
-        let packed = (|| {
-            let mut tar = tar::Builder::new(ChunkWriter { buffer: Vec::with_capacity(CHUNK), send });
-            tar.mode(tar::HeaderMode::Deterministic);
-            append_dir(&mut tar, dir, Path::new(""), ignore)?;
-            let mut chunks = tar.into_inner().map_err(io_err("finishing the tarball of", dir))?;
-            chunks.flush().map_err(io_err("finishing the tarball of", dir))
-            // Dropping the sender here ends the compressor's loop.
-        })();
-        let compressed = match compressor.join() {
-            Ok(result) => result.map_err(io_err("compressing", dir)),
-            Err(_) => Err(io_err("compressing", dir)(std::io::Error::other("the compressor thread panicked"))),
-        };
-        // A failed compressor closes the channel, which fails the packing:
-        // report the compressor's error first.
-        compressed.and(packed)
-    })
-}
-
-/// Collects the tar stream into chunks and hands them to the compressor.
-struct ChunkWriter {
-    buffer: Vec<u8>,
-    send: std::sync::mpsc::SyncSender<Vec<u8>>,
-}
-
-impl ChunkWriter {
-    fn send_buffer(&mut self) -> std::io::Result<()> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
-        self.send.send(full).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the compressor stopped"))
-    }
-}
-
-impl Write for ChunkWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buffer.extend_from_slice(data);
-        if self.buffer.len() >= CHUNK {
-            self.send_buffer()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.send_buffer()
-    }
+pub(crate) fn write_tarball(dir: &Path, ignore: &SourceIgnore, out: &mut dyn Write) -> Result<()> {
+    let gzip = GzEncoder::new(out, Compression::default());
+    let mut tar = tar::Builder::new(gzip);
+    tar.mode(tar::HeaderMode::Deterministic);
+    append_dir(&mut tar, dir, Path::new(""), ignore)?;
+    let gzip = tar.into_inner().map_err(io_err("finishing the tarball of", dir))?;
+    gzip.finish().map_err(io_err("compressing", dir))?;
+    Ok(())
 }
 
 fn append_dir<W: Write>(tar: &mut tar::Builder<W>, root: &Path, rel: &Path, ignore: &SourceIgnore) -> Result<()> {

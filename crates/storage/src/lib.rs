@@ -204,7 +204,7 @@ impl Storage {
 
     fn atomic_write<F>(&self, path: &ArtifactPath, fill: F) -> Result<Stored>
     where
-        F: FnOnce(&mut (dyn Write + Send)) -> Result<()>,
+        F: FnOnce(&mut dyn Write) -> Result<()>,
     {
         let local = self.local_path(path);
         let dir = local.parent().unwrap_or(&self.base).to_path_buf();
