@@ -415,6 +415,7 @@ async fn new_commits_within_an_interval_and_old_artifacts_are_collected() {
     let note = wait_event(&ns, "app", "Normal", "NewArtifact").await;
     assert_eq!(note, "stored artifact for commit 'first commit'");
 
+    repo.write("app.yaml", "v: 2\n").unwrap();
     let second = repo.commit("a second commit whose subject runs on well past fifty characters").unwrap();
     let updated = ferry_testenv::wait_for(&repos, "app", Duration::from_secs(20), |r: &GitRepository| {
         revision(r).is_some_and(|rev| rev.ends_with(&second))
@@ -423,6 +424,13 @@ async fn new_commits_within_an_interval_and_old_artifacts_are_collected() {
     .expect("the new commit within a few intervals, without a reconcile request");
     let new = updated.status.unwrap().artifact.unwrap();
     assert_eq!(artifact_files(&new.url, &new.digest).await, ["app.yaml"]);
+    // A new digest, a new NewArtifact event, with the subject cut as Flux cuts it.
+    let expected = "stored artifact for commit 'a second commit whose subject runs on well past fi...'";
+    let deadline = std::time::Instant::now() + WAIT;
+    while !events(&ns, "app").await.iter().any(|(_, reason, note)| reason == "NewArtifact" && note == expected) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", events(&ns, "app").await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     // The old artifact is gone from the server; the new one and latest stay.
     assert_eq!(reqwest::get(&old.url).await.unwrap().status(), reqwest::StatusCode::NOT_FOUND);
     let latest = new.url.replace(&format!("{second}.tar.gz"), "latest.tar.gz");
