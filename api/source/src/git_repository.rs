@@ -209,3 +209,26 @@ pub struct GitRepositoryStatus {
 
 ferry_api_meta::impl_reconcile_status!(GitRepositoryStatus);
 ferry_api_meta::impl_flux_object!(GitRepository, GitRepositoryStatus, suspend);
+
+/// The event reason of a GitRepository (or any source) that stored a new artifact.
+pub const NEW_ARTIFACT_REASON: &str = "NewArtifact";
+/// `IncludeUnavailable` reason: an included GitRepository does not exist.
+pub const INCLUDE_NOT_FOUND_REASON: &str = "NotFound";
+/// `IncludeUnavailable` reason: an included GitRepository has no artifact yet.
+pub const INCLUDE_NO_ARTIFACT_REASON: &str = "NoArtifact";
+/// `StorageOperationFailed` reason: an include's `toPath` cannot be placed.
+pub const INCLUDE_ILLEGAL_PATH_REASON: &str = "IllegalPath";
+/// `StorageOperationFailed` reason: copying an included artifact failed.
+pub const INCLUDE_COPY_FAILURE_REASON: &str = "CopyFailure";
+/// `ArtifactOutdated` reason: the included artifacts changed.
+pub const INCLUDE_CHANGE_REASON: &str = "IncludeChange";
+/// `ArtifactOutdated` reason: the remote has a new revision.
+pub const NEW_REVISION_REASON: &str = "NewRevision";
+/// `SourceVerified` reason: the commit's signature did not verify.
+pub const INVALID_COMMIT_SIGNATURE_REASON: &str = "InvalidCommitSignature";
+/// `SourceVerified` reason: the tag's signature did not verify.
+pub const INVALID_TAG_SIGNATURE_REASON: &str = "InvalidTagSignature";
+/// `SourceVerified` reason: the tag to verify is not signed.
+pub const INVALID_GIT_OBJECT_REASON: &str = "InvalidGitObject";
+/// `SourceVerified` reason: a tag mode was asked for a ref that is no tag.
+pub const INVALID_VERIFICATION_MODE_REASON: &str = "InvalidVerificationMode";

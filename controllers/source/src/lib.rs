@@ -82,17 +82,40 @@ pub async fn serve_storage(
     Ok(bound)
 }
 
-/// The watches of the GitRepository controller: its Secrets.
+/// The watches of the GitRepository controller: its Secrets, and the
+/// GitRepositories it includes (a new artifact of an included repository
+/// rebuilds its includers at once, except along include cycles).
 pub fn watches(controller: Controller<GitRepositoryReconciler>) -> Controller<GitRepositoryReconciler> {
-    controller.watch_secrets(|repo: &ferry_api_source::GitRepository| {
-        let spec = &repo.spec;
-        spec.secret_ref
-            .iter()
-            .chain(spec.proxy_secret_ref.iter())
-            .map(|r| r.name.clone())
-            .chain(spec.verify.iter().map(|v| v.secret_ref.name.clone()))
-            .collect()
-    })
+    use ferry_api_source::GitRepository;
+    use kube::runtime::reflector::ObjectRef;
+    let graph = Arc::new(gitrepository::include::IncludeGraph::default());
+    let observed = graph.clone();
+    controller
+        .watch_secrets(|repo: &GitRepository| {
+            let spec = &repo.spec;
+            spec.secret_ref
+                .iter()
+                .chain(spec.proxy_secret_ref.iter())
+                .map(|r| r.name.clone())
+                .chain(spec.verify.iter().map(|v| v.secret_ref.name.clone()))
+                .collect()
+        })
+        .watch_sources(
+            move |includer: &GitRepository| {
+                if !graph.wakes(includer) {
+                    return Vec::new();
+                }
+                let namespace = kube::ResourceExt::namespace(includer).unwrap_or_default();
+                includer
+                    .spec
+                    .include
+                    .iter()
+                    .flatten()
+                    .map(|include| ObjectRef::new(&include.repository.name).within(&namespace))
+                    .collect()
+            },
+            move |source: &GitRepository| observed.observe(source),
+        )
 }
 
 /// Starts the artifact server (when `storage_addr` is set, until `stop`

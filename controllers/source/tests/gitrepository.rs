@@ -2,90 +2,14 @@
 //! server, the GitRepository CRD, the controller in-process, and the
 //! artifact downloaded from the URL it advertises.
 
-use std::io::Read;
+mod support;
+
 use std::time::Duration;
 
 use ferry_api_source::GitRepository;
-use ferry_sdk::reconcile::{Runtime, Settings};
-use ferry_source_controller::CONTROLLER_NAME;
-use ferry_storage::{DigestAlgorithm, Storage};
 use ferry_testenv::git::{GitServer, GitServerOptions};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
-use sha2::Digest;
-
-const CRD: &str = include_str!("../../../charts/crds/source.toolkit.fluxcd.io_gitrepositories.yaml");
-
-async fn install_crd(client: kube::Client) {
-    let crd: CustomResourceDefinition = serde_yaml_ng::from_str(CRD).unwrap();
-    let name = crd.metadata.name.clone().unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client);
-    crds.patch(&name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(&crd)).await.unwrap();
-    ferry_testenv::wait_for_condition(&crds, &name, "Established", "True", Duration::from_secs(30)).await.unwrap();
-}
-
-struct Running {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _storage: tempfile::TempDir,
-}
-
-impl Running {
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.unwrap().unwrap().unwrap();
-    }
-}
-
-async fn start_controller(client: kube::Client, namespace: &str) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let storage =
-        Storage::new(dir.path(), format!("127.0.0.1:{port}"), Duration::from_secs(60), 2, DigestAlgorithm::Sha256)
-            .unwrap();
-    let settings = Settings {
-        namespace: Some(namespace.to_string()),
-        min_retry_delay: Duration::from_millis(200),
-        max_retry_delay: Duration::from_secs(2),
-        ..Settings::new(CONTROLLER_NAME)
-    };
-    let runtime = Runtime::new(client, settings).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task =
-        tokio::spawn(ferry_source_controller::run(runtime, storage, Some(([127, 0, 0, 1], port).into()), async move {
-            let _ = stopped.await;
-        }));
-    Running { stop: Some(stop), task, _storage: dir }
-}
-
-fn git_repository(name: &str, url: &str, branch: &str) -> serde_json::Value {
-    serde_json::json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "GitRepository",
-        "metadata": {"name": name},
-        "spec": {"url": url, "interval": "10m", "ref": {"branch": branch}},
-    })
-}
-
-async fn artifact_files(url: &str, digest: &str) -> Vec<String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let bytes = reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap();
-    assert_eq!(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))), digest, "digest of {url}");
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_ref()));
-    let mut files = Vec::new();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.header().entry_type().is_file() {
-            let mut body = Vec::new();
-            entry.read_to_end(&mut body).unwrap();
-            files.push(entry.path().unwrap().display().to_string());
-        }
-    }
-    files.sort();
-    files
-}
+use kube::api::{Patch, PatchParams};
+use support::{artifact_files, git_repository, install_crd, start_controller};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_branch_becomes_a_downloadable_artifact_and_follows_new_commits() {

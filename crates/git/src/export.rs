@@ -6,9 +6,25 @@ use gix::objs::tree::EntryKind;
 
 use crate::{Commit, Error, Result};
 
+/// A submodule entry (gitlink) met while writing a tree: where it goes,
+/// relative to the checkout's root, and the commit it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Gitlink {
+    /// The path in the tree, `/`-separated.
+    pub path: String,
+    /// The recorded commit, in hex.
+    pub commit: String,
+}
+
 /// Writes the tree of `commit` into `dir`, limited to the `sparse`
-/// directories when any are given, and returns the commit's details.
-pub(crate) fn commit_to_dir(repo: &gix::Repository, commit: &str, dir: &Path, sparse: &[String]) -> Result<Commit> {
+/// directories when any are given, and returns the commit's details and the
+/// submodule entries it met (their directories are created, empty).
+pub(crate) fn commit_to_dir(
+    repo: &gix::Repository,
+    commit: &str,
+    dir: &Path,
+    sparse: &[String],
+) -> Result<(Commit, Vec<Gitlink>)> {
     let failed = |message: String| Error::CheckoutFailed { commit: commit.to_string(), message };
     let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| failed(e.to_string()))?;
     let object = repo.find_commit(id).map_err(|e| failed(format!("the commit was not fetched: {e}")))?;
@@ -18,11 +34,9 @@ pub(crate) fn commit_to_dir(repo: &gix::Repository, commit: &str, dir: &Path, sp
         .iter()
         .map(|s| s.trim_matches('/').split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>())
         .collect();
-    if sparse.iter().any(|parts| parts.is_empty()) || sparse.is_empty() {
-        write_tree(repo, &tree, dir, &[], None).map_err(|e| failed(e.to_string()))?;
-    } else {
-        write_tree(repo, &tree, dir, &[], Some(&sparse)).map_err(|e| failed(e.to_string()))?;
-    }
+    let mut gitlinks = Vec::new();
+    let sparse = (!(sparse.is_empty() || sparse.iter().any(|parts| parts.is_empty()))).then_some(sparse.as_slice());
+    write_tree(repo, &tree, dir, &[], sparse, &mut gitlinks).map_err(|e| failed(e.to_string()))?;
     let decoded = object.decode().map_err(|e| failed(e.to_string()))?;
     let author = format!(
         "{} <{}>",
@@ -34,7 +48,22 @@ pub(crate) fn commit_to_dir(repo: &gix::Repository, commit: &str, dir: &Path, sp
         Some((signature, signed)) => (Some(signature.to_string()), signed.to_bstring().to_vec()),
         None => (None, object.data.clone()),
     };
-    Ok(Commit { hash: commit.to_string(), message, author, signature, payload, tag: None })
+    Ok((Commit { hash: commit.to_string(), message, author, signature, payload, tag: None }, gitlinks))
+}
+
+/// Reads the `.gitmodules` file at the root of `commit`'s tree, if any.
+pub(crate) fn gitmodules(repo: &gix::Repository, commit: &str) -> Result<Option<Vec<u8>>> {
+    let failed = |message: String| Error::CheckoutFailed { commit: commit.to_string(), message };
+    let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| failed(e.to_string()))?;
+    let object = repo.find_commit(id).map_err(|e| failed(e.to_string()))?;
+    let tree = object.tree().map_err(|e| failed(e.to_string()))?;
+    let decoded = tree.decode().map_err(|e| failed(e.to_string()))?;
+    let Some(entry) = decoded.entries.iter().find(|e| e.filename == ".gitmodules") else { return Ok(None) };
+    if !entry.mode.is_blob() {
+        return Ok(None);
+    }
+    let blob = repo.find_blob(entry.oid.to_owned()).map_err(|e| failed(e.to_string()))?;
+    Ok(Some(blob.data.clone()))
 }
 
 /// Reads an annotated tag object and splits off its signature.
@@ -75,6 +104,7 @@ fn write_tree(
     dir: &Path,
     prefix: &[&str],
     sparse: Option<&[Vec<&str>]>,
+    gitlinks: &mut Vec<Gitlink>,
 ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let decoded = tree.decode()?;
     for entry in &decoded.entries {
@@ -99,7 +129,7 @@ fn write_tree(
             EntryKind::Tree => {
                 std::fs::create_dir_all(&target)?;
                 let subtree = repo.find_tree(entry.oid.to_owned())?;
-                write_tree(repo, &subtree, &target, &path, sparse)?;
+                write_tree(repo, &subtree, &target, &path, sparse, gitlinks)?;
             }
             EntryKind::Blob | EntryKind::BlobExecutable => {
                 // Files inside a sparse directory only, not on the way to one.
@@ -118,8 +148,12 @@ fn write_tree(
                 let link_target = String::from_utf8_lossy(&blob.data).to_string();
                 std::os::unix::fs::symlink(link_target, &target)?;
             }
-            // Submodules are not followed here.
-            EntryKind::Commit => {}
+            // Submodules: an empty directory now, filled by the caller when
+            // it recurses into them.
+            EntryKind::Commit => {
+                std::fs::create_dir_all(&target)?;
+                gitlinks.push(Gitlink { path: path.join("/"), commit: entry.oid.to_hex().to_string() });
+            }
         }
     }
     Ok(())

@@ -19,6 +19,7 @@
 mod auth;
 mod export;
 mod reference;
+mod submodule;
 mod verify;
 
 use std::path::Path;
@@ -94,6 +95,9 @@ pub struct CheckoutOptions {
     pub timeout: Option<Duration>,
     /// Write only these directories of the tree (`spec.sparseCheckout`).
     pub sparse: Vec<String>,
+    /// Check out submodules too, recursively, at the commits the tree
+    /// records (`spec.recurseSubmodules`), with the same credentials.
+    pub recurse_submodules: bool,
 }
 
 /// The commit a checkout wrote, with what verification needs.
@@ -144,18 +148,44 @@ pub fn list_refs(url: &str, auth: &Auth) -> Result<Vec<RemoteRef>> {
 /// Fetches the commit `resolved` names from `url` and writes its tree into
 /// `dir` (which must be empty or missing). Returns the commit.
 pub fn checkout(url: &str, auth: &Auth, resolved: &Resolved, dir: &Path, options: &CheckoutOptions) -> Result<Commit> {
+    let deadline = options.timeout.map(|timeout| std::time::Instant::now() + timeout);
+    // A named ref travels by name at depth 1; a bare commit by its hash.
+    let (scratch, repo) = match &resolved.reference {
+        Some(name) => fetch(url, auth, &format!("+{name}:{FETCHED}"), true, deadline)?,
+        None => fetch(url, auth, &format!("+{}:{FETCHED}", resolved.commit), false, deadline)?,
+    };
+    let (mut commit, gitlinks) = export::commit_to_dir(&repo, &resolved.commit, dir, &options.sparse)?;
+    if let Some(tag) = &resolved.tag_object {
+        commit.tag = Some(export::read_tag(&repo, tag)?);
+    }
+    if options.recurse_submodules && !gitlinks.is_empty() {
+        let modules = export::gitmodules(&repo, &resolved.commit)?;
+        drop(repo);
+        drop(scratch);
+        submodule::checkout_all(url, auth, modules.as_deref(), &gitlinks, dir, deadline, 1)?;
+    }
+    Ok(commit)
+}
+
+/// Where fetched commits land in scratch repositories.
+const FETCHED: &str = "refs/ferry/fetched";
+
+/// Fetches `refspec` from `url` into a scratch repository, shallow when
+/// asked; the scratch directory lives as long as the returned guard.
+pub(crate) fn fetch(
+    url: &str,
+    auth: &Auth,
+    refspec: &str,
+    shallow: bool,
+    deadline: Option<std::time::Instant>,
+) -> Result<(tempfile::TempDir, gix::Repository)> {
     let scratch = tempfile::Builder::new().prefix("ferry-git-fetch-").tempdir()?;
     let mut repo = auth::scratch_repo(scratch.path(), url, auth)?;
     auth::configure(&mut repo, url, auth)?;
-    // A named ref travels by name at depth 1; a bare commit by its hash.
-    let (refspec, shallow) = match &resolved.reference {
-        Some(name) => (format!("+{name}:refs/ferry/fetched"), true),
-        None => (format!("+{}:refs/ferry/fetched", resolved.commit), false),
-    };
     let remote = repo
         .remote_at(url)
         .map_err(|e| Error::InvalidUrl { url: url.to_string(), reason: e.to_string() })?
-        .with_refspecs(Some(refspec.as_str()), gix::remote::Direction::Fetch)
+        .with_refspecs(Some(refspec), gix::remote::Direction::Fetch)
         .map_err(|e| Error::InvalidUrl { url: url.to_string(), reason: e.to_string() })?
         .with_fetch_tags(gix::remote::fetch::Tags::None);
     let connection = auth::connect(&repo, &remote, url, auth)?;
@@ -168,13 +198,11 @@ pub fn checkout(url: &str, auth: &Auth, resolved: &Resolved, dir: &Path, options
     } else {
         prepare
     };
-    let _watchdog = options.timeout.map(|timeout| Watchdog::start(timeout, interrupt.clone()));
+    let timeout = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+    let _watchdog = timeout.map(|timeout| Watchdog::start(timeout, interrupt.clone()));
     prepare.receive(gix::progress::Discard, &interrupt).map_err(|e| auth::classify(url, auth::chain(&e)))?;
-    let mut commit = export::commit_to_dir(&repo, &resolved.commit, dir, &options.sparse)?;
-    if let Some(tag) = &resolved.tag_object {
-        commit.tag = Some(export::read_tag(&repo, tag)?);
-    }
-    Ok(commit)
+    drop(remote);
+    Ok((scratch, repo))
 }
 
 /// Sets the interrupt flag when a checkout runs past its timeout.

@@ -69,7 +69,8 @@ impl TrustedKeys {
     }
 
     /// Checks `signature` (armored PGP or SSH) over `payload`; returns the
-    /// fingerprint of the key that made it.
+    /// key that made it as Flux names it: the primary key's ID (16 upper-case
+    /// hex digits) for PGP, the `SHA256:` fingerprint for SSH.
     pub fn verify(&self, object: &str, payload: &[u8], signature: Option<&str>) -> Result<String, VerifyError> {
         let Some(signature) = signature.filter(|s| !s.trim().is_empty()) else {
             return Err(VerifyError::Unsigned(object.to_string()));
@@ -86,13 +87,11 @@ impl TrustedKeys {
         }
         let (sig, _) = DetachedSignature::from_string(signature.trim()).map_err(|e| invalid(e.to_string()))?;
         for key in &self.pgp {
-            if sig.verify(&key.primary_key, payload).is_ok() {
-                return Ok(hex_upper(key.primary_key.fingerprint().as_bytes()));
-            }
-            for subkey in &key.public_subkeys {
-                if sig.verify(&subkey.key, payload).is_ok() {
-                    return Ok(hex_upper(subkey.key.fingerprint().as_bytes()));
-                }
+            let id = hex_upper(key.primary_key.legacy_key_id().as_ref());
+            if sig.verify(&key.primary_key, payload).is_ok()
+                || key.public_subkeys.iter().any(|subkey| sig.verify(&subkey.key, payload).is_ok())
+            {
+                return Ok(id);
             }
         }
         Err(VerifyError::Untrusted(object.to_string()))

@@ -259,3 +259,78 @@ async fn ssh_with_keys_and_known_hosts() {
     let err = blocking(move || list_refs(&url, &no_known_hosts)).await.unwrap_err();
     assert!(matches!(err, Error::InvalidAuth(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submodules_are_checked_out_recursively_when_asked() {
+    let server = GitServer::start(GitServerOptions::default()).await.unwrap();
+    // leaf <- lib (absolute URL) <- app (relative URL), each pinned at a commit.
+    let leaf = server.create_repo("leaf").unwrap();
+    leaf.write("leaf.txt", "leaf v1\n").unwrap();
+    leaf.commit("leaf v1").unwrap();
+    let lib = server.create_repo("lib").unwrap();
+    lib.write("lib.yaml", "kind: Lib\n").unwrap();
+    lib.git(&["-c", "protocol.file.allow=always", "submodule", "add", "--quiet", &server.url("leaf"), "nested/leaf"])
+        .unwrap();
+    lib.commit("lib with leaf").unwrap();
+    let app = server.create_repo("app").unwrap();
+    app.write("app.yaml", "kind: App\n").unwrap();
+    app.git(&["-c", "protocol.file.allow=always", "submodule", "add", "--quiet", "../lib.git", "vendor/lib"]).unwrap();
+    app.commit("app with lib").unwrap();
+    // A later commit of the leaf is not what lib pins.
+    leaf.write("leaf.txt", "leaf v2\n").unwrap();
+    leaf.commit("leaf v2").unwrap();
+
+    let url = server.url("app");
+    let refs = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &Auth::default())
+    })
+    .await
+    .unwrap();
+    let resolved = resolve(&refs, &GitRef { branch: Some("main".into()), ..GitRef::default() }).unwrap();
+    let checkout_with = |recurse: bool| {
+        let (url, resolved) = (url.clone(), resolved.clone());
+        blocking(move || {
+            let dir = tempfile::tempdir().unwrap();
+            let options = CheckoutOptions { recurse_submodules: recurse, ..CheckoutOptions::default() };
+            checkout(&url, &Auth::default(), &resolved, dir.path(), &options).map(|_| dir)
+        })
+    };
+    let without = checkout_with(false).await.unwrap();
+    assert_eq!(files(without.path()), [".gitmodules", "app.yaml"]);
+    assert!(without.path().join("vendor/lib").is_dir(), "the gitlink is an empty directory");
+
+    let with = checkout_with(true).await.unwrap();
+    assert_eq!(
+        files(with.path()),
+        [".gitmodules", "app.yaml", "vendor/lib/.gitmodules", "vendor/lib/lib.yaml", "vendor/lib/nested/leaf/leaf.txt"]
+    );
+    assert_eq!(std::fs::read_to_string(with.path().join("vendor/lib/nested/leaf/leaf.txt")).unwrap(), "leaf v1\n");
+
+    // A submodule pointing at a local path is refused.
+    let hostile = server.create_repo("hostile").unwrap();
+    hostile.write("a.txt", "a").unwrap();
+    hostile
+        .git(&[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "--quiet",
+            &lib.bare().display().to_string(),
+            "x",
+        ])
+        .unwrap();
+    hostile.commit("local submodule").unwrap();
+    let url = server.url("hostile");
+    let err = blocking(move || {
+        let refs = list_refs(&url, &Auth::default())?;
+        let resolved = resolve(&refs, &GitRef { branch: Some("main".into()), ..GitRef::default() })?;
+        let dir = tempfile::tempdir()?;
+        let options = CheckoutOptions { recurse_submodules: true, ..CheckoutOptions::default() };
+        checkout(&url, &Auth::default(), &resolved, dir.path(), &options)
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+}

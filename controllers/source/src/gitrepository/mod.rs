@@ -1,16 +1,21 @@
 //! GitRepository: from a Git ref to a stored, digest-addressed tarball.
 //!
 //! The steps, in Flux's order:
-//! 1. source: read the Secrets, list the remote's refs, resolve `spec.ref`;
-//!    when the artifact already holds that revision (and nothing that shapes
-//!    it changed), stop here without cloning; otherwise fetch the commit and
-//!    verify its signature when `spec.verify` asks (conditions `FetchFailed`,
+//! 1. source: read the Secrets, look up the included repositories' artifacts
+//!    (condition `IncludeUnavailable`), list the remote's refs, resolve
+//!    `spec.ref`; when the artifact already holds that revision (and nothing
+//!    that shapes it changed: ignore rules, sparse paths, submodules,
+//!    includes and their artifacts), stop here without cloning; otherwise
+//!    fetch the commit (and its submodules when asked) and verify its
+//!    signature when `spec.verify` asks (conditions `FetchFailed`,
 //!    `SourceVerified`);
-//! 2. artifact: pack the tree minus ignored files, link `latest.tar.gz`,
+//! 2. include: copy the included artifacts into the tree;
+//! 3. artifact: pack the tree minus ignored files, link `latest.tar.gz`,
 //!    record `status.artifact`, collect old files (conditions
 //!    `ArtifactInStorage`, `StorageOperationFailed`).
 
 pub mod auth;
+pub mod include;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,8 +24,8 @@ use std::time::Duration;
 
 use ferry_api_meta::conditions as cond;
 use ferry_api_meta::{Artifact, Condition};
-use ferry_api_source::{GitRepository, GitRepositorySpec, GitRepositoryStatus};
-use ferry_git::{CheckoutOptions, GitRef, TrustedKeys, VerifyError};
+use ferry_api_source::{self as source, GitRepository, GitRepositorySpec, GitRepositoryStatus};
+use ferry_git::{CheckoutOptions, GitRef, TrustedKeys};
 use ferry_sdk::conditions::{Summary, mark_false, mark_true};
 use ferry_sdk::events::Severity;
 use ferry_sdk::reconcile::Context;
@@ -36,6 +41,9 @@ pub const KIND: &str = "GitRepository";
 
 /// The default `spec.timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long to wait for an included repository (Flux's `--requeue-dependency`).
+pub const REQUEUE_DEPENDENCY: Duration = Duration::from_secs(30);
 
 /// What went wrong reconciling a GitRepository.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +73,27 @@ pub enum Error {
     /// Listing, fetching or checking out failed.
     #[error("{0}")]
     GitOperationFailed(String),
-    /// The signature could not be verified.
-    #[error("{0}")]
-    VerificationFailed(String),
+    /// The signature could not be verified (`reason` is Flux's).
+    #[error("{message}")]
+    VerificationFailed {
+        /// The `SourceVerified` reason.
+        reason: &'static str,
+        /// Why.
+        message: String,
+        /// No retry helps until the spec changes.
+        stalled: bool,
+    },
+    /// An included repository is missing or has no artifact yet.
+    #[error("{message}")]
+    IncludeUnavailable {
+        /// The `IncludeUnavailable` reason.
+        reason: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// Copying an included artifact into the tree failed.
+    #[error(transparent)]
+    Include(#[from] include::Error),
     /// Writing the artifact failed.
     #[error("{0}")]
     StorageOperationFailed(String),
@@ -81,14 +107,17 @@ impl ReconcileError for Error {
                 cond::AUTHENTICATION_FAILED
             }
             Self::GitOperationFailed(_) => cond::GIT_OPERATION_FAILED,
-            Self::VerificationFailed(_) => cond::VERIFICATION_ERROR,
+            Self::VerificationFailed { reason, .. } | Self::IncludeUnavailable { reason, .. } => reason,
+            Self::Include(include::Error::IllegalPath { .. }) => source::INCLUDE_ILLEGAL_PATH_REASON,
+            Self::Include(include::Error::CopyFailed { .. }) => source::INCLUDE_COPY_FAILURE_REASON,
             Self::StorageOperationFailed(_) => cond::ARCHIVE_OPERATION_FAILED,
         }
     }
 
     fn class(&self) -> ErrorClass {
         match self {
-            Self::InvalidSpec(_) => ErrorClass::Stalled,
+            Self::InvalidSpec(_) | Self::VerificationFailed { stalled: true, .. } => ErrorClass::Stalled,
+            Self::IncludeUnavailable { .. } => ErrorClass::Waiting(Some(REQUEUE_DEPENDENCY)),
             _ => ErrorClass::Transient,
         }
     }
@@ -167,11 +196,15 @@ impl Reconciler for GitRepositoryReconciler {
         let generation = repo.meta().generation;
         let result = self.reconcile_steps(repo, status, ctx).await;
         match &result {
-            Err(err @ Error::StorageOperationFailed(_)) => {
+            Err(err @ (Error::StorageOperationFailed(_) | Error::Include(_))) => {
                 let conditions = status.conditions.get_or_insert_with(Vec::new);
                 mark_true(conditions, cond::STORAGE_OPERATION_FAILED, err.reason(), &err.to_string(), generation);
             }
-            Err(Error::VerificationFailed(_)) => {}
+            Err(err @ Error::IncludeUnavailable { .. }) => {
+                let conditions = status.conditions.get_or_insert_with(Vec::new);
+                mark_true(conditions, cond::INCLUDE_UNAVAILABLE, err.reason(), &err.to_string(), generation);
+            }
+            Err(Error::VerificationFailed { .. }) => {}
             Err(err) => set_fetch_failed(status, generation, err),
             Ok(_) => remove(&mut status.conditions, &[cond::FETCH_FAILED, cond::STORAGE_OPERATION_FAILED]),
         }
@@ -224,6 +257,23 @@ impl GitRepositoryReconciler {
             })?);
         }
 
+        // A failed verification is computed again; a passed one stays until
+        // the new revision is verified.
+        if let Some(conditions) = &mut status.conditions {
+            conditions.retain(|c| !(c.type_ == cond::SOURCE_VERIFIED && c.is_false()));
+        }
+
+        // The included repositories' artifacts.
+        let includes = spec.include.clone().unwrap_or_default();
+        let included = self.fetch_includes(ctx, &namespace, &includes).await?;
+        remove(&mut status.conditions, &[cond::INCLUDE_UNAVAILABLE]);
+        let includes_changed = include::artifacts_differ(&included, status.included_artifacts.as_deref());
+        if includes_changed && status.included_artifacts.is_some() {
+            let conditions = status.conditions.get_or_insert_with(Vec::new);
+            let message = "included artifacts differ from last observed includes";
+            mark_true(conditions, cond::ARTIFACT_OUTDATED, source::INCLUDE_CHANGE_REASON, message, generation);
+        }
+
         // Resolve the ref on the remote.
         let reference = git_ref(spec);
         let resolved = {
@@ -243,6 +293,7 @@ impl GitRepositoryReconciler {
         // shaped the same way.
         let ignore = spec.ignore.clone();
         let sparse = spec.sparse_checkout.clone().unwrap_or_default();
+        let recurse = spec.recurse_submodules.unwrap_or(false);
         let artifact_path =
             ArtifactPath::new(KIND, &namespace, &repo.name_any(), &format!("{}.tar.gz", resolved.commit))
                 .map_err(|e| Error::StorageOperationFailed(e.to_string()))?;
@@ -250,6 +301,9 @@ impl GitRepositoryReconciler {
             && self.storage.exists(&artifact_path)
             && status.observed_ignore == ignore
             && status.observed_sparse_checkout.clone().unwrap_or_default() == sparse
+            && status.observed_recurse_submodules.unwrap_or(false) == recurse
+            && status.observed_include.clone().unwrap_or_default() == includes
+            && !includes_changed
             && (spec.verify.is_none() || status.source_verification_mode.is_some());
         if unchanged {
             let message = format!("stored artifact for revision '{}'", resolved.revision);
@@ -257,6 +311,12 @@ impl GitRepositoryReconciler {
             mark_true(conditions, cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
             remove(&mut status.conditions, &[cond::ARTIFACT_OUTDATED]);
             return Ok(Outcome::ready(message).with_revision(resolved.revision));
+        }
+        if let Some(current) = status.artifact.as_ref().filter(|a| a.revision != resolved.revision) {
+            tracing::debug!(from = %current.revision, to = %resolved.revision, "new upstream revision");
+            let message = format!("new upstream revision '{}'", resolved.revision);
+            let conditions = status.conditions.get_or_insert_with(Vec::new);
+            mark_true(conditions, cond::ARTIFACT_OUTDATED, source::NEW_REVISION_REASON, &message, generation);
         }
 
         // Fetch and write the tree.
@@ -267,7 +327,8 @@ impl GitRepositoryReconciler {
         let dir: PathBuf = work.path().to_path_buf();
         let commit = {
             let (url, credentials, resolved, dir) = (url.clone(), credentials.clone(), resolved.clone(), dir.clone());
-            let options = CheckoutOptions { timeout: Some(timeout), sparse: sparse.clone() };
+            let options =
+                CheckoutOptions { timeout: Some(timeout), sparse: sparse.clone(), recurse_submodules: recurse };
             run_blocking(timeout, move || {
                 ferry_git::checkout(&url, &credentials, &resolved, &dir, &options).map_err(git_error)
             })
@@ -275,65 +336,49 @@ impl GitRepositoryReconciler {
         };
 
         // Verify.
-        if let Some(verify) = &spec.verify {
-            let mode = verify.mode.clone().unwrap_or_else(|| "HEAD".into());
-            let data = secret_data(ctx, &namespace, &verify.secret_ref.name).await?;
-            let keys =
-                TrustedKeys::from_secret_data(data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()))).map_err(|e| {
-                    Error::InvalidSecret {
-                        name: format!("{namespace}/{}", verify.secret_ref.name),
-                        message: e.to_string(),
+        match &spec.verify {
+            Some(verify) => {
+                let verified = self.verify(ctx, &namespace, verify, &resolved, &commit).await;
+                let conditions = status.conditions.get_or_insert_with(Vec::new);
+                match verified {
+                    Ok((mode, message)) => {
+                        mark_true(conditions, cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
+                        status.source_verification_mode = Some(mode);
                     }
-                })?;
-            let mut verified = Vec::new();
-            let mut failure: Option<VerifyError> = None;
-            if matches!(mode.as_str(), "Tag" | "TagAndHEAD") {
-                match &commit.tag {
-                    Some(tag) => match keys.verify(&tag.name, &tag.payload, tag.signature.as_deref()) {
-                        Ok(_) => verified.push(format!("tag '{}'", tag.name)),
-                        Err(e) => failure = Some(e),
-                    },
-                    None => failure = Some(VerifyError::Unsigned("the reference (no annotated tag)".into())),
+                    Err(err) => {
+                        mark_false(conditions, cond::SOURCE_VERIFIED, err.reason(), &err.to_string(), generation);
+                        status.source_verification_mode = None;
+                        return Err(err);
+                    }
                 }
             }
-            if failure.is_none() && matches!(mode.as_str(), "head" | "HEAD" | "TagAndHEAD") {
-                match keys.verify(&commit.hash, &commit.payload, commit.signature.as_deref()) {
-                    Ok(_) => verified.push(format!("commit '{}'", commit.hash)),
-                    Err(e) => failure = Some(e),
-                }
-            }
-            let conditions = status.conditions.get_or_insert_with(Vec::new);
-            if let Some(err) = failure {
-                let message = format!("signature verification failed: {err}");
-                mark_false(conditions, cond::SOURCE_VERIFIED, cond::VERIFICATION_ERROR, &message, generation);
+            None => {
+                remove(&mut status.conditions, &[cond::SOURCE_VERIFIED]);
                 status.source_verification_mode = None;
-                return Err(Error::VerificationFailed(message));
             }
-            let message = format!("verified signature of {}", verified.join(" and "));
-            mark_true(conditions, cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
-            status.source_verification_mode = Some(if mode == "head" { "HEAD".into() } else { mode });
-        } else {
-            remove(&mut status.conditions, &[cond::SOURCE_VERIFIED]);
-            status.source_verification_mode = None;
         }
 
-        // Pack and record the artifact.
+        // Copy the includes in, pack and record the artifact.
         let storage = self.storage.clone();
         let (stored, url_of_latest) = {
-            let (path, dir, ignore) = (artifact_path.clone(), dir.clone(), ignore.clone());
-            tokio::task::spawn_blocking(move || -> Result<_, ferry_storage::Error> {
-                let _lock = storage.lock(&path)?;
-                let rules = SourceIgnore::load(&dir, ignore.as_deref())?;
-                let stored = storage.archive(&path, &dir, &rules)?;
-                let latest = storage.symlink(&path, "latest.tar.gz")?;
-                Ok((stored, latest))
+            let (path, dir, ignore, includes, included) =
+                (artifact_path.clone(), dir.clone(), ignore.clone(), includes.clone(), included.clone());
+            tokio::task::spawn_blocking(move || -> Result<_, Error> {
+                include::copy_all(&storage, &includes, &included, &dir)?;
+                let pack = || -> Result<_, ferry_storage::Error> {
+                    let _lock = storage.lock(&path)?;
+                    let rules = SourceIgnore::load(&dir, ignore.as_deref())?;
+                    let stored = storage.archive(&path, &dir, &rules)?;
+                    let latest = storage.symlink(&path, "latest.tar.gz")?;
+                    Ok((stored, latest))
+                };
+                pack().map_err(|e| Error::StorageOperationFailed(format!("unable to archive artifact to storage: {e}")))
             })
             .await
-            .map_err(|e| Error::StorageOperationFailed(e.to_string()))?
-            .map_err(|e| Error::StorageOperationFailed(format!("failed to archive artifact: {e}")))?
+            .map_err(|e| Error::StorageOperationFailed(e.to_string()))??
         };
         tracing::debug!(latest = %url_of_latest, "updated the latest link");
-        let changed = status.artifact.as_ref().is_none_or(|a| a.revision != resolved.revision);
+        let new_digest = status.artifact.as_ref().is_none_or(|a| a.digest != stored.digest);
         status.artifact = Some(Artifact {
             path: artifact_path.as_str().to_string(),
             url: self.storage.url(&artifact_path),
@@ -343,17 +388,18 @@ impl GitRepositoryReconciler {
             size: i64::try_from(stored.size).ok(),
             metadata: None,
         });
+        status.included_artifacts = (!included.is_empty()).then_some(included);
         status.observed_ignore = ignore;
         status.observed_sparse_checkout = (!sparse.is_empty()).then_some(sparse);
         status.observed_recurse_submodules = spec.recurse_submodules;
+        status.observed_include = spec.include.clone();
         let message = format!("stored artifact for revision '{}'", resolved.revision);
         let conditions = status.conditions.get_or_insert_with(Vec::new);
         mark_true(conditions, cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
         remove(&mut status.conditions, &[cond::ARTIFACT_OUTDATED]);
-        if changed {
-            let summary = commit.message.lines().next().unwrap_or_default();
-            let event = format!("stored artifact for commit '{summary}'");
-            ctx.event(repo, Severity::Info, "NewArtifact", &event).await;
+        if new_digest {
+            let event = format!("stored artifact for commit '{}'", short_message(&commit.message));
+            ctx.event(repo, Severity::Info, source::NEW_ARTIFACT_REASON, &event).await;
         }
         let storage = self.storage.clone();
         let current = artifact_path.clone();
@@ -365,6 +411,103 @@ impl GitRepositoryReconciler {
             _ => {}
         }
         Ok(Outcome::ready(message).with_revision(resolved.revision))
+    }
+
+    /// The artifacts of the included repositories, in `spec.include` order.
+    async fn fetch_includes(
+        &self,
+        ctx: &Context,
+        namespace: &str,
+        includes: &[ferry_api_source::GitRepositoryInclude],
+    ) -> Result<Vec<Artifact>, Error> {
+        let repos: Api<GitRepository> = Api::namespaced(ctx.client().clone(), namespace);
+        let mut artifacts = Vec::with_capacity(includes.len());
+        for include in includes {
+            let name = &include.repository.name;
+            let found = repos.get_opt(name).await.map_err(|e| Error::IncludeUnavailable {
+                reason: source::INCLUDE_NOT_FOUND_REASON,
+                message: format!("could not get resource for include '{name}': {e}"),
+            })?;
+            let Some(found) = found else {
+                return Err(Error::IncludeUnavailable {
+                    reason: source::INCLUDE_NOT_FOUND_REASON,
+                    message: format!("could not get resource for include '{name}': not found"),
+                });
+            };
+            let Some(artifact) = found.status.and_then(|s| s.artifact) else {
+                return Err(Error::IncludeUnavailable {
+                    reason: source::INCLUDE_NO_ARTIFACT_REASON,
+                    message: format!("no artifact available for include '{name}'"),
+                });
+            };
+            artifacts.push(artifact);
+        }
+        Ok(artifacts)
+    }
+
+    /// Verifies the commit (and its tag) as `spec.verify` asks; returns the
+    /// mode verified and the `SourceVerified` message.
+    async fn verify(
+        &self,
+        ctx: &Context,
+        namespace: &str,
+        verify: &ferry_api_source::GitRepositoryVerification,
+        resolved: &ferry_git::Resolved,
+        commit: &ferry_git::Commit,
+    ) -> Result<(String, String), Error> {
+        let failed =
+            |reason: &'static str, message: String| Error::VerificationFailed { reason, message, stalled: false };
+        let mode = match verify.mode.as_deref() {
+            Some(mode @ ("HEAD" | "Tag" | "TagAndHEAD")) => mode.to_string(),
+            _ => "HEAD".to_string(),
+        };
+        let secret = &verify.secret_ref.name;
+        let data = secret_data(ctx, namespace, secret)
+            .await
+            .map_err(|e| failed(cond::VERIFICATION_ERROR, format!("PGP public keys secret error: {e}")))?;
+        let keys = TrustedKeys::from_secret_data(data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())))
+            .map_err(|e| failed(cond::VERIFICATION_ERROR, format!("invalid secret '{namespace}/{secret}': {e}")))?;
+        let mut message = String::from("verified signature of");
+        if mode != "HEAD" {
+            let Some(tag) = &commit.tag else {
+                return Err(Error::VerificationFailed {
+                    reason: source::INVALID_VERIFICATION_MODE_REASON,
+                    message: "cannot verify tag object's signature if a tag reference is not specified".into(),
+                    stalled: true,
+                });
+            };
+            let tag_name = format!("{}@sha1:{}", tag.name, resolved.tag_object.as_deref().unwrap_or_default());
+            if tag.signature.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                let message = format!("cannot verify signature of tag '{tag_name}' since it is not signed");
+                return Err(failed(source::INVALID_GIT_OBJECT_REASON, message));
+            }
+            let key = keys.verify(&tag.name, &tag.payload, tag.signature.as_deref()).map_err(|e| {
+                failed(
+                    source::INVALID_TAG_SIGNATURE_REASON,
+                    format!("signature verification of tag '{tag_name}' failed: {e}"),
+                )
+            })?;
+            message.push_str(&format!("\n\t- tag '{tag_name}' with key '{key}'"));
+        }
+        if mode != "Tag" {
+            let key = keys.verify(&commit.hash, &commit.payload, commit.signature.as_deref()).map_err(|e| {
+                let message = format!("signature verification of commit '{}' failed: {e}", commit.hash);
+                failed(source::INVALID_COMMIT_SIGNATURE_REASON, message)
+            })?;
+            message.push_str(&format!("\n\t- commit '{}' with key '{key}'", commit.hash));
+        }
+        Ok((mode, message))
+    }
+}
+
+/// The first line of a commit message, cut at 50 characters as Flux's
+/// `ShortMessage` does.
+pub fn short_message(message: &str) -> String {
+    let subject = message.split('\n').next().unwrap_or_default();
+    if subject.chars().count() > 50 {
+        format!("{}...", subject.chars().take(50).collect::<String>())
+    } else {
+        subject.to_string()
     }
 }
 
@@ -388,5 +531,18 @@ where
         Ok(Ok(result)) => result,
         Ok(Err(join)) => Err(Error::GitOperationFailed(format!("git operation panicked or was cancelled: {join}"))),
         Err(_) => Err(Error::GitOperationFailed(format!("git operation timed out after {timeout:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_messages_are_subjects_cut_at_fifty_characters() {
+        assert_eq!(short_message("fix: a bug\n\nlong body"), "fix: a bug");
+        let long = "é".repeat(60);
+        assert_eq!(short_message(&long), format!("{}...", "é".repeat(50)));
+        assert_eq!(short_message(""), "");
     }
 }

@@ -1,0 +1,188 @@
+//! What the source-controller integration tests share: the CRD, the
+//! controller running in-process with its artifact server, GitRepository
+//! manifests, artifact downloads and the events a user would list.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::time::Duration;
+
+use ferry_api_source::GitRepository;
+use ferry_sdk::reconcile::{Runtime, Settings};
+use ferry_source_controller::CONTROLLER_NAME;
+use ferry_storage::{DigestAlgorithm, Storage};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use sha2::Digest;
+
+const CRD: &str = include_str!("../../../../charts/crds/source.toolkit.fluxcd.io_gitrepositories.yaml");
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub async fn install_crd(client: kube::Client) {
+    let crd: CustomResourceDefinition = serde_yaml_ng::from_str(CRD).unwrap();
+    let name = crd.metadata.name.clone().unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    crds.patch(&name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(&crd)).await.unwrap();
+    ferry_testenv::wait_for_condition(&crds, &name, "Established", "True", Duration::from_secs(30)).await.unwrap();
+}
+
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _storage: tempfile::TempDir,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.task).await.unwrap().unwrap().unwrap();
+    }
+}
+
+/// The controller for `namespace`, keeping artifacts 60s and 2 per object.
+pub async fn start_controller(client: kube::Client, namespace: &str) -> Running {
+    start_controller_with(client, namespace, Duration::from_secs(60), 2).await
+}
+
+/// The controller with `--artifact-retention-ttl` and `--artifact-retention-records`.
+pub async fn start_controller_with(client: kube::Client, namespace: &str, ttl: Duration, records: usize) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let storage = Storage::new(dir.path(), format!("127.0.0.1:{port}"), ttl, records, DigestAlgorithm::Sha256).unwrap();
+    let settings = Settings {
+        namespace: Some(namespace.to_string()),
+        min_retry_delay: Duration::from_millis(200),
+        max_retry_delay: Duration::from_secs(2),
+        ..Settings::new(CONTROLLER_NAME)
+    };
+    let runtime = Runtime::new(client, settings).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task =
+        tokio::spawn(ferry_source_controller::run(runtime, storage, Some(([127, 0, 0, 1], port).into()), async move {
+            let _ = stopped.await;
+        }));
+    Running { stop: Some(stop), task, _storage: dir }
+}
+
+pub fn git_repository(name: &str, url: &str, branch: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": name},
+        "spec": {"url": url, "interval": "10m", "ref": {"branch": branch}},
+    })
+}
+
+/// A GitRepository with `spec` as given (plus an interval when missing).
+pub fn with_spec(name: &str, mut spec: serde_json::Value) -> serde_json::Value {
+    if spec.get("interval").is_none() {
+        spec["interval"] = "10m".into();
+    }
+    serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": name},
+        "spec": spec,
+    })
+}
+
+pub async fn apply(api: &Api<GitRepository>, name: &str, object: serde_json::Value) {
+    api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
+}
+
+pub async fn apply_secret(ns: &ferry_testenv::TestNamespace, name: &str, data: serde_json::Value) {
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data,
+    });
+    ns.api::<k8s_openapi::api::core::v1::Secret>()
+        .patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(&secret))
+        .await
+        .unwrap();
+}
+
+pub async fn request_reconcile(api: &Api<GitRepository>, name: &str, token: &str) {
+    let request = serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&request)).await.unwrap();
+}
+
+/// The Ready condition's (status, reason, message).
+pub fn ready(repo: &GitRepository) -> (String, String, String) {
+    condition(repo, "Ready").unwrap_or_default()
+}
+
+pub fn condition(repo: &GitRepository, type_: &str) -> Option<(String, String, String)> {
+    let conditions = repo.status.as_ref()?.conditions.as_ref()?;
+    let c = conditions.iter().find(|c| c.type_ == type_)?;
+    Some((c.status.to_string(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until Ready has `status` and `reason`.
+pub async fn wait_ready(api: &Api<GitRepository>, name: &str, status: &str, reason: &str) -> GitRepository {
+    let result = ferry_testenv::wait_for(api, name, WAIT, |r: &GitRepository| {
+        let (s, why, _) = ready(r);
+        s == status && why == reason
+    })
+    .await;
+    match result {
+        Ok(repo) => repo,
+        Err(err) => {
+            let now = api.get(name).await.ok();
+            panic!("{name}: Ready never became {status}/{reason}: {err}; last: {:#?}", now.and_then(|r| r.status));
+        }
+    }
+}
+
+pub fn revision(repo: &GitRepository) -> Option<String> {
+    repo.status.as_ref()?.artifact.as_ref().map(|a| a.revision.clone())
+}
+
+/// Downloads the artifact, checks its digest, and returns its files and
+/// their contents, sorted by path.
+pub async fn artifact_contents(url: &str, digest: &str) -> Vec<(String, String)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let bytes = reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap();
+    assert_eq!(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))), digest, "digest of {url}");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_ref()));
+    let mut files = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let mut body = String::new();
+            entry.read_to_string(&mut body).unwrap();
+            files.push((entry.path().unwrap().display().to_string(), body));
+        }
+    }
+    files.sort();
+    files
+}
+
+pub async fn artifact_files(url: &str, digest: &str) -> Vec<String> {
+    artifact_contents(url, digest).await.into_iter().map(|(path, _)| path).collect()
+}
+
+/// The events about `name` as `kubectl events` lists them: (type, reason, note).
+pub async fn events(ns: &ferry_testenv::TestNamespace, name: &str) -> Vec<(String, String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = ns.api();
+    let list = api.list(&ListParams::default()).await.unwrap();
+    list.items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// Waits until an event about `name` with `type_` and `reason` exists; returns its note.
+pub async fn wait_event(ns: &ferry_testenv::TestNamespace, name: &str, type_: &str, reason: &str) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let all = events(ns, name).await;
+        if let Some((_, _, note)) = all.iter().find(|(t, r, _)| t == type_ && r == reason) {
+            return note.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no {type_} {reason} event for {name}: {all:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
