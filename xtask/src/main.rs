@@ -1,6 +1,7 @@
 //! Ferry's developer commands. Run them as `cargo xtask <command>`.
 
 mod bench;
+mod bench_fleet;
 mod bench_git;
 mod cluster;
 mod codegen;
@@ -56,6 +57,8 @@ enum BenchCmd {
     Kustomize(bench::Options),
     /// Clone and package a large repository, against git clone + tar.
     Git(bench_git::Options),
+    /// Ferry's kustomize-controller against Flux's: N Kustomizations from scratch.
+    Fleet(bench_fleet::Options),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +85,7 @@ fn main() -> Result<()> {
         Cmd::Test(options) => test::run(options),
         Cmd::Codegen { check } => codegen::run_all(check),
         Cmd::Bench { target: BenchCmd::Git(options) } => bench_git::run(&options),
+        Cmd::Bench { target: BenchCmd::Fleet(options) } => bench_fleet::run(&options),
         Cmd::Bench { target: BenchCmd::Kustomize(options) } => bench::run(&options),
         Cmd::Demo { once } => demo::run(once),
     }
