@@ -1,5 +1,6 @@
-//! Builds the control plane's Go binaries from the modules under `hack/`,
-//! caching them outside the checkout keyed by the module's sources.
+//! Builds the control plane's Go binaries and the peer tools (Helm, the flux
+//! CLI) from the modules under `hack/`, caching them outside the checkout keyed
+//! by the module's sources.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,109 @@ pub fn ensure() -> Result<Binaries> {
         kube_scheduler: kube.join("kube-scheduler"),
         kwok: kwok.join("kwok"),
     })
+}
+
+/// The peer tools tests drive: never shipped, only used to check Ferry against them.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    /// Helm v3 (`hack/helm`): lints and renders the charts.
+    pub helm: PathBuf,
+    /// The flux CLI (`hack/flux`): reads Ferry's objects as Flux's own.
+    pub flux: PathBuf,
+}
+
+/// The environment variable through which tests find Helm.
+pub const HELM_ENV: &str = "FERRY_HELM";
+/// The environment variable through which tests find the flux CLI.
+pub const FLUX_ENV: &str = "FERRY_FLUX";
+
+/// Returns the peer tools, building any that are missing.
+pub fn tools() -> Result<Tools> {
+    Ok(Tools { helm: helm()?, flux: flux()? })
+}
+
+/// Helm from `hack/helm`, stamped with its version and the Kubernetes version of its
+/// client-go the way Helm's Makefile does (client-go v0.37 → Kubernetes 1.37).
+pub fn helm() -> Result<PathBuf> {
+    let dir = paths::root().join("hack/helm");
+    let version = required_version(&dir, "helm.sh/helm/v3")?;
+    let client_go = required_version(&dir, "k8s.io/client-go")?;
+    let (major, minor) = major_minor(&client_go)?;
+    let kube_major = major.parse::<u32>().with_context(|| format!("client-go version {client_go}"))? + 1;
+    let mut ldflags = format!(
+        "-s -w -X helm.sh/helm/v3/internal/version.version={version} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+    );
+    for package in ["helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"] {
+        ldflags.push_str(&format!(" -X {package}.k8sVersionMajor={kube_major} -X {package}.k8sVersionMinor={minor}"));
+    }
+    let out = ensure_module(&dir, "helm", &ldflags, &[("helm.sh/helm/v3/cmd/helm", "helm")])?;
+    Ok(out.join("helm"))
+}
+
+/// What `flux install` would embed: flux2's build generates `cmd/flux/manifests/*.yaml` from
+/// Flux's release manifests before compiling, and the module's zip lacks them. Ferry's build
+/// embeds this file instead, so `flux install` and `flux bootstrap` do not work with it; every
+/// command that reads or writes objects does.
+const FLUX_MANIFESTS: &str = "# Built by Ferry's xtask without Flux's install manifests: use Ferry's Helm charts.\n";
+
+/// The flux CLI from `hack/flux`. Its main package embeds generated manifests that the module
+/// zip leaves out, so it is built from a copy of the module source with a placeholder for them,
+/// wired in by a directory `replace` on top of `hack/flux/go.mod` (whose own replace directive,
+/// copied from flux2's go.mod, still applies).
+pub fn flux() -> Result<PathBuf> {
+    let dir = paths::root().join("hack/flux");
+    let module = "github.com/fluxcd/flux2/v2";
+    let version = required_version(&dir, module)?;
+    let ldflags = format!("-s -w -X main.VERSION={}", version.trim_start_matches('v'));
+    let key = module_key(&dir, &format!("{ldflags}\n{FLUX_MANIFESTS}"))?;
+    let out = paths::cache_dir().join(format!("flux-{key}"));
+    let binary = out.join("flux");
+    if binary.is_file() {
+        return Ok(binary);
+    }
+    let staging = out.with_extension("partial");
+    let _ = fs::remove_dir_all(&staging);
+    let src = staging.join("src");
+    fs::create_dir_all(&src)?;
+    let download = Command::new(go_command())
+        .current_dir(&dir)
+        .args(["mod", "download", "-json", &format!("{module}@{version}")])
+        .output()
+        .context("running `go mod download` (is Go installed and on PATH?)")?;
+    if !download.status.success() {
+        bail!("`go mod download {module}@{version}` failed: {}", String::from_utf8_lossy(&download.stderr));
+    }
+    let info: serde_json::Value =
+        serde_json::from_slice(&download.stdout).context("reading `go mod download -json`")?;
+    let module_dir =
+        info.get("Dir").and_then(serde_json::Value::as_str).context("`go mod download -json` printed no Dir")?;
+    copy_tree(Path::new(module_dir), &src.join("flux2"))?;
+    let manifests = src.join("flux2/cmd/flux/manifests");
+    fs::create_dir_all(&manifests)?;
+    fs::write(manifests.join("ferry.yaml"), FLUX_MANIFESTS)?;
+    fs::copy(dir.join("go.sum"), src.join("go.sum"))?;
+    let go_mod = fs::read_to_string(dir.join("go.mod"))?;
+    fs::write(src.join("go.mod"), format!("{go_mod}\nreplace {module} => ./flux2\n"))?;
+    go_build(&src, &ldflags, &format!("{module}/cmd/flux"), &staging.join("flux"), &dir, &out)?;
+    fs::remove_dir_all(&src)?;
+    let _ = fs::remove_dir_all(&out);
+    fs::rename(&staging, &out).with_context(|| format!("moving the flux CLI into {}", out.display()))?;
+    Ok(binary)
+}
+
+/// Copies a directory tree, leaving every copy writable (the module cache's files are read-only).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::write(&target, fs::read(entry.path())?).with_context(|| format!("writing {}", target.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `go` from PATH, else the usual install location (some shells leave it off PATH).
@@ -125,29 +229,37 @@ pub(crate) fn ensure_module(dir: &Path, prefix: &str, ldflags: &str, targets: &[
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging)?;
     for (package, bin) in targets {
-        eprintln!(
-            "==> building {bin} from {} (first run only; the result is cached in {})",
-            dir.strip_prefix(paths::root()).unwrap_or(dir).display(),
-            out.display()
-        );
-        let started = Instant::now();
-        let status = Command::new(go_command())
-            .current_dir(dir)
-            .args(["build", "-trimpath"])
-            .arg(format!("-ldflags={ldflags}"))
-            .arg("-o")
-            .arg(staging.join(bin))
-            .arg(package)
-            .status()
-            .context("running `go build` (is Go installed and on PATH?)")?;
-        if !status.success() {
-            bail!("`go build {package}` in {} failed", dir.display());
-        }
-        eprintln!("    built {bin} in {:.0?}", started.elapsed());
+        go_build(dir, ldflags, package, &staging.join(bin), dir, &out)?;
     }
     let _ = fs::remove_dir_all(&out);
     fs::rename(&staging, &out).with_context(|| format!("moving binaries into {}", out.display()))?;
     Ok(out)
+}
+
+/// `go build -trimpath` of `package` in `cwd` into `output`; `module` and `cache` only name
+/// the module and cache folder in the progress lines.
+fn go_build(cwd: &Path, ldflags: &str, package: &str, output: &Path, module: &Path, cache: &Path) -> Result<()> {
+    let bin = output.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    eprintln!(
+        "==> building {bin} from {} (first run only; the result is cached in {})",
+        module.strip_prefix(paths::root()).unwrap_or(module).display(),
+        cache.display()
+    );
+    let started = Instant::now();
+    let status = Command::new(go_command())
+        .current_dir(cwd)
+        .args(["build", "-trimpath"])
+        .arg(format!("-ldflags={ldflags}"))
+        .arg("-o")
+        .arg(output)
+        .arg(package)
+        .status()
+        .context("running `go build` (is Go installed and on PATH?)")?;
+    if !status.success() {
+        bail!("`go build {package}` in {} failed", cwd.display());
+    }
+    eprintln!("    built {bin} in {:.0?}", started.elapsed());
+    Ok(())
 }
 
 #[cfg(test)]

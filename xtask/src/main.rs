@@ -43,12 +43,23 @@ enum Cmd {
         #[command(subcommand)]
         target: BenchCmd,
     },
+    /// Build the peer tools (Helm, the flux CLI) from `hack/` when missing and print their paths.
+    Tools {
+        /// Only this tool; prints its path alone.
+        tool: Option<Tool>,
+    },
     /// Ferry's main job end to end on the local control plane.
     Demo {
         /// Verify and exit instead of staying up until Ctrl-C.
         #[arg(long)]
         once: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Tool {
+    Helm,
+    Flux,
 }
 
 #[derive(Subcommand)]
@@ -88,5 +99,11 @@ fn main() -> Result<()> {
         Cmd::Bench { target: BenchCmd::Fleet(options) } => bench_fleet::run(&options),
         Cmd::Bench { target: BenchCmd::Kustomize(options) } => bench::run(&options),
         Cmd::Demo { once } => demo::run(once),
+        Cmd::Tools { tool: Some(Tool::Helm) } => gobuild::helm().map(|path| println!("{}", path.display())),
+        Cmd::Tools { tool: Some(Tool::Flux) } => gobuild::flux().map(|path| println!("{}", path.display())),
+        Cmd::Tools { tool: None } => gobuild::tools().map(|tools| {
+            println!("{}={}", gobuild::HELM_ENV, tools.helm.display());
+            println!("{}={}", gobuild::FLUX_ENV, tools.flux.display());
+        }),
     }
 }

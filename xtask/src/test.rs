@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::{cluster, deps, paths};
+use crate::{cluster, deps, gobuild, paths};
 
 /// The environment variable through which tests find the control plane.
 pub const KUBECONFIG_ENV: &str = "FERRY_KUBECONFIG";
@@ -92,6 +92,7 @@ pub fn run(options: Options) -> Result<()> {
     }
 
     deps::ensure()?;
+    let tools = gobuild::tools()?;
     eprintln!("==> building the tests");
     let binaries = build_tests(&scope)?;
 
@@ -115,7 +116,7 @@ pub fn run(options: Options) -> Result<()> {
     }
 
     let mut tally = Tally::default();
-    let outcome = run_binaries(&binaries, &options, &mut tally)
+    let outcome = run_binaries(&binaries, &options, &tools, &mut tally)
         .and_then(|failed| {
             failures.extend(failed);
             run_doctests(&scope, &options, &mut tally)
@@ -125,6 +126,18 @@ pub fn run(options: Options) -> Result<()> {
                 failures.push("doctests".to_string());
             }
         });
+    if outcome.is_ok() && options.packages.is_empty() {
+        // The demo is part of the suite: what a newcomer runs must work.
+        eprintln!("==> cargo xtask demo --once");
+        match crate::demo::run(true) {
+            Ok(()) => tally.passed += 1,
+            Err(err) => {
+                eprintln!("{err:#}");
+                tally.failed += 1;
+                failures.push("cargo xtask demo --once".to_string());
+            }
+        }
+    }
 
     if owned {
         eprintln!("==> stopping the local control plane");
@@ -249,7 +262,12 @@ fn package_name(id: &str) -> String {
 }
 
 /// Runs the binaries, `jobs` at a time. Returns the names of those that failed.
-fn run_binaries(binaries: &[TestBinary], options: &Options, tally: &mut Tally) -> Result<Vec<String>> {
+fn run_binaries(
+    binaries: &[TestBinary],
+    options: &Options,
+    tools: &gobuild::Tools,
+    tally: &mut Tally,
+) -> Result<Vec<String>> {
     let queue = Mutex::new(binaries.iter());
     let results: Mutex<(Tally, Vec<String>)> = Mutex::new((Tally::default(), Vec::new()));
     let kubeconfig = paths::kubeconfig();
@@ -264,6 +282,8 @@ fn run_binaries(binaries: &[TestBinary], options: &Options, tally: &mut Tally) -
                     let output = Command::new(&binary.executable)
                         .current_dir(&binary.manifest_dir)
                         .env(KUBECONFIG_ENV, &kubeconfig)
+                        .env(gobuild::HELM_ENV, &tools.helm)
+                        .env(gobuild::FLUX_ENV, &tools.flux)
                         .env("CARGO_MANIFEST_DIR", &binary.manifest_dir)
                         .env("CARGO_PKG_NAME", &binary.package)
                         .args(&options.test_args)

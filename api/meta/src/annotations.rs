@@ -22,6 +22,16 @@ pub const FORCE: &str = "kustomize.toolkit.fluxcd.io/force";
 /// On an applied object: `Merge`, `IfNotPresent` or `Ignore`, the server-side apply policy.
 pub const SSA: &str = "kustomize.toolkit.fluxcd.io/ssa";
 
+/// The [`SSA`] value that applies the object without taking over fields other managers set
+/// (kubectl's leftovers are kept).
+pub const SSA_MERGE: &str = "Merge";
+
+/// The [`SSA`] value that creates the object when absent and never changes it afterwards.
+pub const SSA_IF_NOT_PRESENT: &str = "IfNotPresent";
+
+/// The [`SSA`] value that leaves the object out of apply altogether.
+pub const SSA_IGNORE: &str = "Ignore";
+
 /// On an object or a Kustomization: `disabled` turns off post-build variable substitution.
 pub const SUBSTITUTE: &str = "kustomize.toolkit.fluxcd.io/substitute";
 

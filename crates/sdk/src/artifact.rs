@@ -298,8 +298,8 @@ pub fn extract_tar_gz(reader: impl Read, target: &Path, limits: Limits) -> Resul
                 let dest = prepare_leaf(&root, &relative, &raw)?;
                 let mut file = File::create(&dest).map_err(io_error("creating", &dest))?;
                 let budget = limits.max_size - stats.bytes;
-                let copied =
-                    io::copy(&mut (&mut entry).take(budget + 1), &mut file).map_err(io_error("writing", &dest))?;
+                let copied = io::copy(&mut (&mut entry).take(budget.saturating_add(1)), &mut file)
+                    .map_err(io_error("writing", &dest))?;
                 if copied > budget {
                     return Err(Error::SizeLimitExceeded(limits.max_size));
                 }

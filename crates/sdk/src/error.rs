@@ -18,15 +18,21 @@ pub enum ErrorClass {
     /// Requeue after a fixed delay (the object's retry interval when this is
     /// `None`), e.g. while a dependency is not ready. Not counted as a failure.
     Waiting(Option<Duration>),
+    /// A failure retried after a fixed delay (the object's retry interval
+    /// when this is `None`) instead of backoff, as Flux's appliers
+    /// (kustomize-controller, helm-controller) retry at `spec.retryInterval`.
+    /// Counted and reported as a failure, like [`ErrorClass::Transient`].
+    Retry(Option<Duration>),
 }
 
 impl ErrorClass {
-    /// The class as a metric label value: `transient`, `stalled` or `waiting`.
+    /// The class as a metric label value: `transient`, `stalled`, `waiting` or `retry`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Transient => "transient",
             Self::Stalled => "stalled",
             Self::Waiting(_) => "waiting",
+            Self::Retry(_) => "retry",
         }
     }
 }

@@ -112,6 +112,9 @@ pub struct Outcome {
     /// The reason of the success event (default `Succeeded`), e.g. Flux's
     /// `NewArtifact` or `ReconciliationSucceeded`.
     pub event_reason: Option<String>,
+    /// The reason of the Ready=True condition (default `Succeeded`), e.g.
+    /// Flux's `ReconciliationSucceeded` for Kustomizations.
+    pub ready_reason: Option<String>,
 }
 
 impl Outcome {
@@ -135,6 +138,12 @@ impl Outcome {
     /// Sets the reason of the success event.
     pub fn with_event_reason(mut self, reason: impl Into<String>) -> Self {
         self.event_reason = Some(reason.into());
+        self
+    }
+
+    /// Sets the reason of the Ready=True condition.
+    pub fn with_ready_reason(mut self, reason: impl Into<String>) -> Self {
+        self.ready_reason = Some(reason.into());
         self
     }
 }
@@ -879,7 +888,8 @@ where
                 let conds = status.conditions_mut();
                 conditions::remove(conds, conditions::RECONCILING);
                 conditions::remove(conds, conditions::STALLED);
-                summary.set_ready(conds, conditions::SUCCEEDED, &outcome.message, generation);
+                let ready_reason = outcome.ready_reason.as_deref().unwrap_or(conditions::SUCCEEDED);
+                summary.set_ready(conds, ready_reason, &outcome.message, generation);
                 status.set_observed_generation(generation);
                 self.backoff.reset(&key);
                 let ready = conditions::get(status.conditions(), conditions::READY).cloned();
@@ -912,6 +922,22 @@ where
                             generation,
                         );
                         (Action::requeue(self.backoff.next_delay(&key)), Severity::Error)
+                    }
+                    ErrorClass::Retry(delay) => {
+                        conditions::remove(conds, conditions::STALLED);
+                        conditions::mark_true(
+                            conds,
+                            conditions::RECONCILING,
+                            conditions::PROGRESSING_WITH_RETRY,
+                            &message,
+                            generation,
+                        );
+                        self.backoff.reset(&key);
+                        let delay = delay
+                            .or_else(|| object.retry_interval())
+                            .or_else(|| object.interval())
+                            .unwrap_or(DEFAULT_WAIT);
+                        (Action::requeue(delay), Severity::Error)
                     }
                     ErrorClass::Stalled => {
                         conditions::remove(conds, conditions::RECONCILING);

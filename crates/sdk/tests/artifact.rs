@@ -235,6 +235,15 @@ fn caps_the_total_size() {
 }
 
 #[test]
+fn an_unlimited_size_does_not_overflow() {
+    let sandbox = Sandbox::new();
+    let archive = Archive::new().file("a", &[b'a'; 600]).bytes();
+    let extracted = sandbox.extract(archive, Limits { max_size: u64::MAX, max_files: 10 }).unwrap();
+    assert_eq!(extracted.bytes, 600);
+    assert_nothing_outside(&sandbox);
+}
+
+#[test]
 fn caps_the_file_count() {
     let sandbox = Sandbox::new();
     let mut archive = Archive::new();

@@ -60,7 +60,8 @@ struct ServerState {
 /// A git smart-HTTP server on a loopback port, stopped when dropped.
 pub struct GitServer {
     addr: SocketAddr,
-    dir: tempfile::TempDir,
+    root: PathBuf,
+    _dir: Option<tempfile::TempDir>,
     state: Arc<ServerState>,
     ca_pem: Option<String>,
     task: tokio::task::JoinHandle<()>,
@@ -70,8 +71,20 @@ impl GitServer {
     /// Starts a server over a fresh directory of repositories.
     pub async fn start(options: GitServerOptions) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("ferry-git-").tempdir()?;
+        let root = dir.path().to_path_buf();
+        Self::serve(root, Some(dir), options).await
+    }
+
+    /// Starts a server over the bare repositories in `root`, which outlives it
+    /// (the demo's repository, for instance).
+    pub async fn start_in(root: &Path, options: GitServerOptions) -> Result<Self> {
+        std::fs::create_dir_all(root)?;
+        Self::serve(root.to_path_buf(), None, options).await
+    }
+
+    async fn serve(root: PathBuf, dir: Option<tempfile::TempDir>, options: GitServerOptions) -> Result<Self> {
         let tls = options.tls;
-        let state = Arc::new(ServerState { root: dir.path().to_path_buf(), options, log: Mutex::new(Vec::new()) });
+        let state = Arc::new(ServerState { root: root.clone(), options, log: Mutex::new(Vec::new()) });
         let router = Router::new().fallback(handle).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -82,7 +95,7 @@ impl GitServer {
         } else {
             (tokio::spawn(async move { drop(axum::serve(listener, router).await) }), None)
         };
-        Ok(Self { addr, dir, state, ca_pem, task })
+        Ok(Self { addr, root, _dir: dir, state, ca_pem, task })
     }
 
     /// The URL of repository `name` (`<scheme>://127.0.0.1:<port>/<name>.git`).
@@ -98,7 +111,7 @@ impl GitServer {
 
     /// The directory holding the bare repositories.
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 
     /// The PEM of the CA that signed the HTTPS certificate.

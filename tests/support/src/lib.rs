@@ -58,10 +58,31 @@ pub fn kubeconfig_path() -> Result<PathBuf> {
 
 /// A client for the local control plane, as its admin.
 pub async fn client() -> Result<Client> {
+    Ok(Client::try_from(config().await?)?)
+}
+
+/// The admin configuration of the local control plane, for controllers that
+/// build their own clients (impersonation, rate limits).
+pub async fn config() -> Result<kube::Config> {
     let path = kubeconfig_path()?;
     let kubeconfig = Kubeconfig::read_from(&path).with_context(|| format!("reading {}", path.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(Client::try_from(config)?)
+    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
+}
+
+/// Installs CRDs (YAML documents) with server-side apply and waits until
+/// each is Established.
+pub async fn install_crds(client: Client, documents: &[&str]) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    for document in documents {
+        let crd: CustomResourceDefinition = serde_yaml_ng::from_str(document).context("parsing a CRD")?;
+        let name = crd.metadata.name.clone().context("a CRD without name")?;
+        crds.patch(&name, &kube::api::PatchParams::apply("ferry-tests").force(), &kube::api::Patch::Apply(&crd))
+            .await
+            .with_context(|| format!("applying CRD {name}"))?;
+        wait_for_condition(&crds, &name, "Established", "True", Duration::from_secs(30)).await?;
+    }
+    Ok(())
 }
 
 /// A namespace of one's own for one test, deleted when dropped.
