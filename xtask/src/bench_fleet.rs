@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -328,6 +329,7 @@ async fn measure(
         let cpu_seconds = cpu_seconds(controller.pid())? - cpu_before;
         let peak_rss_kib = status_kib(controller.pid(), "VmHWM")?;
         let sampled_rss_kib = sampler.stop();
+        verify_objects(client, &ns, options.count).await?;
         Ok(Sample { seconds, peak_rss_kib, sampled_rss_kib, cpu_seconds })
     }
     .await;
@@ -719,6 +721,22 @@ async fn wait_all_ready(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Checks, outside the timing, that Ready meant applied: every app's
+/// Deployment, Service and ServiceAccount is in the namespace.
+async fn verify_objects(client: &Client, ns: &str, count: usize) -> Result<()> {
+    let params = ListParams::default().labels("app");
+    let deployments = Api::<Deployment>::namespaced(client.clone(), ns).list_metadata(&params).await?.items.len();
+    let services = Api::<Service>::namespaced(client.clone(), ns).list_metadata(&params).await?.items.len();
+    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), ns).list_metadata(&params).await?.items.len();
+    if (deployments, services, accounts) != (count, count, count) {
+        bail!(
+            "all Kustomizations are Ready but {ns} holds {deployments} Deployments, {services} Services and \
+             {accounts} ServiceAccounts of the apps (expected {count} each)"
+        );
+    }
+    Ok(())
 }
 
 fn deployment(app: &str) -> String {
