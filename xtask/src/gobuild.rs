@@ -168,7 +168,7 @@ fn go_command() -> PathBuf {
 }
 
 /// The version of `module` that the go.mod in `dir` requires.
-fn required_version(dir: &Path, module: &str) -> Result<String> {
+pub(crate) fn required_version(dir: &Path, module: &str) -> Result<String> {
     let go_mod = fs::read_to_string(dir.join("go.mod"))?;
     go_mod
         .lines()
@@ -220,7 +220,7 @@ fn collect_go_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn ensure_module(dir: &Path, prefix: &str, ldflags: &str, targets: &[(&str, &str)]) -> Result<PathBuf> {
+pub(crate) fn ensure_module(dir: &Path, prefix: &str, ldflags: &str, targets: &[(&str, &str)]) -> Result<PathBuf> {
     let out = paths::cache_dir().join(format!("{prefix}-{}", module_key(dir, ldflags)?));
     if targets.iter().all(|(_, bin)| out.join(bin).is_file()) {
         return Ok(out);

@@ -1,6 +1,7 @@
 //! Ferry's developer commands. Run them as `cargo xtask <command>`.
 
 mod bench;
+mod bench_fleet;
 mod bench_git;
 mod cluster;
 mod codegen;
@@ -67,6 +68,8 @@ enum BenchCmd {
     Kustomize(bench::Options),
     /// Clone and package a large repository, against git clone + tar.
     Git(bench_git::Options),
+    /// Ferry's kustomize-controller against Flux's: N Kustomizations from scratch.
+    Fleet(bench_fleet::Options),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +96,7 @@ fn main() -> Result<()> {
         Cmd::Test(options) => test::run(options),
         Cmd::Codegen { check } => codegen::run_all(check),
         Cmd::Bench { target: BenchCmd::Git(options) } => bench_git::run(&options),
+        Cmd::Bench { target: BenchCmd::Fleet(options) } => bench_fleet::run(&options),
         Cmd::Bench { target: BenchCmd::Kustomize(options) } => bench::run(&options),
         Cmd::Demo { once } => demo::run(once),
         Cmd::Tools { tool: Some(Tool::Helm) } => gobuild::helm().map(|path| println!("{}", path.display())),
