@@ -6,20 +6,18 @@
 //! runtime. Builds share nothing, so any number run at once.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use ferry_api_meta::annotations::{DISABLED_VALUE, SUBSTITUTE};
 use ferry_kustomize::{BuildOptions, FileSystem, LoadRestrictions};
 use serde_json::Value;
 use sha2::Digest;
+use std::sync::Arc;
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
 use super::generate::{self, Overlay};
-
-/// Files larger than this are not considered for decryption.
-const MAX_DECRYPT_FILE_SIZE: u64 = 16 << 20;
+use super::tree::{Tree, TreeFs};
 
 /// Why a build failed; every message is Flux's or close to it.
 #[derive(Debug, thiserror::Error)]
@@ -66,10 +64,13 @@ pub struct Substitution {
     pub strict: bool,
 }
 
+/// Where builds see the artifact: a path that exists nowhere on disk.
+pub const ROOT: &str = "/artifact";
+
 /// Everything a build needs.
 pub struct Input {
-    /// The extracted artifact.
-    pub root: PathBuf,
+    /// The unpacked artifact.
+    pub tree: Arc<Tree>,
     /// `spec.path`, relative to the root.
     pub path: String,
     /// The Kustomization's overlays.
@@ -91,14 +92,15 @@ pub struct Built {
 
 /// Builds `input`.
 pub fn run(input: &Input) -> Result<Built, Error> {
-    let root = std::fs::canonicalize(&input.root).map_err(|e| Error::PathNotFound(e.to_string()))?;
-    let dir = secure_join(&root, &input.path)?;
-    generate::prepare(&root, &dir, &input.overlay)?;
+    let root = PathBuf::from(ROOT);
+    let mut fs = TreeFs::new(&root, &input.tree, input.keys.as_ref());
+    let dir = secure_join(&fs, &root, &input.path)?;
+    let (file, text) = generate::prepare(&fs, &root, &dir, &input.overlay)?;
+    fs.write(&file, text.into_bytes()).map_err(|e| Error::PathNotFound(e.to_string()))?;
     let plain = match &input.substitution {
-        Some(_) => plain_scalars_with_vars(&root),
+        Some(_) => plain_scalars_with_vars(&input.tree),
         None => HashSet::new(),
     };
-    let fs = JailFs { root: root.clone(), keys: input.keys.as_ref() };
     let options = BuildOptions { load_restrictions: LoadRestrictions::None };
     let mut objects =
         ferry_kustomize::build_resources(&fs, &dir, &options).map_err(|e| Error::Kustomize(e.to_string()))?;
@@ -137,8 +139,9 @@ pub fn describe(object: &Value) -> String {
     }
 }
 
-/// Joins `path` below `root`, refusing to leave it, and checks it is a directory.
-fn secure_join(root: &Path, path: &str) -> Result<PathBuf, Error> {
+/// Joins `path` below `root` (`..` stops at the root), and checks it is a
+/// directory of the artifact.
+fn secure_join(fs: &TreeFs<'_>, root: &Path, path: &str) -> Result<PathBuf, Error> {
     let mut joined = root.to_path_buf();
     for component in Path::new(path).components() {
         match component {
@@ -152,11 +155,8 @@ fn secure_join(root: &Path, path: &str) -> Result<PathBuf, Error> {
         }
     }
     let canonical =
-        std::fs::canonicalize(&joined).map_err(|e| Error::PathNotFound(format!("stat {}: {e}", display_path(path))))?;
-    if !canonical.starts_with(root) {
-        return Err(Error::PathNotFound(format!("{} leads outside the artifact", display_path(path))));
-    }
-    if !canonical.is_dir() {
+        fs.canonicalize(&joined).map_err(|e| Error::PathNotFound(format!("stat {}: {e}", display_path(path))))?;
+    if !fs.is_dir(&canonical) {
         return Err(Error::PathNotFound(format!("{} is not a directory", display_path(path))));
     }
     Ok(canonical)
@@ -238,32 +238,17 @@ fn walk(
     })
 }
 
-/// The plain scalars holding `$` in the YAML files below `root`, with the
+/// The plain scalars holding `$` in the YAML files of the artifact, with the
 /// mapping key they are the value of (or the key of the list they are in).
-fn plain_scalars_with_vars(root: &Path) -> HashSet<(String, String)> {
+fn plain_scalars_with_vars(tree: &Tree) -> HashSet<(String, String)> {
     let mut found = HashSet::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(file_type) = entry.file_type() else { continue };
-            if file_type.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let yaml = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml");
-            if !file_type.is_file()
-                || !yaml
-                || entry.metadata().map(|m| m.len() > MAX_DECRYPT_FILE_SIZE).unwrap_or(true)
-            {
-                continue;
-            }
-            if let Ok(text) = std::fs::read_to_string(&path)
-                && text.contains('$')
-            {
-                collect_plain(&text, &mut found);
-            }
+    for (path, bytes) in tree.files() {
+        let yaml = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml");
+        if yaml
+            && bytes.contains(&b'$')
+            && let Ok(text) = std::str::from_utf8(bytes)
+        {
+            collect_plain(text, &mut found);
         }
     }
     found
@@ -327,73 +312,12 @@ fn collect_plain(text: &str, found: &mut HashSet<(String, String)>) {
     }
 }
 
-fn rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
-}
-
 /// Decrypts a Secret that still carries SOPS metadata after the build.
 fn decrypt_object(object: &Value, keys: &ferry_sops::KeyRing, name: &str) -> Result<Value, Error> {
     let fail = |message: String| Error::Decryption { name: name.to_string(), message };
     let json = serde_json::to_vec(object).map_err(|e| fail(e.to_string()))?;
     let plain = ferry_sops::decrypt(&json, ferry_sops::Format::Json, keys).map_err(|e| fail(e.to_string()))?;
     serde_json::from_slice(&plain).map_err(|e| fail(e.to_string()))
-}
-
-/// The artifact directory as the engine sees it: nothing outside it can be
-/// read, whatever links or `..` a kustomization uses; and with SOPS keys,
-/// encrypted files read decrypted, so exactly the files the build uses
-/// (resources, generator inputs, patches) are decrypted, as Flux does.
-struct JailFs<'a> {
-    root: PathBuf,
-    keys: Option<&'a ferry_sops::KeyRing>,
-}
-
-impl JailFs<'_> {
-    fn check(&self, path: &Path) -> io::Result<PathBuf> {
-        let canonical = std::fs::canonicalize(path)?;
-        if canonical.starts_with(&self.root) {
-            Ok(canonical)
-        } else {
-            Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("security; file '{}' is not in or below '{}'", path.display(), self.root.display()),
-            ))
-        }
-    }
-}
-
-/// A cheap first look before parsing: SOPS files name their metadata.
-fn may_be_encrypted(bytes: &[u8]) -> bool {
-    bytes.windows(4).any(|w| w == b"sops")
-}
-
-impl FileSystem for JailFs<'_> {
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let path = self.check(path)?;
-        let bytes = std::fs::read(&path)?;
-        let Some(keys) = self.keys else { return Ok(bytes) };
-        if bytes.len() as u64 > MAX_DECRYPT_FILE_SIZE || !may_be_encrypted(&bytes) {
-            return Ok(bytes);
-        }
-        let format = ferry_sops::Format::from_path(&path);
-        if !ferry_sops::is_encrypted(&bytes, format) {
-            return Ok(bytes);
-        }
-        ferry_sops::decrypt(&bytes, format, keys)
-            .map_err(|e| io::Error::other(format!("decryption failed for '{}': {e}", rel(&self.root, &path))))
-    }
-    fn is_dir(&self, path: &Path) -> bool {
-        self.check(path).is_ok_and(|p| p.is_dir())
-    }
-    fn is_file(&self, path: &Path) -> bool {
-        self.check(path).is_ok_and(|p| p.is_file())
-    }
-    fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
-        ferry_kustomize::RealFs.read_dir(&self.check(path)?)
-    }
-    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
-        self.check(path)
-    }
 }
 
 #[cfg(test)]
@@ -408,7 +332,7 @@ mod tests {
 
     fn input(root: &Path, path: &str) -> Input {
         Input {
-            root: root.to_path_buf(),
+            tree: Arc::new(Tree::from_dir(root).unwrap()),
             path: path.into(),
             overlay: Overlay::default(),
             keys: None,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ferry_api_kustomize::{BuildMetadata, KustomizationSpec};
 use ferry_api_meta::{Image, Patch};
+use ferry_kustomize::FileSystem;
 use serde_yaml_ng::{Mapping, Value};
 
 /// The file names kustomize recognises, in its order of preference.
@@ -82,80 +83,91 @@ impl Overlay {
 }
 
 /// Makes `dir` (inside `root`) buildable with the Kustomization's overlay:
-/// generates a kustomization file listing its manifests when it has none,
-/// then merges the overlay into it. Returns the file written.
-pub fn prepare(root: &Path, dir: &Path, overlay: &Overlay) -> Result<PathBuf> {
-    let file = match existing_file(dir) {
-        Some(file) => file,
-        None => generate(root, dir)?,
+/// the kustomization file it has (or one listing its manifests, when it has
+/// none) with the overlay merged in. Returns the file to write and its new
+/// text; reads go through `fs`, so this works on disk and in memory alike.
+pub fn prepare(fs: &dyn FileSystem, root: &Path, dir: &Path, overlay: &Overlay) -> Result<(PathBuf, String)> {
+    let (file, mut mapping) = match existing_file(fs, dir) {
+        Some(file) => {
+            let display = relative(root, &file);
+            let bytes = fs.read(&file).map_err(|source| Error::Io { path: display.clone(), source })?;
+            let text = String::from_utf8(bytes)
+                .map_err(|e| Error::Invalid { path: display.clone(), message: format!("not UTF-8: {e}") })?;
+            let document: Value = if text.trim().is_empty() {
+                Value::Mapping(Mapping::new())
+            } else {
+                serde_yaml_ng::from_str(&text)
+                    .map_err(|e| Error::Invalid { path: display.clone(), message: e.to_string() })?
+            };
+            let Value::Mapping(mapping) = document else {
+                return Err(Error::Invalid { path: display, message: "a kustomization must be a YAML mapping".into() });
+            };
+            (file, mapping)
+        }
+        None => (dir.join(KUSTOMIZATION_FILES[0]), generate(fs, root, dir)?),
     };
-    let display = relative(root, &file);
-    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io { path: display.clone(), source })?;
-    let mut document: Value = if text.trim().is_empty() {
-        Value::Mapping(Mapping::new())
-    } else {
-        serde_yaml_ng::from_str(&text).map_err(|e| Error::Invalid { path: display.clone(), message: e.to_string() })?
-    };
-    let Value::Mapping(mapping) = &mut document else {
-        return Err(Error::Invalid { path: display, message: "a kustomization must be a YAML mapping".into() });
-    };
-    apply_overlay(mapping, dir, overlay);
-    let out = serde_yaml_ng::to_string(&document)
-        .map_err(|e| Error::Invalid { path: display.clone(), message: e.to_string() })?;
-    std::fs::write(&file, out).map_err(|source| Error::Io { path: display, source })?;
-    Ok(file)
+    apply_overlay(&mut mapping, fs, dir, overlay);
+    let text = serde_yaml_ng::to_string(&Value::Mapping(mapping))
+        .map_err(|e| Error::Invalid { path: relative(root, &file), message: e.to_string() })?;
+    Ok((file, text))
 }
 
-fn existing_file(dir: &Path) -> Option<PathBuf> {
-    KUSTOMIZATION_FILES.iter().map(|name| dir.join(name)).find(|path| path.is_file())
+fn existing_file(fs: &dyn FileSystem, dir: &Path) -> Option<PathBuf> {
+    KUSTOMIZATION_FILES.iter().map(|name| dir.join(name)).find(|path| fs.is_file(path))
 }
 
 fn relative(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).display().to_string()
 }
 
-/// Writes a kustomization.yaml listing the manifests below `dir`, as Flux
-/// does: directories holding a kustomization file are listed whole and not
+/// A kustomization listing the manifests below `dir`, as Flux generates it:
+/// directories holding a kustomization file are listed whole and not
 /// descended into, other `.yaml`/`.yml` files must be Kubernetes YAML.
-fn generate(root: &Path, dir: &Path) -> Result<PathBuf> {
+fn generate(fs: &dyn FileSystem, root: &Path, dir: &Path) -> Result<Mapping> {
     let mut resources = Vec::new();
-    scan(root, dir, dir, &mut resources)?;
+    let mut seen = std::collections::HashSet::new();
+    scan(fs, root, dir, dir, &mut resources, &mut seen)?;
     let mut mapping = Mapping::new();
     mapping.insert("apiVersion".into(), "kustomize.config.k8s.io/v1beta1".into());
     mapping.insert("kind".into(), "Kustomization".into());
     mapping.insert("resources".into(), Value::Sequence(resources.into_iter().map(Value::String).collect()));
-    let file = dir.join(KUSTOMIZATION_FILES[0]);
-    let text = serde_yaml_ng::to_string(&Value::Mapping(mapping))
-        .map_err(|e| Error::Invalid { path: relative(root, &file), message: e.to_string() })?;
-    std::fs::write(&file, text).map_err(|source| Error::Io { path: relative(root, &file), source })?;
-    Ok(file)
+    Ok(mapping)
 }
 
-fn scan(root: &Path, base: &Path, dir: &Path, resources: &mut Vec<String>) -> Result<()> {
-    let io = |source| Error::Io { path: relative(root, dir), source };
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(dir).map_err(io)?.filter_map(|entry| entry.ok().map(|e| e.path())).collect();
+fn scan(
+    fs: &dyn FileSystem,
+    root: &Path,
+    base: &Path,
+    dir: &Path,
+    resources: &mut Vec<String>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> Result<()> {
+    // Links may loop: visit each real directory once.
+    if let Ok(real) = fs.canonicalize(dir)
+        && !seen.insert(real)
+    {
+        return Ok(());
+    }
+    let mut entries = fs.read_dir(dir).map_err(|source| Error::Io { path: relative(root, dir), source })?;
     entries.sort();
     for path in entries {
         let local = format!("./{}", path.strip_prefix(base).unwrap_or(&path).display());
-        let file_type =
-            std::fs::symlink_metadata(&path).map_err(|source| Error::Io { path: relative(root, &path), source })?;
-        if file_type.is_dir() {
-            if existing_file(&path).is_some() {
+        if fs.is_dir(&path) {
+            if existing_file(fs, &path).is_some() {
                 resources.push(local);
             } else {
-                scan(root, base, &path, resources)?;
+                scan(fs, root, base, &path, resources, seen)?;
             }
             continue;
         }
-        if !file_type.is_file() {
+        if !fs.is_file(&path) {
             continue;
         }
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if extension != "yaml" && extension != "yml" {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io { path: relative(root, &path), source })?;
+        let bytes = fs.read(&path).map_err(|source| Error::Io { path: relative(root, &path), source })?;
         check_manifests(&bytes).map_err(|message| Error::Decode { path: relative(root, &path), message })?;
         resources.push(local);
     }
@@ -187,7 +199,7 @@ impl DeserializeAny for Value {
     }
 }
 
-fn apply_overlay(kustomization: &mut Mapping, dir: &Path, overlay: &Overlay) {
+fn apply_overlay(kustomization: &mut Mapping, fs: &dyn FileSystem, dir: &Path, overlay: &Overlay) {
     if let Some(namespace) = &overlay.target_namespace {
         kustomization.insert("namespace".into(), namespace.clone().into());
     }
@@ -246,7 +258,10 @@ fn apply_overlay(kustomization: &mut Mapping, dir: &Path, overlay: &Overlay) {
     let components: Vec<&String> = overlay
         .components
         .iter()
-        .filter(|component| !overlay.ignore_missing_components || dir.join(component.as_str()).exists())
+        .filter(|component| {
+            let path = dir.join(component.as_str());
+            !overlay.ignore_missing_components || fs.is_dir(&path) || fs.is_file(&path)
+        })
         .collect();
     if !components.is_empty() {
         let list = sequence(kustomization, "components");
@@ -286,6 +301,7 @@ fn sequence<'a>(mapping: &'a mut Mapping, key: &str) -> &'a mut Vec<Value> {
 mod tests {
     use super::*;
     use ferry_api_meta::Selector;
+    use ferry_kustomize::RealFs;
 
     fn write(dir: &Path, path: &str, text: &str) {
         let path = dir.join(path);
@@ -305,8 +321,9 @@ mod tests {
         write(&dir, "nested/c.yaml", CM);
         write(&dir, "base/kustomization.yaml", "resources: [x.yaml]\n");
         write(&dir, "base/x.yaml", CM);
-        let file = prepare(root.path(), &dir, &Overlay::default()).unwrap();
-        let value: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let (file, text) = prepare(&RealFs, root.path(), &dir, &Overlay::default()).unwrap();
+        assert_eq!(file, dir.join("kustomization.yaml"));
+        let value: Value = serde_yaml_ng::from_str(&text).unwrap();
         let resources: Vec<&str> =
             value["resources"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(resources, ["./a.yml", "./b.yaml", "./base", "./nested/c.yaml"]);
@@ -317,10 +334,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         write(root.path(), "ok.yaml", CM);
         write(root.path(), "values.yaml", "replicas: 2\n");
-        let err = prepare(root.path(), root.path(), &Overlay::default()).unwrap_err().to_string();
+        let err = prepare(&RealFs, root.path(), root.path(), &Overlay::default()).unwrap_err().to_string();
         assert!(err.starts_with("failed to decode Kubernetes YAML from values.yaml"), "{err}");
         write(root.path(), "values.yaml", "key: [unclosed\n");
-        let err = prepare(root.path(), root.path(), &Overlay::default()).unwrap_err().to_string();
+        let err = prepare(&RealFs, root.path(), root.path(), &Overlay::default()).unwrap_err().to_string();
         assert!(err.contains("values.yaml"), "{err}");
     }
 
@@ -346,9 +363,9 @@ mod tests {
             ignore_missing_components: true,
             build_metadata: vec![BuildMetadata::OriginAnnotations],
         };
-        let file = prepare(root.path(), root.path(), &overlay).unwrap();
+        let (file, text) = prepare(&RealFs, root.path(), root.path(), &overlay).unwrap();
         assert!(file.ends_with("kustomization.yml"));
-        let value: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let value: Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(value["namespace"].as_str(), Some("apps"));
         assert_eq!(value["namePrefix"].as_str(), Some("pre-"));
         assert_eq!(value["nameSuffix"].as_str(), Some("-suf"));
@@ -365,8 +382,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         write(root.path(), "kustomization.yaml", "resources: []\n");
         let overlay = Overlay { components: vec!["missing".into()], ..Overlay::default() };
-        let file = prepare(root.path(), root.path(), &overlay).unwrap();
-        let value: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let (_, text) = prepare(&RealFs, root.path(), root.path(), &overlay).unwrap();
+        let value: Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(value["components"][0].as_str(), Some("missing"));
     }
 
@@ -374,7 +391,7 @@ mod tests {
     fn a_kustomization_that_is_not_a_mapping_is_refused() {
         let root = tempfile::tempdir().unwrap();
         write(root.path(), "kustomization.yaml", "- a\n- b\n");
-        let err = prepare(root.path(), root.path(), &Overlay::default()).unwrap_err().to_string();
+        let err = prepare(&RealFs, root.path(), root.path(), &Overlay::default()).unwrap_err().to_string();
         assert!(err.contains("kustomization.yaml"), "{err}");
     }
 }

@@ -14,6 +14,7 @@ pub mod build;
 pub mod generate;
 pub mod health;
 pub mod source;
+pub mod tree;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -74,6 +75,7 @@ impl Default for Options {
 pub struct KustomizationReconciler {
     factory: ClientFactory,
     fetcher: ferry_sdk::artifact::Fetcher,
+    cache: tree::Cache,
     options: Options,
     controller_name: String,
 }
@@ -84,7 +86,13 @@ impl KustomizationReconciler {
         let fetcher = ferry_sdk::artifact::Fetcher::new(Duration::from_secs(60))?
             .with_retries(3, Duration::from_millis(500))
             .with_max_size(u64::MAX);
-        Ok(Self { factory, fetcher, options, controller_name: controller_name.to_string() })
+        Ok(Self {
+            factory,
+            fetcher,
+            cache: tree::Cache::default(),
+            options,
+            controller_name: controller_name.to_string(),
+        })
     }
 
     fn delete_options(&self, object: &Kustomization) -> DeleteOptions {
@@ -220,26 +228,9 @@ impl Reconciler for KustomizationReconciler {
         // 2. Dependencies.
         self.check_dependencies(ctx.client(), object, &artifact.revision).await?;
 
-        // 3. Fetch.
-        let tmp =
-            tempfile::Builder::new().prefix("kustomization-").tempdir().map_err(|e| Error::TempDir(e.to_string()))?;
-        let archive = tmp.path().join("artifact.tar.gz");
-        let root = tmp.path().join("source");
-        if let Err(error) = self.fetcher.fetch(&artifact.url, &artifact.digest, &archive).await {
-            let message = error.to_string();
-            if message.contains("404") {
-                let retry = self.options.requeue_dependency;
-                return Err(Error::ArtifactNotReady {
-                    message: format!("Source is not ready, artifact not found, retrying in {}", go_duration(retry)),
-                    retry,
-                });
-            }
-            return Err(Error::ArtifactFailed(message));
-        }
-        let limits = ferry_sdk::artifact::Limits { max_size: u64::MAX, ..ferry_sdk::artifact::Limits::default() };
-        ferry_sdk::artifact::extract_file(&archive, &root, limits)
-            .await
-            .map_err(|e| Error::ArtifactFailed(e.to_string()))?;
+        // 3. Fetch: each revision is downloaded, verified and unpacked once,
+        // then shared by every Kustomization that builds from it.
+        let tree = self.cache.get_or_load(&artifact.digest, || self.fetch(&artifact.url, &artifact.digest)).await?;
         status.last_attempted_revision = Some(revision.clone());
 
         // The client acting for this Kustomization.
@@ -249,7 +240,7 @@ impl Reconciler for KustomizationReconciler {
         let keys = self.decryption_keys(ctx.client(), object, &namespace).await?;
         let substitution = self.substitution(ctx.client(), object, &namespace).await?;
         let input = build::Input {
-            root,
+            tree,
             path: object.spec.path.clone().unwrap_or_default(),
             overlay: Overlay::from_spec(&object.spec),
             keys,
@@ -263,7 +254,6 @@ impl Reconciler for KustomizationReconciler {
                 build::Error::EncryptedWithoutDecryption(_) => Error::ApplyFailed(e.to_string()),
                 other => Error::BuildFailed(other.to_string()),
             });
-        drop(tmp);
         let built = built?;
         let mut history_meta = BTreeMap::from([("revision".to_string(), revision.clone())]);
         if let Some(origin) = &origin_revision {
@@ -420,6 +410,32 @@ impl Reconciler for KustomizationReconciler {
 }
 
 impl KustomizationReconciler {
+    /// Downloads an artifact (checking its digest while streaming) and unpacks it in memory.
+    async fn fetch(&self, url: &str, digest: &str) -> Result<tree::Tree> {
+        let tmp =
+            tempfile::Builder::new().prefix("kustomization-").tempdir().map_err(|e| Error::TempDir(e.to_string()))?;
+        let archive = tmp.path().join("artifact.tar.gz");
+        if let Err(error) = self.fetcher.fetch(url, digest, &archive).await {
+            let message = error.to_string();
+            if message.contains("404") {
+                let retry = self.options.requeue_dependency;
+                return Err(Error::ArtifactNotReady {
+                    message: format!("Source is not ready, artifact not found, retrying in {}", go_duration(retry)),
+                    retry,
+                });
+            }
+            return Err(Error::ArtifactFailed(message));
+        }
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&archive).map_err(|e| Error::ArtifactFailed(e.to_string()))?;
+            let tree = tree::Tree::from_tar_gz(std::io::BufReader::new(file));
+            drop(tmp);
+            tree.map_err(|e| Error::ArtifactFailed(e.to_string()))
+        })
+        .await
+        .map_err(|e| Error::ArtifactFailed(format!("unpacking task failed: {e}")))?
+    }
+
     async fn source(&self, client: &Client, object: &Kustomization) -> Result<source::Source> {
         let kind = &object.spec.source_ref.kind;
         if *kind == ferry_api_kustomize::KustomizationSourceKind::ExternalArtifact
