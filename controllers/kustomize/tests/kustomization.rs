@@ -556,6 +556,18 @@ async fn broken_commits_are_held_off_and_the_next_good_commit_recovers() {
         "unhealthy",
     );
     env.kustomization("app", serde_json::json!({"path": "./", "timeout": "6s", "wait": true})).await;
+    // While it waits, the status says so, as Flux's does.
+    let running = format!("Running health checks for revision main@sha1:{unhealthy} with a timeout of 6s");
+    let waiting = ferry_testenv::wait_for(&env.kustomizations(), "app", WAIT, |k: &Kustomization| {
+        k.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Reconciling" && c.message == running))
+    })
+    .await
+    .unwrap();
+    assert_eq!(ferry_testenv::condition_status(&waiting, "Healthy").as_deref(), Some("Unknown"));
+    assert_eq!(ready_reason(&waiting).as_deref(), Some("Progressing"));
     let failed = env.wait_failed("app", &unhealthy, "HealthCheckFailed").await;
     let message = ready(&failed).unwrap().message;
     assert!(message.contains("Deployment/") && message.contains("stuck"), "{message}");

@@ -161,9 +161,26 @@ pub struct Context {
     recorder: Option<Recorder>,
     metrics: Metrics,
     controller_name: String,
+    field_manager: String,
 }
 
 impl Context {
+    /// Writes `status` now, before the reconcile ends, so that users see
+    /// progress during long steps (Flux's `Reconciling` messages, such as
+    /// "Running health checks for revision ..."). The harness still writes
+    /// the final status; a failure here is logged, not returned.
+    pub async fn report_progress<K>(&self, object: &K, status: &K::Status)
+    where
+        K: FluxObject + Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+        K::Status: Serialize,
+    {
+        let Some(namespace) = object.namespace() else { return };
+        let api: Api<K> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(error) = status::patch(&api, object, status, &self.field_manager).await {
+            tracing::warn!(%error, "writing progress to status");
+        }
+    }
+
     /// The controller's client.
     pub fn client(&self) -> &Client {
         &self.client
@@ -565,7 +582,13 @@ where
 
         let shared = Arc::new(Inner {
             reconciler,
-            ctx: Context { client, recorder, metrics, controller_name: settings.name.clone() },
+            ctx: Context {
+                client,
+                recorder,
+                metrics,
+                controller_name: settings.name.clone(),
+                field_manager: settings.field_manager.clone(),
+            },
             settings: settings.clone(),
             backoff,
             jitter,

@@ -228,6 +228,15 @@ impl Reconciler for KustomizationReconciler {
         // 2. Dependencies.
         self.check_dependencies(ctx.client(), object, &artifact.revision).await?;
 
+        // Show progress as Flux does while the rest runs.
+        let generation = object.metadata.generation;
+        let conds = status.conditions.get_or_insert_with(Vec::new);
+        conditions::mark_unknown(conds, reasons::READY, reasons::PROGRESSING, "Reconciliation in progress", generation);
+        let progressing =
+            format!("Fetching manifests for revision {revision} with a timeout of {}", go_duration(timeout));
+        conditions::mark_true(conds, reasons::RECONCILING, reasons::PROGRESSING, &progressing, generation);
+        ctx.report_progress(object, status).await;
+
         // 3. Fetch: each revision is downloaded, verified and unpacked once,
         // then shared by every Kustomization that builds from it.
         let tree = self.cache.get_or_load(&artifact.digest, || self.fetch(&artifact.url, &artifact.digest)).await?;
@@ -334,11 +343,15 @@ impl Reconciler for KustomizationReconciler {
             health_check_refs(object, &namespace)
         };
         let conds = status.conditions.get_or_insert_with(Vec::new);
-        let generation = object.metadata.generation;
         if to_check.is_empty() {
             ferry_api_meta::conditions::remove(conds, reasons::HEALTHY);
         } else {
             let was_healthy = ferry_api_meta::conditions::is_true(conds, reasons::HEALTHY);
+            let message =
+                format!("Running health checks for revision {revision} with a timeout of {}", go_duration(timeout));
+            conditions::mark_true(conds, reasons::RECONCILING, reasons::PROGRESSING, &message, generation);
+            conditions::mark_unknown(conds, reasons::HEALTHY, reasons::PROGRESSING, &message, generation);
+            ctx.report_progress(object, status).await;
             let check_started = Instant::now();
             if let Err(message) = health::wait(&manager, &to_check, &checks, timeout).await {
                 let message = format!("health check failed after {}: {message}", go_duration(check_started.elapsed()));
