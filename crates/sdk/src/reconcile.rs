@@ -121,6 +121,9 @@ pub struct Outcome {
     /// The reason of the Ready=True condition (default `Succeeded`), e.g.
     /// Flux's `ReconciliationSucceeded` for Kustomizations.
     pub ready_reason: Option<String>,
+    /// No success event from the harness: the reconciler announces its
+    /// progress itself (NewArtifact, a change set), as Flux's controllers do.
+    pub quiet: bool,
 }
 
 impl Outcome {
@@ -144,6 +147,12 @@ impl Outcome {
     /// Sets the reason of the success event.
     pub fn with_event_reason(mut self, reason: impl Into<String>) -> Self {
         self.event_reason = Some(reason.into());
+        self
+    }
+
+    /// Leaves announcing success to the reconciler (see [`Outcome::quiet`]).
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
         self
     }
 
@@ -1149,7 +1158,7 @@ where
                     (Some(old), Some(new)) => old.status != new.status || old.message != new.message,
                     _ => true,
                 };
-                let event = (changed && ready.as_ref().is_some_and(|r| r.is_true())).then(|| {
+                let event = (!outcome.quiet && changed && ready.as_ref().is_some_and(|r| r.is_true())).then(|| {
                     let reason = outcome.event_reason.clone().unwrap_or_else(|| conditions::SUCCEEDED.to_string());
                     (Severity::Info, reason, outcome.message.clone())
                 });

@@ -375,7 +375,8 @@ impl Reconciler for KustomizationReconciler {
         Ok(Outcome::ready(format!("Applied revision: {revision}"))
             .with_revision(revision)
             .with_ready_reason(reasons::RECONCILIATION_SUCCEEDED)
-            .with_event_reason(reasons::RECONCILIATION_SUCCEEDED))
+            // The change set and health events above are Flux's only ones.
+            .quiet())
     }
 
     async fn cleanup(&self, object: &Kustomization, ctx: &Context) -> Result<()> {

@@ -410,7 +410,8 @@ impl GitRepositoryReconciler {
             Ok(Err(err)) => tracing::warn!(%err, "garbage collection of old artifacts failed"),
             _ => {}
         }
-        Ok(Outcome::ready(message).with_revision(resolved.revision))
+        // NewArtifact was announced above, as Flux's only event for it.
+        Ok(Outcome::ready(message).with_revision(resolved.revision).quiet())
     }
 
     /// The artifacts of the included repositories, in `spec.include` order.
