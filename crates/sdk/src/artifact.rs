@@ -29,6 +29,13 @@ pub enum Error {
         /// The last failure.
         message: String,
     },
+    /// The server has no such artifact (HTTP 404): the source may not have
+    /// stored it yet, or already collected it. Not retried.
+    #[error("downloading {url}: HTTP 404 Not Found")]
+    NotFound {
+        /// The artifact URL.
+        url: String,
+    },
     /// The downloaded bytes do not match the expected digest.
     #[error("artifact {url} has digest sha256:{actual}, want {expected}")]
     DigestMismatch {
@@ -197,7 +204,9 @@ impl Fetcher {
         let status = response.status();
         if !status.is_success() {
             let message = format!("HTTP {status}");
-            return Err(if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(if status == reqwest::StatusCode::NOT_FOUND {
+                Attempt::Fatal(Error::NotFound { url: url.to_string() })
+            } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 Attempt::Retry(message)
             } else {
                 Attempt::Fatal(Error::DownloadFailed { url: url.to_string(), message })

@@ -429,16 +429,16 @@ impl KustomizationReconciler {
         let tmp =
             tempfile::Builder::new().prefix("kustomization-").tempdir().map_err(|e| Error::TempDir(e.to_string()))?;
         let archive = tmp.path().join("artifact.tar.gz");
-        if let Err(error) = self.fetcher.fetch(url, digest, &archive).await {
-            let message = error.to_string();
-            if message.contains("404") {
+        match self.fetcher.fetch(url, digest, &archive).await {
+            Ok(()) => {}
+            Err(ferry_sdk::artifact::Error::NotFound { .. }) => {
                 let retry = self.options.requeue_dependency;
                 return Err(Error::ArtifactNotReady {
                     message: format!("Source is not ready, artifact not found, retrying in {}", go_duration(retry)),
                     retry,
                 });
             }
-            return Err(Error::ArtifactFailed(message));
+            Err(error) => return Err(Error::ArtifactFailed(error.to_string())),
         }
         tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&archive).map_err(|e| Error::ArtifactFailed(e.to_string()))?;

@@ -72,6 +72,23 @@ pub fn kind_name(kind: &KustomizationSourceKind) -> &'static str {
     }
 }
 
+/// The artifact of source `namespace/name` of kind `K`.
+async fn artifact_of<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    artifact: impl FnOnce(K) -> Option<Artifact>,
+) -> Result<Option<Artifact>, kube::Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    Ok(artifact(api.get(name).await?))
+}
+
 /// Reads the source of `kustomization`.
 pub async fn get(
     client: &Client,
@@ -93,21 +110,18 @@ pub async fn get(
     };
     let artifact = match reference.kind {
         KustomizationSourceKind::GitRepository => {
-            let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-            api.get(&name).await.map_err(missing)?.status.and_then(|s| s.artifact)
+            artifact_of::<GitRepository>(client, &namespace, &name, |s| s.status.and_then(|s| s.artifact)).await
         }
         KustomizationSourceKind::OCIRepository => {
-            let api: Api<OCIRepository> = Api::namespaced(client.clone(), &namespace);
-            api.get(&name).await.map_err(missing)?.status.and_then(|s| s.artifact)
+            artifact_of::<OCIRepository>(client, &namespace, &name, |s| s.status.and_then(|s| s.artifact)).await
         }
         KustomizationSourceKind::Bucket => {
-            let api: Api<Bucket> = Api::namespaced(client.clone(), &namespace);
-            api.get(&name).await.map_err(missing)?.status.and_then(|s| s.artifact)
+            artifact_of::<Bucket>(client, &namespace, &name, |s| s.status.and_then(|s| s.artifact)).await
         }
         KustomizationSourceKind::ExternalArtifact => {
-            let api: Api<ExternalArtifact> = Api::namespaced(client.clone(), &namespace);
-            api.get(&name).await.map_err(missing)?.status.and_then(|s| s.artifact)
+            artifact_of::<ExternalArtifact>(client, &namespace, &name, |s| s.status.and_then(|s| s.artifact)).await
         }
-    };
+    }
+    .map_err(missing)?;
     Ok(Source { display, artifact })
 }
