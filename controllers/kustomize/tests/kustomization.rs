@@ -676,6 +676,14 @@ async fn the_flux_cli_sees_ready_objects_with_their_revisions() {
         assert!(fields.contains(&"True"), "flux {args:?}: {out}");
         assert!(fields.contains(&"False"), "not suspended: flux {args:?}: {out}");
     }
+    // `flux events` lists the controllers' Kubernetes Events for the object.
+    let out = run(&["events", "--for", "Kustomization/app"]);
+    let finished = |l: &&str| {
+        l.contains("Normal") && l.contains("ReconciliationSucceeded") && l.contains("Reconciliation finished in ")
+    };
+    assert!(out.lines().any(|l| finished(&l) && l.contains("next run in 1m0s")), "{out}");
+    let out = run(&["events", "--for", "GitRepository/app"]);
+    assert!(out.lines().any(|l| l.contains("Normal") && l.contains("NewArtifact")), "{out}");
     env.stop().await;
 }
 

@@ -1,17 +1,24 @@
 //! Events: Kubernetes Events, and Flux's event webhook.
 //!
-//! Info and error events become `Normal` and `Warning` Kubernetes Events,
-//! deduplicated into event series. When `--events-addr` is set, every event
+//! Info and error events become `Normal` and `Warning` Kubernetes Events
+//! (`events.k8s.io/v1`). An event repeating an earlier one — same object,
+//! type, reason and note, as client-go's correlator compares them — becomes
+//! an event series; a different note is a new Event. The metadata (the
+//! revision, prefixed with the object's group) is put on the Event as
+//! annotations, as Flux does. When `--events-addr` is set, every event
 //! (trace ones too) is also POSTed as Flux's event payload, which
 //! notification-controller (or Ferry's) understands.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::jiff::Timestamp;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder as KubeRecorder, Reporter};
-use kube::{Client, Resource, ResourceExt};
+use k8s_openapi::api::events::v1::{Event as KubeEvent, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 
 /// Errors of this module.
@@ -51,6 +58,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub const EVENT_ANNOTATION_PREFIX: &str = "event.toolkit.fluxcd.io/";
 /// The metadata key (after the group prefix) for the revision.
 pub const META_REVISION_KEY: &str = "revision";
+/// The metadata key (after the group prefix) that marks an event for
+/// providers that set Git commit statuses (value `update`).
+pub const META_COMMIT_STATUS_KEY: &str = "commit_status";
 /// The metadata key (after the group prefix) for the token.
 pub const META_TOKEN_KEY: &str = "token";
 /// Messages longer than this are cut before being posted.
@@ -242,11 +252,35 @@ impl Webhook {
 /// Records events about objects, to Kubernetes and the optional webhook.
 #[derive(Clone)]
 pub struct Recorder {
-    kube: KubeRecorder,
+    client: Client,
     webhook: Option<Webhook>,
     controller: String,
     instance: String,
+    series: Arc<Mutex<HashMap<SeriesKey, Seen>>>,
 }
+
+/// What makes two Kubernetes Events the same one, repeated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    type_: &'static str,
+    reason: String,
+    note: String,
+    namespace: String,
+    name: String,
+    uid: String,
+    kind: String,
+}
+
+/// The Event last published for a key.
+#[derive(Debug, Clone)]
+struct Seen {
+    name: String,
+    count: i32,
+    last: Timestamp,
+}
+
+/// A repeat later than this after the last one starts a new Event.
+const SERIES_TTL: SignedDuration = SignedDuration::from_mins(6);
 
 impl Recorder {
     /// A recorder reporting as `controller`; the instance is the pod's
@@ -254,8 +288,7 @@ impl Recorder {
     pub fn new(client: Client, controller: &str, webhook: Option<Webhook>) -> Self {
         let instance =
             std::env::var("POD_NAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| controller.to_string());
-        let reporter = Reporter { controller: controller.to_string(), instance: Some(instance.clone()) };
-        Self { kube: KubeRecorder::new(client, reporter), webhook, controller: controller.to_string(), instance }
+        Self { client, webhook, controller: controller.to_string(), instance, series: Arc::default() }
     }
 
     /// Records an event. Trace events go to the webhook only. Webhook
@@ -269,9 +302,10 @@ impl Recorder {
         message: &str,
         metadata: &BTreeMap<String, String>,
     ) -> Result<()> {
+        let payload = payload(object, severity, reason, message, metadata, &self.controller, &self.instance);
         if let Some(webhook) = &self.webhook {
-            let payload = payload(object, severity, reason, message, metadata, &self.controller, &self.instance);
             let webhook = webhook.clone();
+            let payload = payload.clone();
             tokio::spawn(async move {
                 if let Err(error) = webhook.post(&payload).await {
                     tracing::warn!(%error, reason = payload.reason, "event not delivered to the webhook");
@@ -280,24 +314,78 @@ impl Recorder {
         }
         let type_ = match severity {
             Severity::Trace => return Ok(()),
-            Severity::Info => EventType::Normal,
-            Severity::Error => EventType::Warning,
+            Severity::Info => "Normal",
+            Severity::Error => "Warning",
         };
-        let mut note = message.to_string();
-        if let Some(revision) = metadata.get(META_REVISION_KEY) {
-            note = format!("{note}\nrevision: {revision}");
-        }
-        let event = KubeEvent {
+        let (Some(name), Some(namespace)) = (object.meta().name.clone(), object.meta().namespace.clone()) else {
+            return Err(Error::Incomplete("name or namespace"));
+        };
+        let key = SeriesKey {
             type_,
             reason: reason.to_string(),
-            note: Some(truncate_bytes(&note, MAX_NOTE_BYTES)),
-            action: reason.to_string(),
-            secondary: None,
+            note: truncate_bytes(message, MAX_NOTE_BYTES),
+            namespace,
+            name,
+            uid: object.meta().uid.clone().unwrap_or_default(),
+            kind: K::kind(&()).into_owned(),
         };
-        if object.meta().name.is_none() {
-            return Err(Error::Incomplete("name"));
+        self.publish(object_reference(object), key, payload.metadata).await
+    }
+
+    async fn publish(
+        &self,
+        regarding: ObjectReference,
+        key: SeriesKey,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<()> {
+        let now = Timestamp::now();
+        let earlier = {
+            let mut series = self.series.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            series.retain(|_, seen| seen.last + SERIES_TTL > now);
+            series.get(&key).cloned()
+        };
+        let events: Api<KubeEvent> = Api::namespaced(self.client.clone(), &key.namespace);
+        if let Some(seen) = earlier {
+            let count = seen.count + 1;
+            let patch = KubeEvent {
+                series: Some(EventSeries { count, last_observed_time: MicroTime(now) }),
+                ..KubeEvent::default()
+            };
+            match events.patch(&seen.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => {
+                    self.remember(key, Seen { name: seen.name, count, last: now });
+                    return Ok(());
+                }
+                // The Event expired on the server: start a new one.
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => return Err(Error::PublishFailed(error)),
+            }
         }
-        self.kube.publish(&event, &object_reference(object)).await.map_err(Error::PublishFailed)
+        let name = format!("{}.{:x}", key.name, now.as_nanosecond());
+        let event = KubeEvent {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(key.namespace.clone()),
+                annotations: (!annotations.is_empty()).then_some(annotations),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(key.type_.to_string()),
+            reason: Some(key.reason.clone()),
+            action: Some(key.reason.clone()),
+            note: Some(key.note.clone()),
+            regarding: Some(regarding),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..KubeEvent::default()
+        };
+        events.create(&PostParams::default(), &event).await.map_err(Error::PublishFailed)?;
+        self.remember(key, Seen { name, count: 1, last: now });
+        Ok(())
+    }
+
+    fn remember(&self, key: SeriesKey, seen: Seen) {
+        self.series.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, seen);
     }
 }
 

@@ -372,10 +372,24 @@ impl Reconciler for KustomizationReconciler {
         status.last_applied_revision = Some(revision.clone());
         status.last_applied_origin_revision = origin_revision;
         upsert_history(status, &built.digest, started, reasons::RECONCILIATION_SUCCEEDED, &history_meta);
+        // Flux's closing event, on every successful run; notification
+        // providers that set commit statuses act on its `commit_status`.
+        let interval = ferry_api_meta::duration::parse(&object.spec.interval).unwrap_or_default();
+        let message = format!(
+            "Reconciliation finished in {}, next run in {}",
+            go_duration(started.elapsed()),
+            go_duration(interval)
+        );
+        tracing::info!(revision = %revision, "{message}");
+        let metadata = BTreeMap::from([
+            (ferry_sdk::events::META_REVISION_KEY.to_string(), revision.clone()),
+            (ferry_sdk::events::META_COMMIT_STATUS_KEY.to_string(), "update".to_string()),
+        ]);
+        self.record(ctx, object, Severity::Info, reasons::RECONCILIATION_SUCCEEDED, &message, &metadata).await;
         Ok(Outcome::ready(format!("Applied revision: {revision}"))
             .with_revision(revision)
             .with_ready_reason(reasons::RECONCILIATION_SUCCEEDED)
-            // The change set and health events above are Flux's only ones.
+            // The events above are the ones Flux's kustomize-controller sends.
             .quiet())
     }
 
@@ -674,7 +688,6 @@ impl KustomizationReconciler {
     }
 
     async fn event(&self, ctx: &Context, object: &Kustomization, severity: Severity, message: &str, revision: &str) {
-        let Some(recorder) = ctx.recorder() else { return };
         let mut metadata = BTreeMap::new();
         if !revision.is_empty() {
             metadata.insert(ferry_sdk::events::META_REVISION_KEY.to_string(), revision.to_string());
@@ -683,7 +696,20 @@ impl KustomizationReconciler {
             Severity::Error => "error",
             _ => reasons::PROGRESSING,
         };
-        if let Err(error) = recorder.record(object, severity, reason, message, &metadata).await {
+        self.record(ctx, object, severity, reason, message, &metadata).await;
+    }
+
+    async fn record(
+        &self,
+        ctx: &Context,
+        object: &Kustomization,
+        severity: Severity,
+        reason: &str,
+        message: &str,
+        metadata: &BTreeMap<String, String>,
+    ) {
+        let Some(recorder) = ctx.recorder() else { return };
+        if let Err(error) = recorder.record(object, severity, reason, message, metadata).await {
             tracing::warn!(%error, "recording event");
         }
     }
