@@ -5,13 +5,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use ferry_api_source::GitRepository;
 use ferry_testenv::TestNamespace;
 use ferry_testenv::git::{GitServer, GitServerOptions};
+use ferry_testenv::keys::{pgp_key, ssh_key};
 use ferry_testenv::sshd::SshServer;
 use support::*;
 
@@ -191,72 +190,34 @@ async fn submodules_are_packed_when_asked() {
     ns.delete(WAIT).await.unwrap();
 }
 
-/// A gpg home with one fresh signing key; returns (wrapper program, fingerprint, armored public key).
-fn gpg_key(dir: &Path, name: &str) -> (PathBuf, String, String) {
-    let home = dir.join(format!("gnupg-{name}"));
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let out =
-            Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--quiet"]).args(args).output().unwrap();
-        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let uid = format!("{name} <{name}@ferry.invalid>");
-    gpg(&["--passphrase", "", "--quick-gen-key", &uid, "ed25519", "sign", "never"]);
-    let listing = gpg(&["--with-colons", "--list-keys", &uid]);
-    let fingerprint = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string();
-    let public = gpg(&["--armor", "--export", &fingerprint]);
-    let wrapper = dir.join(format!("gpg-{name}.sh"));
-    std::fs::write(&wrapper, format!("#!/bin/sh\nexec gpg --homedir {} \"$@\"\n", home.display())).unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    (wrapper, fingerprint, public)
-}
-
-/// A fresh ed25519 key; returns (private key path, public key line, SHA256 fingerprint).
-fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String, String) {
-    let key = dir.join(format!("ssh-{name}"));
-    let out = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&key).output();
-    assert!(out.unwrap().status.success());
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let listed = Command::new("ssh-keygen").arg("-lf").arg(key.with_extension("pub")).output().unwrap();
-    let fingerprint = String::from_utf8_lossy(&listed.stdout).split_whitespace().nth(1).unwrap().to_string();
-    (key, public, fingerprint)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn signatures_are_verified_with_pgp_and_ssh_keys() {
     let ns = TestNamespace::new("source-verify").await.unwrap();
     install_crd(ns.client()).await;
     let keys = tempfile::tempdir().unwrap();
-    let (gpg, fingerprint, pgp_public) = gpg_key(keys.path(), "alice");
-    let (stranger_gpg, stranger_fingerprint, _) = gpg_key(keys.path(), "mallory");
-    let (ssh_private, ssh_public, ssh_fingerprint) = ssh_key(keys.path(), "bob");
+    let alice = pgp_key(keys.path(), "alice").unwrap();
+    let mallory = pgp_key(keys.path(), "mallory").unwrap();
+    let bob = ssh_key(keys.path(), "bob").unwrap();
+    let (fingerprint, pgp_public) = (&alice.fingerprint, &alice.public);
+    let (ssh_public, ssh_fingerprint) = (&bob.public, &bob.fingerprint);
 
     let server = GitServer::start(GitServerOptions::default()).await.unwrap();
     let repo = server.create_repo("signed").unwrap();
-    let sign = |program: &Path, key: &str, args: &[&str]| {
-        let (program, key) = (format!("gpg.program={}", program.display()), format!("user.signingkey={key}"));
-        let mut all = vec!["-c", &program, "-c", &key];
-        all.extend_from_slice(args);
-        repo.git(&all).unwrap();
-    };
-    let ssh_sign = |args: &[&str]| {
-        let key = format!("user.signingkey={}", ssh_private.display());
-        let mut all = vec!["-c", "gpg.format=ssh", "-c", &key];
+    let sign = |config: &[String], args: &[&str]| {
+        let mut all: Vec<&str> = config.iter().map(String::as_str).collect();
         all.extend_from_slice(args);
         repo.git(&all).unwrap();
     };
     repo.write("a.yaml", "a: 1\n").unwrap();
     repo.git(&["add", "--all"]).unwrap();
-    sign(&gpg, &fingerprint, &["commit", "--quiet", "-S", "-m", "signed with pgp"]);
+    sign(&alice.git_config(), &["commit", "--quiet", "-S", "-m", "signed with pgp"]);
     let pgp_commit = repo.head().unwrap();
     repo.git(&["push", "--quiet", "origin", "main"]).unwrap();
     repo.checkout("ssh").unwrap();
     repo.write("b.yaml", "b: 1\n").unwrap();
     repo.git(&["add", "--all"]).unwrap();
-    ssh_sign(&["commit", "--quiet", "-S", "-m", "signed with ssh"]);
-    ssh_sign(&["tag", "-s", "v1.0.0", "-m", "ssh release"]);
+    sign(&bob.git_config(), &["commit", "--quiet", "-S", "-m", "signed with ssh"]);
+    sign(&bob.git_config(), &["tag", "-s", "v1.0.0", "-m", "ssh release"]);
     let ssh_commit = repo.head().unwrap();
     repo.git(&["push", "--quiet", "origin", "ssh", "v1.0.0"]).unwrap();
     apply_secret(&ns, "keys", serde_json::json!({"alice.asc": pgp_public, "bob.sshpub": ssh_public})).await;
@@ -299,7 +260,7 @@ async fn signatures_are_verified_with_pgp_and_ssh_keys() {
     repo.checkout("main").unwrap();
     repo.write("a.yaml", "a: 2\n").unwrap();
     repo.git(&["add", "--all"]).unwrap();
-    sign(&stranger_gpg, &stranger_fingerprint, &["commit", "--quiet", "-S", "-m", "signed by a stranger"]);
+    sign(&mallory.git_config(), &["commit", "--quiet", "-S", "-m", "signed by a stranger"]);
     let stranger_commit = repo.head().unwrap();
     repo.git(&["push", "--quiet", "origin", "main"]).unwrap();
     request_reconcile(&repos, "pgp", "stranger").await;
@@ -374,7 +335,7 @@ async fn failures_give_fluxs_reasons_and_warning_events_and_recover() {
     wait_event(&ns, "no-secret", "Warning", "AuthenticationFailed").await;
 
     // SSH: an unknown host key is refused; the right known_hosts works.
-    let (_, other_host, _) = ssh_key(tempfile::tempdir().unwrap().path(), "other-host");
+    let other_host = ssh_key(tempfile::tempdir().unwrap().path(), "other-host").unwrap().public;
     let other_host: Vec<&str> = other_host.split_whitespace().take(2).collect();
     let wrong_hosts = format!("[127.0.0.1]:{} {}\n", ssh.port(), other_host.join(" "));
     apply_secret(&ns, "ssh", serde_json::json!({"identity": ssh.identity(), "known_hosts": wrong_hosts})).await;

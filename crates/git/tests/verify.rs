@@ -1,45 +1,9 @@
 //! Commits and tags signed by real gpg and ssh-keygen (through git), checked
 //! out over HTTP and verified against trusted keys.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use ferry_git::{Auth, CheckoutOptions, GitRef, TrustedKeys, VerifyError, checkout, list_refs, resolve};
 use ferry_testenv::git::{GitServer, GitServerOptions};
-
-/// A gpg home with one fresh signing key; returns (wrapper program, fingerprint, armored public key).
-fn gpg_key(dir: &Path, name: &str) -> (PathBuf, String, String) {
-    let home = dir.join(format!("gnupg-{name}"));
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let out =
-            Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--quiet"]).args(args).output().unwrap();
-        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let uid = format!("{name} <{name}@ferry.invalid>");
-    gpg(&["--passphrase", "", "--quick-gen-key", &uid, "ed25519", "sign", "never"]);
-    let listing = gpg(&["--with-colons", "--list-keys", &uid]);
-    let fingerprint = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string();
-    let public = gpg(&["--armor", "--export", &fingerprint]);
-    let wrapper = dir.join(format!("gpg-{name}.sh"));
-    std::fs::write(&wrapper, format!("#!/bin/sh\nexec gpg --homedir {} \"$@\"\n", home.display())).unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    (wrapper, fingerprint, public)
-}
-
-fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(format!("ssh-{name}"));
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    (key, public)
-}
+use ferry_testenv::keys::{pgp_key, ssh_key};
 
 async fn checkout_ref(server: &GitServer, reference: GitRef) -> ferry_git::Commit {
     let url = server.url("signed");
@@ -56,25 +20,16 @@ async fn checkout_ref(server: &GitServer, reference: GitRef) -> ferry_git::Commi
 #[tokio::test]
 async fn verifies_pgp_and_ssh_signatures_on_commits_and_tags() {
     let keys = tempfile::tempdir().unwrap();
-    let (gpg, fingerprint, pgp_public) = gpg_key(keys.path(), "alice");
-    let (_, _, stranger_public) = gpg_key(keys.path(), "mallory");
-    let (ssh_private, ssh_public) = ssh_key(keys.path(), "bob");
-    let (_, stranger_ssh) = ssh_key(keys.path(), "eve");
+    let alice = pgp_key(keys.path(), "alice").unwrap();
+    let (fingerprint, pgp_public) = (&alice.fingerprint, &alice.public);
+    let stranger_public = pgp_key(keys.path(), "mallory").unwrap().public;
+    let bob = ssh_key(keys.path(), "bob").unwrap();
+    let ssh_public = &bob.public;
+    let stranger_ssh = ssh_key(keys.path(), "eve").unwrap().public;
 
     let server = GitServer::start(GitServerOptions::default()).await.unwrap();
     let repo = server.create_repo("signed").unwrap();
-    let pgp_sign = [
-        "-c".to_string(),
-        format!("gpg.program={}", gpg.display()),
-        "-c".to_string(),
-        format!("user.signingkey={fingerprint}"),
-    ];
-    let ssh_sign = [
-        "-c".to_string(),
-        "gpg.format=ssh".to_string(),
-        "-c".to_string(),
-        format!("user.signingkey={}", ssh_private.display()),
-    ];
+    let (pgp_sign, ssh_sign) = (alice.git_config(), bob.git_config());
     let with = |config: &[String], rest: &[&str]| {
         let mut args: Vec<&str> = config.iter().map(String::as_str).collect();
         args.extend_from_slice(rest);

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod git;
+pub mod keys;
 pub mod sshd;
 pub mod tls;
 
