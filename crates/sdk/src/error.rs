@@ -47,4 +47,11 @@ pub trait ReconcileError: std::error::Error + Send + Sync + 'static {
     fn class(&self) -> ErrorClass {
         ErrorClass::Transient
     }
+
+    /// Whether the harness records an Event for the error (it always sets
+    /// the conditions and logs). True by default; Flux's kustomize-controller,
+    /// for one, waits for a missing source or artifact without an event.
+    fn records_event(&self) -> bool {
+        true
+    }
 }

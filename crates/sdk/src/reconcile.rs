@@ -1207,7 +1207,8 @@ where
                 } else {
                     tracing::error!(reason = %reason, class = class.as_str(), error = %message, "reconciliation failed");
                 }
-                (action, class.as_str(), Some(((severity, reason, message), None)))
+                let event = error.records_event().then_some(((severity, reason, message), None));
+                (action, class.as_str(), event)
             }
         };
 

@@ -187,6 +187,11 @@ impl ReconcileError for Error {
             _ => ErrorClass::Retry(None),
         }
     }
+
+    /// As Flux: a missing source or artifact is waited for without an event.
+    fn records_event(&self) -> bool {
+        !matches!(self, Self::SourceNotFound(_) | Self::ArtifactNotReady { .. })
+    }
 }
 
 type Result<T, E = Error> = std::result::Result<T, E>;
