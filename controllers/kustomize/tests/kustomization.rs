@@ -663,13 +663,14 @@ async fn the_flux_cli_sees_ready_objects_with_their_revisions() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        assert!(output.status.success(), "flux {args:?}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
-        stdout
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "flux {args:?}: {stdout}{stderr}");
+        (stdout, stderr)
     };
     // flux prints revisions with the hash cut to 8 characters.
     let revision = format!("main@sha1:{}", &commit[..8]);
     for (args, name) in [(&["get", "kustomizations"][..], "app"), (&["get", "sources", "git"][..], "app")] {
-        let out = run(args);
+        let (out, _) = run(args);
         let row = out.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{out}"));
         let fields: Vec<&str> = row.split_whitespace().collect();
         assert!(fields.iter().any(|f| f.starts_with(&revision)), "flux {args:?}: {out}");
@@ -677,14 +678,27 @@ async fn the_flux_cli_sees_ready_objects_with_their_revisions() {
         assert!(fields.contains(&"False"), "not suspended: flux {args:?}: {out}");
     }
     // `flux events` lists the controllers' Kubernetes Events for the object.
-    let out = run(&["events", "--for", "Kustomization/app"]);
+    let (out, _) = run(&["events", "--for", "Kustomization/app"]);
     let finished = |l: &&str| {
         l.contains("Normal") && l.contains("ReconciliationSucceeded") && l.contains("Reconciliation finished in ")
     };
     assert!(out.lines().any(|l| finished(&l) && l.contains("next run in 1m0s")), "{out}");
     // Waiting for the source's first artifact is not an event, as in Flux.
     assert!(!out.contains("ArtifactFailed"), "{out}");
-    let out = run(&["events", "--for", "GitRepository/app"]);
+    // The CLI's day-2 commands: they annotate, patch and wait on our status.
+    let (_, out) = run(&["reconcile", "kustomization", "app", "--with-source", "--timeout", "1m"]);
+    assert!(out.contains("applied revision"), "{out}");
+    run(&["suspend", "kustomization", "app"]);
+    let (out, _) = run(&["get", "kustomizations"]);
+    // Columns: NAME REVISION SUSPENDED READY MESSAGE.
+    let suspended =
+        |l: &str| l.split_whitespace().collect::<Vec<_>>().get(..3).is_some_and(|f| f[0] == "app" && f[2] == "True");
+    assert!(out.lines().any(suspended), "suspended: {out}");
+    let (_, out) = run(&["resume", "kustomization", "app", "--timeout", "1m"]);
+    assert!(out.contains("applied revision"), "{out}");
+    let (_, out) = run(&["reconcile", "source", "git", "app", "--timeout", "1m"]);
+    assert!(out.contains("fetched revision"), "{out}");
+    let (out, _) = run(&["events", "--for", "GitRepository/app"]);
     assert!(out.lines().any(|l| l.contains("Normal") && l.contains("NewArtifact")), "{out}");
     env.stop().await;
 }
