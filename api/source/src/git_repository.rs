@@ -224,6 +224,8 @@ pub const INCLUDE_COPY_FAILURE_REASON: &str = "CopyFailure";
 pub const INCLUDE_CHANGE_REASON: &str = "IncludeChange";
 /// `ArtifactOutdated` reason: the remote has a new revision.
 pub const NEW_REVISION_REASON: &str = "NewRevision";
+/// Ready reason: `spec.provider` cannot be used as configured.
+pub const INVALID_PROVIDER_CONFIGURATION_REASON: &str = "InvalidProviderConfiguration";
 /// `SourceVerified` reason: the commit's signature did not verify.
 pub const INVALID_COMMIT_SIGNATURE_REASON: &str = "InvalidCommitSignature";
 /// `SourceVerified` reason: the tag's signature did not verify.

@@ -334,6 +334,16 @@ async fn failures_give_fluxs_reasons_and_warning_events_and_recover() {
     assert!(ready(&failed).2.contains("absent"), "{:?}", ready(&failed));
     wait_event(&ns, "no-secret", "Warning", "AuthenticationFailed").await;
 
+    // A cloud identity provider Ferry cannot use: stalled, with Flux's reason, nothing fetched.
+    let mut github = private.clone();
+    github["provider"] = "github".into();
+    apply(&repos, "github-app", with_spec("github-app", github)).await;
+    let failed = wait_ready(&repos, "github-app", "False", "InvalidProviderConfiguration").await;
+    assert!(ready(&failed).2.contains("provider 'github' is not supported"), "{:?}", ready(&failed));
+    assert_eq!(condition(&failed, "Stalled").map(|c| c.0), Some("True".into()));
+    assert!(failed.status.as_ref().unwrap().artifact.is_none());
+    wait_event(&ns, "github-app", "Warning", "InvalidProviderConfiguration").await;
+
     // SSH: an unknown host key is refused; the right known_hosts works.
     let other_host = ssh_key(tempfile::tempdir().unwrap().path(), "other-host").unwrap().public;
     let other_host: Vec<&str> = other_host.split_whitespace().take(2).collect();

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use ferry_api_meta::conditions as cond;
 use ferry_api_meta::{Artifact, Condition};
-use ferry_api_source::{self as source, GitRepository, GitRepositorySpec, GitRepositoryStatus};
+use ferry_api_source::{self as source, GitProvider, GitRepository, GitRepositorySpec, GitRepositoryStatus};
 use ferry_git::{CheckoutOptions, GitRef, TrustedKeys};
 use ferry_sdk::conditions::{Summary, mark_false, mark_true};
 use ferry_sdk::events::Severity;
@@ -51,6 +51,9 @@ pub enum Error {
     /// The spec cannot work (a bad URL, a bad duration).
     #[error("{0}")]
     InvalidSpec(String),
+    /// `spec.provider` names a cloud identity this controller cannot obtain.
+    #[error("{0}")]
+    UnsupportedProvider(String),
     /// A referenced Secret could not be read.
     #[error("failed to get secret '{name}': {message}")]
     SecretUnavailable {
@@ -103,6 +106,7 @@ impl ReconcileError for Error {
     fn reason(&self) -> &str {
         match self {
             Self::InvalidSpec(_) => cond::URL_INVALID,
+            Self::UnsupportedProvider(_) => source::INVALID_PROVIDER_CONFIGURATION_REASON,
             Self::SecretUnavailable { .. } | Self::InvalidSecret { .. } | Self::AuthenticationFailed(_) => {
                 cond::AUTHENTICATION_FAILED
             }
@@ -116,7 +120,9 @@ impl ReconcileError for Error {
 
     fn class(&self) -> ErrorClass {
         match self {
-            Self::InvalidSpec(_) | Self::VerificationFailed { stalled: true, .. } => ErrorClass::Stalled,
+            Self::InvalidSpec(_) | Self::UnsupportedProvider(_) | Self::VerificationFailed { stalled: true, .. } => {
+                ErrorClass::Stalled
+            }
             Self::IncludeUnavailable { .. } => ErrorClass::Waiting(Some(REQUEUE_DEPENDENCY)),
             _ => ErrorClass::Transient,
         }
@@ -239,6 +245,20 @@ impl GitRepositoryReconciler {
                 .map_err(|e| Error::InvalidSpec(format!("invalid timeout '{text}': {e}")))?,
             None => DEFAULT_TIMEOUT,
         };
+
+        // Cloud identities (GitHub App, Azure and AWS workload identity) are
+        // not obtained by Ferry: say so instead of cloning anonymously.
+        let provider = match spec.provider.unwrap_or_default() {
+            GitProvider::Generic => None,
+            GitProvider::Aws => Some("aws"),
+            GitProvider::Azure => Some("azure"),
+            GitProvider::Github => Some("github"),
+        };
+        if let Some(provider) = provider {
+            return Err(Error::UnsupportedProvider(format!(
+                "provider '{provider}' is not supported by this source-controller: use provider 'generic' with a secretRef"
+            )));
+        }
 
         // Credentials.
         let mut credentials = ferry_git::Auth::default();
