@@ -355,6 +355,7 @@ async fn failures_give_fluxs_reasons_and_warning_events_and_recover() {
     apply(&repos, "ssh", with_spec("ssh", over_ssh)).await;
     let failed = wait_ready(&repos, "ssh", "False", "GitOperationFailed").await;
     assert!(ready(&failed).2.contains("failed to checkout and determine revision"), "{:?}", ready(&failed));
+    assert!(ready(&failed).2.contains("ssh: Host key verification failed."), "{:?}", ready(&failed));
     assert!(failed.status.as_ref().unwrap().artifact.is_none());
     wait_event(&ns, "ssh", "Warning", "GitOperationFailed").await;
     apply_secret(&ns, "ssh", serde_json::json!({"identity": ssh.identity(), "known_hosts": ssh.known_hosts()})).await;

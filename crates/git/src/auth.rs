@@ -81,6 +81,11 @@ pub(crate) fn configure(repo: &mut gix::Repository, url: &str, auth: &Auth) -> R
         }
         command.push_str(&format!(" -o IdentitiesOnly=yes -o IdentityAgent=none -i {}", key.display()));
     }
+    // ssh's own complaints (a changed host key banner, "Permission denied")
+    // go to a file in the scratch repository, not the controller's log, and
+    // the last of them into the error (see `fail`). gix runs a command with
+    // arguments through `sh -c`, where the redirection applies.
+    command.push_str(&format!(" 2>>{}", dir.join(SSH_STDERR).display()));
     let mut config = repo.config_snapshot_mut();
     config
         .set_value(&gix::config::tree::Core::SSH_COMMAND, command.as_str())
@@ -122,7 +127,7 @@ pub(crate) fn connect<'a>(
 ) -> Result<gix::remote::Connection<'a, 'a, 'a, Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>>
 {
     ensure_crypto_provider();
-    let connection = remote.connect(gix::remote::Direction::Fetch).map_err(|e| classify(url, chain(&e)))?;
+    let connection = remote.connect(gix::remote::Direction::Fetch).map_err(|e| fail(repo, url, &e))?;
     let connection = if url.starts_with("http://") || url.starts_with("https://") {
         connection.with_transport_options(Box::new(http_options(repo, url, auth)?))
     } else {
@@ -209,6 +214,29 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+/// Where ssh's standard error is kept in a scratch repository.
+const SSH_STDERR: &str = "ferry_ssh_stderr";
+
+/// The error of a remote operation in the scratch repository `repo`: the
+/// error chain, with what ssh said last (if it ran), classified.
+pub(crate) fn fail(repo: &gix::Repository, url: &str, error: &dyn std::error::Error) -> Error {
+    let mut message = chain(error);
+    if let Some(said) = ssh_said(repo.path()) {
+        message.push_str(": ssh: ");
+        message.push_str(&said);
+    }
+    classify(url, message)
+}
+
+/// The last meaningful line ssh wrote to standard error, if any.
+fn ssh_said(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(SSH_STDERR)).ok()?;
+    text.lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty() && !line.starts_with('@') && !line.starts_with("fatal: "))
+        .map(str::to_string)
 }
 
 /// Tells authentication failures apart from other transport errors.

@@ -141,7 +141,7 @@ pub fn list_refs(url: &str, auth: &Auth) -> Result<Vec<RemoteRef>> {
     let connection = auth::connect(&repo, &remote, url, auth)?;
     let options = gix::remote::ref_map::Options { prefix_from_spec_as_filter_on_remote: false, ..Default::default() };
     let (ref_map, _handshake) =
-        connection.ref_map(gix::progress::Discard, options).map_err(|e| auth::classify(url, auth::chain(&e)))?;
+        connection.ref_map(gix::progress::Discard, options).map_err(|e| auth::fail(&repo, url, &e))?;
     Ok(ref_map.remote_refs.iter().filter_map(reference::remote_ref).collect())
 }
 
@@ -190,9 +190,8 @@ pub(crate) fn fetch(
         .with_fetch_tags(gix::remote::fetch::Tags::None);
     let connection = auth::connect(&repo, &remote, url, auth)?;
     let interrupt = Arc::new(AtomicBool::new(false));
-    let prepare = connection
-        .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| auth::classify(url, auth::chain(&e)))?;
+    let prepare =
+        connection.prepare_fetch(gix::progress::Discard, Default::default()).map_err(|e| auth::fail(&repo, url, &e))?;
     let prepare = if shallow {
         prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(std::num::NonZeroU32::MIN))
     } else {
@@ -200,7 +199,7 @@ pub(crate) fn fetch(
     };
     let timeout = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
     let _watchdog = timeout.map(|timeout| Watchdog::start(timeout, interrupt.clone()));
-    prepare.receive(gix::progress::Discard, &interrupt).map_err(|e| auth::classify(url, auth::chain(&e)))?;
+    prepare.receive(gix::progress::Discard, &interrupt).map_err(|e| auth::fail(&repo, url, &e))?;
     drop(remote);
     Ok((scratch, repo))
 }

@@ -255,6 +255,8 @@ async fn ssh_with_keys_and_known_hosts() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::FetchFailed { .. } | Error::AuthenticationFailed { .. }), "{err}");
+    // What ssh said is in the error, not on the process's stderr.
+    assert!(err.to_string().contains("ssh: Host key verification failed."), "{err}");
     let no_known_hosts = Auth { ssh_known_hosts: None, ..auth };
     let err = blocking(move || list_refs(&url, &no_known_hosts)).await.unwrap_err();
     assert!(matches!(err, Error::InvalidAuth(_)), "{err}");
