@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         &flags.otlp_endpoint,
         CONTROLLER_NAME,
     )?;
-    let options = cli.kustomize.options(&flags)?;
+    let options = cli.kustomize.options(&flags, &cli.runtime_namespace)?;
     let factory = ferry_sdk::client::ClientFactory::infer(flags.kube_api_qps, flags.kube_api_burst).await?;
     let runtime = Runtime::from_flags(factory.client()?, CONTROLLER_NAME, &flags, &cli.runtime_namespace)?;
     ferry_kustomize_controller::run(runtime, factory, options, ferry_sdk::reconcile::shutdown_signal()).await

@@ -725,9 +725,23 @@ fn secret_value(secret: &Secret, key: &str) -> String {
 /// cluster, encrypted generator inputs too; a wrong key is a clear failure.
 #[tokio::test(flavor = "multi_thread")]
 async fn sops_encrypted_secrets_are_decrypted_with_age_and_pgp_keys() {
-    let env = Env::start("kc-sops").await;
+    // --sops-age-secret: age keys for every Kustomization that asks for decryption.
+    let fallback = TestNamespace::new("kc-sops-fallback").await.unwrap();
+    let fallback_key = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "fallback-age"},
+        "stringData": {"fallback.agekey": AGE_KEY},
+    });
+    let secrets_there: Api<Secret> = fallback.api();
+    secrets_there
+        .patch("fallback-age", &PatchParams::apply("ferry-tests"), &Patch::Apply(&fallback_key))
+        .await
+        .unwrap();
+    let options =
+        Options { sops_age_secret: Some((fallback.name().to_string(), "fallback-age".into())), ..Options::default() };
+    let env = Env::start_with("kc-sops", options).await;
     let commit = env.commit(
         &[
+            ("fallback/secret.yaml", SOPS_SECRET),
             ("age/secret.yaml", SOPS_SECRET),
             ("age/app.env", SOPS_ENV),
             (
@@ -763,11 +777,17 @@ async fn sops_encrypted_secrets_are_decrypted_with_age_and_pgp_keys() {
     .await;
     env.kustomization("none", serde_json::json!({"path": "./regex", "targetNamespace": ns, "nameSuffix": "-none"}))
         .await;
+    env.kustomization(
+        "fallback",
+        serde_json::json!({"path": "./fallback", "targetNamespace": ns, "nameSuffix": "-fallback", "decryption": {"provider": "sops"}}),
+    )
+    .await;
 
     env.wait_applied("age", &commit).await;
     env.wait_applied("pgp", &commit).await;
+    env.wait_applied("fallback", &commit).await;
     let secrets: Api<Secret> = env.ns.api();
-    for name in ["db-credentials", "db-credentials-pgp"] {
+    for name in ["db-credentials", "db-credentials-pgp", "db-credentials-fallback"] {
         let secret = secrets.get(name).await.unwrap();
         assert_eq!(secret_value(&secret, "username"), "admin", "{name}");
         assert_eq!(secret_value(&secret, "password"), "hunter2 with spaces: and # signs", "{name}");

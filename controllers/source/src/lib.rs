@@ -4,6 +4,8 @@
 
 pub mod gitrepository;
 
+pub use gitrepository::GitOptions;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,47 @@ pub struct StorageFlags {
     /// The algorithm to use to calculate the digest of artifacts.
     #[arg(long = "artifact-digest-algo", default_value = "sha256")]
     pub artifact_digest_algo: String,
+}
+
+/// The other flags of Flux's source-controller.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceFlags {
+    /// The key exchange algorithms for SSH connections, most preferred first.
+    #[arg(long = "ssh-kex-algos", value_delimiter = ',')]
+    pub ssh_kex_algos: Vec<String>,
+    /// The host key algorithms for SSH connections, most preferred first.
+    #[arg(long = "ssh-hostkey-algos", value_delimiter = ',')]
+    pub ssh_hostkey_algos: Vec<String>,
+    /// The max allowed size in bytes of a Helm repository index (accepted for Flux's
+    /// manifests: Ferry's source-controller serves GitRepositories only so far).
+    #[arg(long = "helm-index-max-size", default_value_t = 50 << 20)]
+    pub helm_index_max_size: i64,
+    /// The max allowed size in bytes of a Helm chart (accepted, see `--helm-index-max-size`).
+    #[arg(long = "helm-chart-max-size", default_value_t = 10 << 20)]
+    pub helm_chart_max_size: i64,
+    /// The max allowed size in bytes of a file in a Helm chart (accepted, see `--helm-index-max-size`).
+    #[arg(long = "helm-chart-file-max-size", default_value_t = 5 << 20)]
+    pub helm_chart_file_max_size: i64,
+    /// The maximum size of the Helm index cache (accepted, see `--helm-index-max-size`).
+    #[arg(long = "helm-cache-max-size", default_value_t = 0)]
+    pub helm_cache_max_size: i64,
+    /// The TTL of a cached Helm index (accepted, see `--helm-index-max-size`).
+    #[arg(long = "helm-cache-ttl", default_value = "15m")]
+    pub helm_cache_ttl: String,
+    /// The interval at which the Helm index cache is purged (accepted, see `--helm-index-max-size`).
+    #[arg(long = "helm-cache-purge-interval", default_value = "1m")]
+    pub helm_cache_purge_interval: String,
+}
+
+impl SourceFlags {
+    /// The GitRepository options these flags and the common ones describe.
+    pub fn options(&self, runtime: &ferry_sdk::flags::RuntimeFlags) -> GitOptions {
+        GitOptions {
+            ssh_kex_algorithms: self.ssh_kex_algos.iter().filter(|a| !a.is_empty()).cloned().collect(),
+            ssh_host_key_algorithms: self.ssh_hostkey_algos.iter().filter(|a| !a.is_empty()).cloned().collect(),
+            requeue_dependency: runtime.requeue_dependency,
+        }
+    }
 }
 
 impl StorageFlags {
@@ -128,10 +171,21 @@ pub async fn spawn(
     storage_addr: Option<SocketAddr>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    spawn_with(runtime, storage, storage_addr, GitOptions::default(), stop).await
+}
+
+/// [`spawn`] with GitRepository options.
+pub async fn spawn_with(
+    runtime: &mut Runtime,
+    storage: Storage,
+    storage_addr: Option<SocketAddr>,
+    options: GitOptions,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     if let Some(addr) = storage_addr {
         serve_storage(&storage, addr, stop).await?;
     }
-    let reconciler = GitRepositoryReconciler::new(Arc::new(storage));
+    let reconciler = GitRepositoryReconciler::new(Arc::new(storage)).with_options(options);
     runtime.spawn_as(CONTROLLER_NAME, reconciler, watches)?;
     Ok(())
 }
@@ -144,6 +198,17 @@ pub async fn run(
     storage_addr: Option<SocketAddr>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with(runtime, storage, storage_addr, GitOptions::default(), shutdown).await
+}
+
+/// [`run`] with GitRepository options.
+pub async fn run_with(
+    runtime: Runtime,
+    storage: Storage,
+    storage_addr: Option<SocketAddr>,
+    options: GitOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     if let Some(addr) = storage_addr {
         serve_storage(&storage, addr, async move {
@@ -151,7 +216,7 @@ pub async fn run(
         })
         .await?;
     }
-    let reconciler = GitRepositoryReconciler::new(Arc::new(storage));
+    let reconciler = GitRepositoryReconciler::new(Arc::new(storage)).with_options(options);
     let result = runtime.run(reconciler, watches, shutdown).await;
     stop_tx.send_replace(true);
     Ok(result?)

@@ -3,7 +3,7 @@
 use clap::Parser;
 use ferry_sdk::flags::RuntimeFlags;
 use ferry_sdk::reconcile::Runtime;
-use ferry_source_controller::{CONTROLLER_NAME, StorageFlags};
+use ferry_source_controller::{CONTROLLER_NAME, SourceFlags, StorageFlags};
 
 #[derive(Parser)]
 #[command(name = "source-controller", about = "Reconciles Flux sources into artifacts and serves them")]
@@ -12,6 +12,8 @@ struct Cli {
     runtime: RuntimeFlags,
     #[command(flatten)]
     storage: StorageFlags,
+    #[command(flatten)]
+    source: SourceFlags,
     /// The namespace the controller runs in (watched alone without
     /// --watch-all-namespaces).
     #[arg(long, env = "RUNTIME_NAMESPACE", default_value = "flux-system")]
@@ -32,5 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let runtime = Runtime::from_flags(factory.client()?, CONTROLLER_NAME, &flags, &cli.runtime_namespace)?;
     let storage = cli.storage.storage()?;
     let storage_addr = ferry_sdk::flags::parse_addr(&cli.storage.storage_addr)?;
-    ferry_source_controller::run(runtime, storage, storage_addr, ferry_sdk::reconcile::shutdown_signal()).await
+    let options = cli.source.options(&flags);
+    ferry_source_controller::run_with(runtime, storage, storage_addr, options, ferry_sdk::reconcile::shutdown_signal())
+        .await
 }

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use ferry_kustomize_controller::KustomizeFlags;
 use ferry_sdk::flags::RuntimeFlags;
 use ferry_sdk::reconcile::Runtime;
-use ferry_source_controller::StorageFlags;
+use ferry_source_controller::{SourceFlags, StorageFlags};
 
 /// The controllers the all-in-one mode can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,6 +30,8 @@ pub struct RunArgs {
     pub runtime: RuntimeFlags,
     #[command(flatten)]
     pub storage: StorageFlags,
+    #[command(flatten)]
+    pub source: SourceFlags,
     #[command(flatten)]
     pub kustomize: KustomizeFlags,
     /// The namespace the controllers run in (watched alone without
@@ -59,14 +61,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 let storage = args.storage.storage()?;
                 let addr = ferry_sdk::flags::parse_addr(&args.storage.storage_addr)?;
                 let mut stop = stop_rx.clone();
-                ferry_source_controller::spawn(&mut runtime, storage, addr, async move {
+                let options = args.source.options(flags);
+                ferry_source_controller::spawn_with(&mut runtime, storage, addr, options, async move {
                     let _ = stop.wait_for(|stop| *stop).await;
                 })
                 .await?;
                 names.push(ferry_source_controller::CONTROLLER_NAME);
             }
             Name::Kustomize => {
-                let options = args.kustomize.options(flags)?;
+                let options = args.kustomize.options(flags, &args.runtime_namespace)?;
                 ferry_kustomize_controller::spawn(&mut runtime, factory.clone(), options)?;
                 names.push(ferry_kustomize_controller::CONTROLLER_NAME);
             }

@@ -30,6 +30,10 @@ pub struct Auth {
     pub ssh_passphrase: Option<String>,
     /// An HTTP(S) proxy URL (with credentials, if any).
     pub proxy: Option<String>,
+    /// SSH key exchange algorithms, most preferred first (empty: ssh's own).
+    pub ssh_kex_algorithms: Vec<String>,
+    /// SSH host key algorithms, most preferred first (empty: ssh's own).
+    pub ssh_host_key_algorithms: Vec<String>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -44,6 +48,8 @@ impl std::fmt::Debug for Auth {
             .field("ssh_identity", &set(self.ssh_identity.is_some()))
             .field("ssh_known_hosts", &set(self.ssh_known_hosts.is_some()))
             .field("proxy", &set(self.proxy.is_some()))
+            .field("ssh_kex_algorithms", &self.ssh_kex_algorithms)
+            .field("ssh_host_key_algorithms", &self.ssh_host_key_algorithms)
             .finish()
     }
 }
@@ -73,6 +79,19 @@ pub(crate) fn configure(repo: &mut gix::Repository, url: &str, auth: &Auth) -> R
     let known_hosts = dir.join("ferry_known_hosts");
     std::fs::write(&known_hosts, auth.ssh_known_hosts.as_deref().unwrap_or_default())?;
     command.push_str(&format!(" -o UserKnownHostsFile={}", known_hosts.display()));
+    for (option, algorithms) in
+        [("KexAlgorithms", &auth.ssh_kex_algorithms), ("HostKeyAlgorithms", &auth.ssh_host_key_algorithms)]
+    {
+        if algorithms.is_empty() {
+            continue;
+        }
+        // They go into a shell command: algorithm names only.
+        let name = |a: &String| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-@.+_".contains(c));
+        if let Some(bad) = algorithms.iter().find(|a| !name(a)) {
+            return Err(Error::InvalidAuth(format!("invalid SSH algorithm name {bad:?}")));
+        }
+        command.push_str(&format!(" -o {option}={}", algorithms.join(",")));
+    }
     if let Some(identity) = &auth.ssh_identity {
         let key = dir.join("ferry_identity");
         write_private(&key, identity)?;

@@ -257,6 +257,35 @@ async fn ssh_with_keys_and_known_hosts() {
     assert!(matches!(err, Error::FetchFailed { .. } | Error::AuthenticationFailed { .. }), "{err}");
     // What ssh said is in the error, not on the process's stderr.
     assert!(err.to_string().contains("ssh: Host key verification failed."), "{err}");
+    // Algorithms as --ssh-kex-algos/--ssh-hostkey-algos set them: one the
+    // server offers works, one it does not is refused, junk is refused early.
+    let preferred = Auth {
+        ssh_kex_algorithms: vec!["curve25519-sha256".into(), "diffie-hellman-group14-sha256".into()],
+        ssh_host_key_algorithms: vec!["ssh-ed25519".into()],
+        ..auth.clone()
+    };
+    blocking({
+        let url = url.clone();
+        move || list_refs(&url, &preferred)
+    })
+    .await
+    .unwrap();
+    let unoffered = Auth { ssh_host_key_algorithms: vec!["ssh-dss".into()], ..auth.clone() };
+    let err = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &unoffered)
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("ssh: "), "{err}");
+    let junk = Auth { ssh_kex_algorithms: vec!["a; rm -rf /".into()], ..auth.clone() };
+    let err = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &junk)
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidAuth(_)), "{err}");
     let no_known_hosts = Auth { ssh_known_hosts: None, ..auth };
     let err = blocking(move || list_refs(&url, &no_known_hosts)).await.unwrap_err();
     assert!(matches!(err, Error::InvalidAuth(_)), "{err}");

@@ -108,13 +108,16 @@ impl ClientFactory {
     /// A client for the cluster in the kubeconfig stored in Secret
     /// `namespace/name` under `key` (default `value`, then `value.yaml`, as
     /// Flux). Exec and auth-provider credentials are refused unless
-    /// `allow_exec`, because they run commands on the controller's host.
+    /// `allow_exec`, because they run commands on the controller's host;
+    /// `insecure-skip-tls-verify` is ignored (TLS is verified) unless
+    /// `allow_insecure_tls`.
     pub async fn from_kubeconfig_secret(
         &self,
         namespace: &str,
         name: &str,
         key: Option<&str>,
         allow_exec: bool,
+        allow_insecure_tls: bool,
     ) -> Result<Client> {
         let own = self.client()?;
         let secret = Api::<Secret>::namespaced(own, namespace).get(name).await.map_err(|source| {
@@ -149,9 +152,12 @@ impl ClientFactory {
                 }
             }
         }
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .map_err(|e| invalid(e.to_string()))?;
+        if !allow_insecure_tls {
+            config.accept_invalid_certs = false;
+        }
         build(config, self.qps, self.burst)
     }
 }

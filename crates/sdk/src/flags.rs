@@ -61,7 +61,7 @@ pub struct RuntimeFlags {
     #[arg(long = "events-addr", default_value = "")]
     pub events_addr: String,
     /// Enable leader election, so only one instance reconciles at a time.
-    #[arg(long = "enable-leader-election", default_value_t = false)]
+    #[arg(long = "enable-leader-election", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub enable_leader_election: bool,
     /// Lease duration of the leader election.
     #[arg(long = "leader-election-lease-duration", default_value = "35s", value_parser = parse_duration)]
@@ -72,14 +72,21 @@ pub struct RuntimeFlags {
     /// How often to retry acquiring or renewing the lease.
     #[arg(long = "leader-election-retry-period", default_value = "5s", value_parser = parse_duration)]
     pub leader_election_retry_period: Duration,
+    /// Give the Lease up on shutdown, so a standby takes over at once.
+    #[arg(long = "leader-election-release-on-cancel", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub leader_election_release_on_cancel: bool,
     /// The number of concurrent reconciles.
     #[arg(long = "concurrent", default_value_t = 4)]
     pub concurrent: u16,
     /// Only watch objects whose labels match this selector (sharding).
     #[arg(long = "watch-label-selector", default_value = "")]
     pub watch_label_selector: String,
+    /// The label selector of the Secrets and ConfigMaps whose changes
+    /// trigger a reconcile of the objects that use them.
+    #[arg(long = "watch-configs-label-selector", default_value = "reconcile.fluxcd.io/watch=Enabled")]
+    pub watch_configs_label_selector: String,
     /// Watch all namespaces (the default) or only the runtime namespace.
-    #[arg(long = "watch-all-namespaces", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long = "watch-all-namespaces", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub watch_all_namespaces: bool,
     /// The lower bound of the per-object retry backoff.
     #[arg(long = "min-retry-delay", default_value = "750ms", value_parser = parse_duration)]
@@ -103,7 +110,7 @@ pub struct RuntimeFlags {
     #[arg(long = "kube-api-burst", default_value_t = 300)]
     pub kube_api_burst: u32,
     /// Refuse references to objects in other namespaces.
-    #[arg(long = "no-cross-namespace-refs", default_value_t = false)]
+    #[arg(long = "no-cross-namespace-refs", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub no_cross_namespace_refs: bool,
     /// The service account to impersonate when an object names none.
     #[arg(long = "default-service-account", default_value = "")]
@@ -114,6 +121,20 @@ pub struct RuntimeFlags {
     /// The OTLP endpoint for traces; tracing export is off when empty.
     #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT", default_value = "")]
     pub otlp_endpoint: String,
+    /// The interval at which failing dependencies are reevaluated.
+    #[arg(long = "requeue-dependency", default_value = "30s", value_parser = parse_duration)]
+    pub requeue_dependency: Duration,
+    /// The maximum number of retries when failing to fetch artifacts over HTTP.
+    #[arg(long = "http-retry", default_value_t = 9)]
+    pub http_retry: u32,
+    /// The maximum duration a cloud token is cached (accepted for Flux's
+    /// manifests; Ferry obtains no cloud tokens yet).
+    #[arg(long = "token-cache-max-duration", default_value = "1h", value_parser = parse_duration)]
+    pub token_cache_max_duration: Duration,
+    /// The maximum number of cached cloud tokens (accepted for Flux's
+    /// manifests; Ferry obtains no cloud tokens yet).
+    #[arg(long = "token-cache-max-size", default_value_t = 100)]
+    pub token_cache_max_size: u32,
     /// How long to let in-flight reconciles finish on shutdown.
     #[arg(long = "graceful-shutdown-timeout", default_value = "600s", value_parser = parse_duration)]
     pub graceful_shutdown_timeout: Duration,

@@ -57,6 +57,9 @@ pub struct Config {
     pub renew_deadline: Duration,
     /// How often to try to acquire or renew.
     pub retry_period: Duration,
+    /// Give the Lease up on shutdown (`--leader-election-release-on-cancel`);
+    /// otherwise a standby waits for it to expire.
+    pub release_on_cancel: bool,
 }
 
 impl Config {
@@ -71,6 +74,7 @@ impl Config {
             lease_duration: LEASE_DURATION,
             renew_deadline: RENEW_DEADLINE,
             retry_period: RETRY_PERIOD,
+            release_on_cancel: true,
         }
     }
 }
@@ -161,6 +165,10 @@ impl LeaderElector {
         }
         if *self.tx.borrow() {
             self.tx.send_replace(false);
+            if !self.config.release_on_cancel {
+                tracing::info!(lease = %self.config.name, "leaving the lease to expire");
+                return;
+            }
             match self.release().await {
                 Ok(()) => tracing::info!(lease = %self.config.name, "released lease"),
                 Err(error) => tracing::warn!(%error, "releasing lease"),

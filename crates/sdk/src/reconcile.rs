@@ -275,6 +275,9 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Only objects matching this label selector (sharding).
     pub label_selector: Option<String>,
+    /// The label selector of the Secrets and ConfigMaps watched for
+    /// by [`Controller::watch_secrets`] and [`Controller::watch_config_maps`] (`--watch-configs-label-selector`).
+    pub configs_label_selector: String,
     /// Reconciles at once.
     pub concurrency: u16,
     /// Lower bound of the retry backoff.
@@ -296,6 +299,7 @@ impl Settings {
             finalizer: FINALIZER.to_string(),
             namespace: None,
             label_selector: None,
+            configs_label_selector: format!("{WATCH_LABEL}={WATCH_LABEL_ENABLED}"),
             concurrency: 4,
             min_retry_delay: crate::backoff::DEFAULT_MIN_RETRY_DELAY,
             max_retry_delay: crate::backoff::DEFAULT_MAX_RETRY_DELAY,
@@ -310,6 +314,7 @@ impl Settings {
         Self {
             namespace: (!flags.watch_all_namespaces).then(|| runtime_namespace.to_string()),
             label_selector: (!flags.watch_label_selector.is_empty()).then(|| flags.watch_label_selector.clone()),
+            configs_label_selector: flags.watch_configs_label_selector.clone(),
             concurrency: flags.concurrent,
             min_retry_delay: flags.min_retry_delay,
             max_retry_delay: flags.max_retry_delay,
@@ -400,6 +405,7 @@ where
             + 'static,
     {
         let namespace = self.settings.namespace.clone();
+        let selector = self.settings.configs_label_selector.clone();
         self.watches.push(Box::new(move |controller: KubeController<R::Object>, client: &Client, queue| {
             let store = controller.store();
             let queue = queue.clone();
@@ -407,7 +413,7 @@ where
                 Some(ns) => Api::namespaced(client.clone(), ns),
                 None => Api::all(client.clone()),
             };
-            let config = watcher::Config::default().labels(&format!("{WATCH_LABEL}={WATCH_LABEL_ENABLED}"));
+            let config = watcher::Config::default().labels(&selector);
             controller.watches(api, config, move |object: O| {
                 let name = object.name_any();
                 let namespace = object.namespace();
@@ -724,6 +730,7 @@ impl Runtime {
                 lease_duration: flags.leader_election_lease_duration,
                 renew_deadline: flags.leader_election_renew_deadline,
                 retry_period: flags.leader_election_retry_period,
+                release_on_cancel: flags.leader_election_release_on_cancel,
                 ..crate::leader::Config::new(runtime_namespace, &format!("{name}-leader-election"))
             });
         }

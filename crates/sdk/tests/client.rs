@@ -52,11 +52,11 @@ async fn builds_clients_from_kubeconfig_secrets() -> Result<()> {
         ..Secret::default()
     };
     secrets.create(&PostParams::default(), &secret("remote", "value.yaml", kubeconfig)).await?;
-    let client = factory.from_kubeconfig_secret(ns.name(), "remote", None, false).await?;
+    let client = factory.from_kubeconfig_secret(ns.name(), "remote", None, false, false).await?;
     let remote: Api<ConfigMap> = Api::namespaced(client, ns.name());
     remote.list(&ListParams::default()).await.context("the kubeconfig's client works")?;
 
-    let missing = factory.from_kubeconfig_secret(ns.name(), "remote", Some("other"), false).await;
+    let missing = factory.from_kubeconfig_secret(ns.name(), "remote", Some("other"), false, false).await;
     assert!(matches!(missing, Err(Error::SecretKeyMissing { .. })), "{:?}", missing.err());
 
     let exec = r#"
@@ -68,13 +68,30 @@ contexts: [{name: x, context: {cluster: c, user: u}}]
 current-context: x
 "#;
     secrets.create(&PostParams::default(), &secret("exec", "value", exec.as_bytes().to_vec())).await?;
-    let refused = factory.from_kubeconfig_secret(ns.name(), "exec", None, false).await;
+    let refused = factory.from_kubeconfig_secret(ns.name(), "exec", None, false, false).await;
     let error = refused.err().context("exec kubeconfig must be refused")?;
     assert!(matches!(error, Error::InvalidKubeconfig { .. }), "{error}");
     assert!(error.to_string().contains("exec"), "{error}");
 
+    // A kubeconfig that turns TLS verification off (and so carries no CA):
+    // verified anyway unless allowed, so the self-signed server is refused.
+    let mut insecure = Kubeconfig::read_from(ferry_testenv::kubeconfig_path()?)?;
+    for cluster in &mut insecure.clusters {
+        if let Some(cluster) = cluster.cluster.as_mut() {
+            cluster.certificate_authority_data = None;
+            cluster.insecure_skip_tls_verify = Some(true);
+        }
+    }
+    // JSON is YAML.
+    secrets.create(&PostParams::default(), &secret("insecure", "value", serde_json::to_vec(&insecure)?)).await?;
+    let verified = factory.from_kubeconfig_secret(ns.name(), "insecure", None, false, false).await?;
+    let refused = Api::<ConfigMap>::namespaced(verified, ns.name()).list(&ListParams::default()).await;
+    assert!(refused.is_err(), "TLS must be verified without --insecure-kubeconfig-tls");
+    let trusting = factory.from_kubeconfig_secret(ns.name(), "insecure", None, false, true).await?;
+    Api::<ConfigMap>::namespaced(trusting, ns.name()).list(&ListParams::default()).await?;
+
     secrets.create(&PostParams::default(), &secret("garbage", "value", b": not yaml [".to_vec())).await?;
-    let garbage = factory.from_kubeconfig_secret(ns.name(), "garbage", None, false).await;
+    let garbage = factory.from_kubeconfig_secret(ns.name(), "garbage", None, false, false).await;
     assert!(matches!(garbage, Err(Error::InvalidKubeconfig { .. })));
     Ok(())
 }

@@ -64,17 +64,18 @@ impl ResourceManager {
         }
         self.resolve_all(&mut desired).await?;
 
-        let mut stages: [Vec<Desired>; 3] = Default::default();
+        let mut stages: [Vec<Desired>; 4] = Default::default();
         for item in desired {
             let index = match Stage::of(&item.object) {
                 Stage::Definitions => 0,
                 Stage::Classes => 1,
-                Stage::Resources => 2,
+                Stage::Resources if opts.custom_stage_kinds.contains(&item.object.group_kind()) => 2,
+                Stage::Resources => 3,
             };
             stages[index].push(item);
         }
-        let [definitions, classes, resources] = stages;
-        for (stage, wait) in [(definitions, true), (classes, true), (resources, false)] {
+        let [definitions, classes, custom, resources] = stages;
+        for (stage, wait) in [(definitions, true), (classes, true), (custom, false), (resources, false)] {
             if stage.is_empty() {
                 continue;
             }

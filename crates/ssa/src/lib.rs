@@ -25,7 +25,7 @@ mod normalize;
 mod object;
 mod sort;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ferry_api_meta::IgnoreRule;
@@ -78,7 +78,8 @@ pub struct FieldManager {
 }
 
 impl FieldManager {
-    fn new(name: &str, operation: &str) -> Self {
+    /// Entries of managers named `name…` with `operation`.
+    pub fn new(name: &str, operation: &str) -> Self {
         Self { name: name.into(), operation: operation.into() }
     }
 }
@@ -124,6 +125,9 @@ pub struct ApplyOptions {
     pub cleanup: CleanupOptions,
     /// How many objects are dry-run at once.
     pub concurrency: usize,
+    /// `group/Kind` (core kinds as `Kind`) applied in a stage of their own, after the
+    /// definitions and classes and before the other resources (`--custom-apply-stage-kinds`).
+    pub custom_stage_kinds: BTreeSet<String>,
 }
 
 impl ApplyOptions {
@@ -162,6 +166,7 @@ impl ApplyOptions {
                 exclusions: map(&[(owner.key("ssa"), ferry_api_meta::annotations::SSA_MERGE)]),
             },
             concurrency: 4,
+            custom_stage_kinds: BTreeSet::new(),
         }
     }
 }

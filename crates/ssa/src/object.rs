@@ -69,6 +69,11 @@ impl ObjectRef {
         subject(&self.kind, &self.namespace, &self.name)
     }
 
+    /// `group/Kind`, or `Kind` for the core group, as `--custom-apply-stage-kinds` names kinds.
+    pub fn group_kind(&self) -> String {
+        if self.group.is_empty() { self.kind.clone() } else { format!("{}/{}", self.group, self.kind) }
+    }
+
     /// The object's inventory id (version left out).
     pub fn object_id(&self) -> ObjectId {
         ObjectId {

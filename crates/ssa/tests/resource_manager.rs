@@ -538,3 +538,67 @@ async fn a_failing_stage_reports_what_earlier_stages_did() -> Result<()> {
     assert_eq!(changes.to_string(), format!("Namespace/{child} created"));
     Ok(())
 }
+
+/// A Role and a RoleBinding to it, applied by a service account that may
+/// manage RBAC but is no cluster-admin: the binding's dry-run passes the
+/// escalation check only when the Role already exists, which the custom
+/// stage (`--custom-apply-stage-kinds`) guarantees.
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_stage_kinds_go_before_the_other_resources() -> Result<()> {
+    let ns = TestNamespace::new("ssa-custom-stage").await?;
+    let name = ns.name();
+    // The applier: may manage Roles and RoleBindings and read ConfigMaps here.
+    let rbac = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "applier", "namespace": name},
+        "rules": [
+            {
+                "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+                // Not `bind` or `escalate`: bindings are checked against what the applier holds.
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            },
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]},
+        ],
+    });
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "applier", "namespace": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "applier"},
+        "subjects": [{"kind": "ServiceAccount", "name": "applier", "namespace": name}],
+    });
+    let admin = manager(&ns);
+    admin.apply_all_staged(vec![object(rbac), object(binding)], &options(&ns)).await?;
+    let mut config = ferry_testenv::config().await?;
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{name}:applier"));
+    let applier = ResourceManager::new(kube::Client::try_from(config)?, Owner::kustomize_controller());
+
+    let desired = |suffix: &str| {
+        let role = format!("reader-{suffix}");
+        vec![
+            object(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": role, "namespace": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": name}],
+            })),
+            object(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": role, "namespace": name},
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
+            })),
+        ]
+    };
+    // In one stage, the binding's dry-run meets a Role that does not exist yet.
+    let refused = applier.apply_all_staged(desired("a"), &options(&ns)).await;
+    let error = refused.expect_err("a binding to a missing Role is an escalation for a non-admin");
+    assert!(error.to_string().contains("RoleBinding"), "{error}");
+
+    let staged =
+        ApplyOptions { custom_stage_kinds: ["rbac.authorization.k8s.io/Role".to_string()].into(), ..options(&ns) };
+    let set = applier.apply_all_staged(desired("b"), &staged).await?;
+    assert_eq!(
+        actions(&set),
+        [(format!("Role/{name}/reader-b"), Action::Created), (format!("RoleBinding/{name}/reader-b"), Action::Created),]
+    );
+    Ok(())
+}

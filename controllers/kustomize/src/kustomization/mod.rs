@@ -54,8 +54,21 @@ pub struct Options {
     pub strict_substitutions: bool,
     /// The ExternalArtifact feature gate.
     pub allow_external_artifact: bool,
-    /// Let kubeconfigs use exec/auth-provider credentials (the InsecureKubeConfigExec gate).
+    /// Let kubeconfigs use exec/auth-provider credentials (`--insecure-kubeconfig-exec`,
+    /// or the InsecureKubeConfigExec gate).
     pub allow_kubeconfig_exec: bool,
+    /// Let kubeconfigs skip TLS verification (`--insecure-kubeconfig-tls`).
+    pub allow_kubeconfig_insecure_tls: bool,
+    /// Retries of an artifact download (`--http-retry`).
+    pub http_retry: u32,
+    /// Concurrent dry-runs while applying (`--concurrent-ssa`).
+    pub concurrent_ssa: usize,
+    /// Kinds applied in their own stage (`--custom-apply-stage-kinds`), as `group/Kind`.
+    pub custom_stage_kinds: std::collections::BTreeSet<String>,
+    /// Field managers whose changes are undone (`--override-manager`).
+    pub override_managers: Vec<String>,
+    /// `(namespace, name)` of a Secret with fallback SOPS age keys (`--sops-age-secret`).
+    pub sops_age_secret: Option<(String, String)>,
 }
 
 impl Default for Options {
@@ -67,6 +80,12 @@ impl Default for Options {
             strict_substitutions: false,
             allow_external_artifact: true,
             allow_kubeconfig_exec: false,
+            allow_kubeconfig_insecure_tls: false,
+            http_retry: 9,
+            concurrent_ssa: 4,
+            custom_stage_kinds: Default::default(),
+            override_managers: Vec::new(),
+            sops_age_secret: None,
         }
     }
 }
@@ -84,7 +103,7 @@ impl KustomizationReconciler {
     /// A reconciler building clients from `factory`.
     pub fn new(factory: ClientFactory, options: Options, controller_name: &str) -> anyhow::Result<Self> {
         let fetcher = ferry_sdk::artifact::Fetcher::new(Duration::from_secs(60))?
-            .with_retries(3, Duration::from_millis(500))
+            .with_retries(options.http_retry, Duration::from_millis(500))
             .with_max_size(u64::MAX);
         Ok(Self {
             factory,
@@ -277,13 +296,21 @@ impl Reconciler for KustomizationReconciler {
         // 5. Apply.
         let manager = ResourceManager::new(client, self.owner());
         let objects = self.desired_objects(object, built.objects)?;
-        let apply_options = ApplyOptions {
+        let mut apply_options = ApplyOptions {
             force: object.spec.force.unwrap_or(false),
             labels: owner_labels(object),
             ignore: object.spec.ignore.clone().unwrap_or_default(),
             wait_timeout: timeout,
+            concurrency: self.options.concurrent_ssa,
+            custom_stage_kinds: self.options.custom_stage_kinds.clone(),
             ..ApplyOptions::new(&self.owner())
         };
+        // Undo what the disallowed managers did, whether they applied or updated.
+        for name in &self.options.override_managers {
+            for operation in ["Apply", "Update"] {
+                apply_options.cleanup.field_managers.push(ferry_ssa::FieldManager::new(name, operation));
+            }
+        }
         let changes = match manager.apply_all_staged(objects, &apply_options).await {
             Ok(changes) => changes,
             Err(error) => {
@@ -555,6 +582,7 @@ impl KustomizationReconciler {
                     &secret.name,
                     secret.key.as_deref(),
                     self.options.allow_kubeconfig_exec,
+                    self.options.allow_kubeconfig_insecure_tls,
                 )
                 .await
                 .map_err(|e| Error::ClientFailed(e.to_string()));
@@ -594,6 +622,30 @@ impl KustomizationReconciler {
             }
             for (key, value) in secret.string_data.unwrap_or_default() {
                 data.insert(key, value.into_bytes());
+            }
+        }
+        // The controller's fallback age keys, read with its own identity.
+        if let Some((runtime_namespace, name)) = &self.options.sops_age_secret {
+            let api: Api<Secret> = Api::namespaced(
+                self.factory.client().map_err(|e| Error::ClientFailed(e.to_string()))?,
+                runtime_namespace,
+            );
+            match api.get_opt(name).await {
+                Ok(Some(secret)) => {
+                    for (key, value) in secret.data.unwrap_or_default() {
+                        if key.ends_with(".agekey") {
+                            data.entry(format!("sops-age-secret.{key}")).or_insert(value.0);
+                        }
+                    }
+                }
+                Ok(None) => {
+                    tracing::warn!(secret = %format!("{runtime_namespace}/{name}"), "the --sops-age-secret Secret does not exist")
+                }
+                Err(error) => {
+                    return Err(Error::BuildFailed(format!(
+                        "cannot get SOPS age Secret '{runtime_namespace}/{name}': {error}"
+                    )));
+                }
             }
         }
         ferry_sops::KeyRing::from_secret_data(&data)

@@ -93,6 +93,8 @@ pub enum Error {
         reason: &'static str,
         /// Why.
         message: String,
+        /// When to look again (`--requeue-dependency`).
+        retry: Duration,
     },
     /// Copying an included artifact into the tree failed.
     #[error(transparent)]
@@ -123,8 +125,29 @@ impl ReconcileError for Error {
             Self::InvalidSpec(_) | Self::UnsupportedProvider(_) | Self::VerificationFailed { stalled: true, .. } => {
                 ErrorClass::Stalled
             }
-            Self::IncludeUnavailable { .. } => ErrorClass::Waiting(Some(REQUEUE_DEPENDENCY)),
+            Self::IncludeUnavailable { retry, .. } => ErrorClass::Waiting(Some(*retry)),
             _ => ErrorClass::Transient,
+        }
+    }
+}
+
+/// How GitRepositories are fetched, from the controller's flags.
+#[derive(Debug, Clone)]
+pub struct GitOptions {
+    /// `--ssh-kex-algos`.
+    pub ssh_kex_algorithms: Vec<String>,
+    /// `--ssh-hostkey-algos`.
+    pub ssh_host_key_algorithms: Vec<String>,
+    /// `--requeue-dependency`: how long to wait for an included repository.
+    pub requeue_dependency: Duration,
+}
+
+impl Default for GitOptions {
+    fn default() -> Self {
+        Self {
+            ssh_kex_algorithms: Vec::new(),
+            ssh_host_key_algorithms: Vec::new(),
+            requeue_dependency: REQUEUE_DEPENDENCY,
         }
     }
 }
@@ -132,12 +155,19 @@ impl ReconcileError for Error {
 /// The GitRepository reconciler.
 pub struct GitRepositoryReconciler {
     storage: Arc<Storage>,
+    options: GitOptions,
 }
 
 impl GitRepositoryReconciler {
     /// A reconciler that stores artifacts in `storage`.
     pub fn new(storage: Arc<Storage>) -> Self {
-        Self { storage }
+        Self { storage, options: GitOptions::default() }
+    }
+
+    /// Sets the options from the controller's flags.
+    pub fn with_options(mut self, options: GitOptions) -> Self {
+        self.options = options;
+        self
     }
 }
 
@@ -269,6 +299,8 @@ impl GitRepositoryReconciler {
                 message: e.to_string(),
             })?;
         }
+        credentials.ssh_kex_algorithms = self.options.ssh_kex_algorithms.clone();
+        credentials.ssh_host_key_algorithms = self.options.ssh_host_key_algorithms.clone();
         if let Some(proxy) = &spec.proxy_secret_ref {
             let data = secret_data(ctx, &namespace, &proxy.name).await?;
             credentials.proxy = Some(auth::proxy_from_secret(&data).map_err(|e| Error::InvalidSecret {
@@ -448,17 +480,20 @@ impl GitRepositoryReconciler {
             let found = repos.get_opt(name).await.map_err(|e| Error::IncludeUnavailable {
                 reason: source::INCLUDE_NOT_FOUND_REASON,
                 message: format!("could not get resource for include '{name}': {e}"),
+                retry: self.options.requeue_dependency,
             })?;
             let Some(found) = found else {
                 return Err(Error::IncludeUnavailable {
                     reason: source::INCLUDE_NOT_FOUND_REASON,
                     message: format!("could not get resource for include '{name}': not found"),
+                    retry: self.options.requeue_dependency,
                 });
             };
             let Some(artifact) = found.status.and_then(|s| s.artifact) else {
                 return Err(Error::IncludeUnavailable {
                     reason: source::INCLUDE_NO_ARTIFACT_REASON,
                     message: format!("no artifact available for include '{name}'"),
+                    retry: self.options.requeue_dependency,
                 });
             };
             artifacts.push(artifact);
