@@ -26,6 +26,7 @@ use ferry_sdk::reconcile::{Runtime, Settings};
 use ferry_storage::{DigestAlgorithm, Storage};
 use ferry_testenv::TestNamespace;
 use ferry_testenv::git::{GitRepo, GitServer, GitServerOptions};
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -66,6 +67,8 @@ pub fn flux_kustomize_controller_binary() -> PathBuf {
 /// One namespace, a git server with one repository `app`, and Ferry's
 /// source-controller in-process serving the GitRepository `app` from it.
 pub struct Twins {
+    // Declared before `ns`: it is dropped first.
+    finalizers: FinalizerGuard,
     ns: TestNamespace,
     repo: GitRepo,
     url: String,
@@ -104,7 +107,8 @@ impl Twins {
             },
         ));
         let source = InProcess { stop: Some(stop), task: Some(task) };
-        Ok(Self { ns, repo, url, source: Some(source), _server: server, _storage: storage_dir })
+        let finalizers = FinalizerGuard { namespace: Some(ns.name().to_string()) };
+        Ok(Self { finalizers, ns, repo, url, source: Some(source), _server: server, _storage: storage_dir })
     }
 
     /// The namespace's name.
@@ -277,8 +281,44 @@ impl Twins {
             }
             source.stop().await?;
         }
+        self.finalizers.namespace = None;
         let Twins { ns, .. } = self;
         ns.delete(WAIT).await
+    }
+}
+
+/// When a test fails half-way, no controller may be left to remove the
+/// finalizers of its Kustomizations and GitRepository, and the namespace
+/// would hang in Terminating: this removes them when dropped, unless disarmed.
+struct FinalizerGuard {
+    namespace: Option<String>,
+}
+
+impl Drop for FinalizerGuard {
+    fn drop(&mut self) {
+        let Some(namespace) = self.namespace.take() else { return };
+        // Drop cannot await, and the test's runtime may be the one unwinding:
+        // a thread of its own with its own client and runtime.
+        let cleaned = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let client = ferry_testenv::client().await.ok()?;
+                let patch = Patch::Merge(serde_json::json!({ "metadata": { "finalizers": null } }));
+                // Deleted first: a controller still running re-adds the finalizer of a live object.
+                let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+                let _ = kustomizations.delete_collection(&Default::default(), &Default::default()).await;
+                for object in kustomizations.list(&Default::default()).await.ok()? {
+                    let _ = kustomizations.patch(&object.name_any(), &PatchParams::default(), &patch).await;
+                }
+                let repositories: Api<GitRepository> = Api::namespaced(client, &namespace);
+                let _ = repositories.delete_collection(&Default::default(), &Default::default()).await;
+                for object in repositories.list(&Default::default()).await.ok()? {
+                    let _ = repositories.patch(&object.name_any(), &PatchParams::default(), &patch).await;
+                }
+                Some(())
+            })
+        });
+        let _ = cleaned.join();
     }
 }
 

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use ferry_api_kustomize::Kustomization;
 use ferry_twins_tests::{APPLY_MANAGER, STATUS_MANAGER, Twins, WAIT, inventory, managers, ready};
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use kube::api::{Api, DeleteParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, ServiceAccount};
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::{Resource, ResourceExt};
 
 fn config_map(name: &str, color: &str) -> String {
@@ -55,6 +55,26 @@ async fn delete_kustomization(twins: &Twins, name: &str) -> Result<()> {
     let api = twins.api::<Kustomization>();
     api.delete(name, &DeleteParams::default()).await?;
     wait_gone(&api, name).await.context("deleting the Kustomization")
+}
+
+/// The `ReconciliationSucceeded` Events of the Kustomization `app` for `revision`.
+async fn succeeded_events(twins: &Twins, revision: &str) -> Result<Vec<Event>> {
+    let events: Api<Event> = twins.api();
+    let list = events.list(&ListParams::default().fields("involvedObject.name=app")).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|event| event.reason.as_deref() == Some("ReconciliationSucceeded"))
+        .filter(|event| {
+            event
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("kustomize.toolkit.fluxcd.io/revision"))
+                .map(String::as_str)
+                == Some(revision)
+        })
+        .collect())
 }
 
 fn expected_inventory(ns: &str, objects: &[(&str, &str)]) -> Vec<String> {
@@ -176,6 +196,19 @@ async fn kustomizations_pass_from_flux_to_ferry_and_back() {
         "the status has a second writer: {status_managers_by_ferry:?}"
     );
     assert_eq!(by_ferry.finalizers(), by_flux.finalizers());
+    // Both announce the reconcile alike, for `flux events` and notification-controller.
+    let events = succeeded_events(&twins, &format!("main@sha1:{first}")).await.unwrap();
+    assert!(events.len() >= 2, "one ReconciliationSucceeded event from each controller: {events:#?}");
+    for event in &events {
+        assert_eq!(event.reporting_component.as_deref(), Some("kustomize-controller"), "{event:#?}");
+        let message = event.message.as_deref().unwrap_or_default();
+        assert!(
+            message.starts_with("Reconciliation finished in ") && message.ends_with(", next run in 10m0s"),
+            "{event:#?}"
+        );
+        let annotations = event.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations.get("kustomize.toolkit.fluxcd.io/commit_status").map(String::as_str), Some("update"));
+    }
     // The same build gives the same digest: Ferry counts on in Flux's snapshot of the revision.
     let history = |k: &Kustomization| k.status.as_ref().and_then(|s| s.history.clone()).unwrap_or_default();
     let (flux_history, ferry_history) = (history(&by_flux), history(&by_ferry));
