@@ -1,5 +1,5 @@
 //! Builds the control plane's Go binaries and the peer tools (Helm, the flux
-//! CLI) from the modules under `hack/`, caching them outside the checkout keyed
+//! CLI, Flux's kustomize-controller) from the modules under `hack/`, caching them outside the checkout keyed
 //! by the module's sources.
 
 use std::fs;
@@ -62,16 +62,25 @@ pub struct Tools {
     pub helm: PathBuf,
     /// The flux CLI (`hack/flux`): reads Ferry's objects as Flux's own.
     pub flux: PathBuf,
+    /// Flux's kustomize-controller (`hack/flux-kustomize-controller`): runs on Ferry's
+    /// source-controller and hands Kustomizations over to Ferry's twin and back.
+    pub flux_kustomize_controller: PathBuf,
 }
 
 /// The environment variable through which tests find Helm.
 pub const HELM_ENV: &str = "FERRY_HELM";
 /// The environment variable through which tests find the flux CLI.
 pub const FLUX_ENV: &str = "FERRY_FLUX";
+/// The environment variable through which tests find Flux's kustomize-controller.
+pub const FLUX_KUSTOMIZE_CONTROLLER_ENV: &str = "FERRY_FLUX_KUSTOMIZE_CONTROLLER";
 
 /// Returns the peer tools, building any that are missing.
 pub fn tools() -> Result<Tools> {
-    Ok(Tools { helm: helm()?, flux: flux()? })
+    Ok(Tools {
+        helm: helm()?,
+        flux: flux()?,
+        flux_kustomize_controller: crate::bench_fleet::flux_kustomize_controller()?,
+    })
 }
 
 /// Helm from `hack/helm`, stamped with its version and the Kubernetes version of its

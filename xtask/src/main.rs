@@ -43,7 +43,7 @@ enum Cmd {
         #[command(subcommand)]
         target: BenchCmd,
     },
-    /// Build the peer tools (Helm, the flux CLI) from `hack/` when missing and print their paths.
+    /// Build the peer tools (Helm, the flux CLI, Flux's kustomize-controller) from `hack/` when missing and print their paths.
     Tools {
         /// Only this tool; prints its path alone.
         tool: Option<Tool>,
@@ -60,6 +60,7 @@ enum Cmd {
 enum Tool {
     Helm,
     Flux,
+    FluxKustomizeController,
 }
 
 #[derive(Subcommand)]
@@ -101,9 +102,13 @@ fn main() -> Result<()> {
         Cmd::Demo { once } => demo::run(once),
         Cmd::Tools { tool: Some(Tool::Helm) } => gobuild::helm().map(|path| println!("{}", path.display())),
         Cmd::Tools { tool: Some(Tool::Flux) } => gobuild::flux().map(|path| println!("{}", path.display())),
+        Cmd::Tools { tool: Some(Tool::FluxKustomizeController) } => {
+            bench_fleet::flux_kustomize_controller().map(|path| println!("{}", path.display()))
+        }
         Cmd::Tools { tool: None } => gobuild::tools().map(|tools| {
             println!("{}={}", gobuild::HELM_ENV, tools.helm.display());
             println!("{}={}", gobuild::FLUX_ENV, tools.flux.display());
+            println!("{}={}", gobuild::FLUX_KUSTOMIZE_CONTROLLER_ENV, tools.flux_kustomize_controller.display());
         }),
     }
 }

@@ -13,8 +13,13 @@ use kube::runtime::reflector::ObjectRef;
 
 pub use kustomization::{KustomizationReconciler, Options};
 
-/// The controller's name: event source, field manager, leader lease prefix.
+/// The controller's name: event source, field manager of the applied objects, leader lease prefix.
 pub const CONTROLLER_NAME: &str = "kustomize-controller";
+
+/// The field manager of the Kustomizations' status and finalizers, as Flux's
+/// kustomize-controller names it (`gotk-` and the controller's name), so
+/// that either controller takes over the other's status writes.
+pub const STATUS_MANAGER: &str = "gotk-kustomize-controller";
 
 /// Feature gate: fail on unset postBuild variables without a default.
 pub const STRICT_POST_BUILD_SUBSTITUTIONS: &str = "StrictPostBuildSubstitutions";

@@ -86,6 +86,7 @@ fn main() -> ExitCode {
                     Restrictor::LoadRestrictionsRootOnly => LoadRestrictions::RootOnly,
                     Restrictor::LoadRestrictionsNone => LoadRestrictions::None,
                 },
+                ..BuildOptions::default()
             };
             match ferry_kustomize::build(&RealFs, &dir, &options) {
                 Ok(yaml) => {

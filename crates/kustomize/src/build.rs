@@ -23,11 +23,24 @@ pub enum LoadRestrictions {
     None,
 }
 
+/// The output order of a build whose kustomization sets no `sortOptions`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reorder {
+    /// kustomize's legacy order, by kind (the default of `kustomize build` and `kubectl kustomize`).
+    #[default]
+    Legacy,
+    /// The order the resources were read in: krusty's when its options leave
+    /// the order unset, as Flux's kustomize-controller builds.
+    None,
+}
+
 /// Options of one build.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// Which files a kustomization may read.
     pub load_restrictions: LoadRestrictions,
+    /// The output order when the kustomization sets no `sortOptions`.
+    pub reorder: Reorder,
 }
 
 /// Builds the kustomization in `dir` and returns the YAML stream `kustomize build` prints.
@@ -70,7 +83,10 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
 
     let mut resources = acc.resources;
     transform::build_metadata(&mut resources, &kust, &builder.root);
-    sort::sort(&mut resources, kust.sort_options.as_ref())?;
+    match (kust.sort_options.as_ref(), options.reorder) {
+        (None, Reorder::None) => {}
+        (sort_options, _) => sort::sort(&mut resources, sort_options)?,
+    }
     Ok(resources.into_iter().map(|r| r.obj).collect())
 }
 

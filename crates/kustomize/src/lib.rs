@@ -27,7 +27,7 @@ mod types;
 mod vars;
 pub mod yaml;
 
-pub use build::{BuildOptions, LoadRestrictions, build, build_resources};
+pub use build::{BuildOptions, LoadRestrictions, Reorder, build, build_resources};
 pub use fs::{FileSystem, MemFs, RealFs};
 pub use types::Kustomization;
 

@@ -1,6 +1,6 @@
 //! The engine as a library: in-memory trees and many builds at once.
 
-use ferry_kustomize::{BuildOptions, LoadRestrictions, MemFs, build, build_resources};
+use ferry_kustomize::{BuildOptions, LoadRestrictions, MemFs, Reorder, build, build_resources};
 use std::sync::Arc;
 
 fn tree(prefix: &str) -> MemFs {
@@ -52,6 +52,31 @@ fn load_restrictions_apply_to_files_not_bases() {
     fs.add("/app/overlay2/kustomization.yaml", "resources:\n- ../outside.yaml\n");
     let err = build(&fs, "/app/overlay2".as_ref(), &BuildOptions::default()).unwrap_err();
     assert!(err.to_string().contains("is not in or below"), "{err}");
-    let ok = build(&fs, "/app/overlay2".as_ref(), &BuildOptions { load_restrictions: LoadRestrictions::None }).unwrap();
+    let ok = build(
+        &fs,
+        "/app/overlay2".as_ref(),
+        &BuildOptions { load_restrictions: LoadRestrictions::None, ..BuildOptions::default() },
+    )
+    .unwrap();
     assert!(ok.contains("name: o"));
+}
+
+#[test]
+fn reorder_none_keeps_the_input_order_unless_sort_options_say_otherwise() {
+    let mut fs = MemFs::new();
+    fs.add("/app/kustomization.yaml", "resources:\n- a.yaml\n- sa.yaml\n");
+    fs.add("/app/a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n");
+    fs.add("/app/sa.yaml", "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n");
+    fs.add("/sorted/kustomization.yaml", "resources:\n- ../app\nsortOptions:\n  order: legacy\n");
+    let kinds = |options: &BuildOptions, dir: &str| -> Vec<String> {
+        build_resources(&fs, dir.as_ref(), options)
+            .unwrap()
+            .iter()
+            .map(|doc| doc["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let as_read = BuildOptions { reorder: Reorder::None, ..BuildOptions::default() };
+    assert_eq!(kinds(&BuildOptions::default(), "/app"), ["ServiceAccount", "ConfigMap"]);
+    assert_eq!(kinds(&as_read, "/app"), ["ConfigMap", "ServiceAccount"]);
+    assert_eq!(kinds(&as_read, "/sorted"), ["ServiceAccount", "ConfigMap"]);
 }

@@ -246,6 +246,15 @@ pub trait Reconciler: Send + Sync + 'static {
         Summary::default()
     }
 
+    /// The field manager of the status and finalizer writes, when the kind's
+    /// Flux twin uses another one than its controller name (Flux's
+    /// kustomize-controller writes them as `gotk-kustomize-controller`,
+    /// keeping `kustomize-controller` for the objects it applies). It replaces
+    /// [`Settings::field_manager`] only where that is still the default.
+    fn status_manager(&self) -> Option<&str> {
+        None
+    }
+
     /// Brings the world in line with `object`, recording progress in
     /// `status` (which starts as the object's current status). Set the
     /// kind's own conditions here; Ready, Reconciling, Stalled,
@@ -267,7 +276,8 @@ pub struct Settings {
     /// The controller's name: reporting controller of events, and by default
     /// the field manager.
     pub name: String,
-    /// The field manager of status patches (Flux: the controller's name).
+    /// The field manager of status and finalizer patches (Flux: the controller's name, or the
+    /// reconciler's [`Reconciler::status_manager`] while this is left at the default).
     pub field_manager: String,
     /// The finalizer added to objects.
     pub finalizer: String,
@@ -344,7 +354,12 @@ where
     R::Object: Resource<Scope = NamespaceResourceScope>,
 {
     /// A controller running `reconciler` with `client`.
-    pub fn new(reconciler: R, client: Client, settings: Settings) -> Self {
+    pub fn new(reconciler: R, client: Client, mut settings: Settings) -> Self {
+        if let Some(manager) = reconciler.status_manager()
+            && settings.field_manager == settings.name
+        {
+            settings.field_manager = manager.to_string();
+        }
         Self {
             reconciler,
             client,
@@ -1109,7 +1124,7 @@ where
                 Ok(()) => {
                     let remaining: Vec<String> =
                         object.finalizers().iter().filter(|f| *f != finalizer).cloned().collect();
-                    set_finalizers(&api, &object, remaining).await?;
+                    set_finalizers(&api, &object, remaining, &self.settings.field_manager).await?;
                     self.backoff.reset(&key);
                     self.ctx.metrics.record_condition(kind, namespace, name, conditions::READY, None);
                     self.ctx.metrics.record_result(kind, "deleted");
@@ -1130,7 +1145,7 @@ where
         } else {
             let mut finalizers = object.finalizers().to_vec();
             finalizers.push(finalizer.to_string());
-            Arc::new(set_finalizers(&api, &object, finalizers).await?)
+            Arc::new(set_finalizers(&api, &object, finalizers, &self.settings.field_manager).await?)
         };
 
         let suspended = object.suspended();
@@ -1249,7 +1264,7 @@ where
 }
 
 /// Sets the finalizers with a merge patch conditional on the resourceVersion read.
-async fn set_finalizers<K>(api: &Api<K>, object: &K, finalizers: Vec<String>) -> Result<K>
+async fn set_finalizers<K>(api: &Api<K>, object: &K, finalizers: Vec<String>, field_manager: &str) -> Result<K>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
 {
@@ -1260,9 +1275,8 @@ where
             "resourceVersion": object.resource_version(),
         }
     });
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|source| Error::FinalizerFailed { name, source })
+    let params = PatchParams { field_manager: Some(field_manager.to_string()), ..PatchParams::default() };
+    api.patch(&name, &params, &Patch::Merge(&patch)).await.map_err(|source| Error::FinalizerFailed { name, source })
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! The status every Flux-style object has, and the one write per reconcile.
 //!
 //! The write is a server-side-apply patch of the status subresource under the
-//! controller's field manager. Flux's controllers use their controller name
-//! (`source-controller`, `kustomize-controller`, …) as field manager, so a
-//! Ferry controller configured with the same name takes over the managed
-//! fields of its Flux twin cleanly.
+//! controller's field manager. Flux's controllers write status under their
+//! controller name (`source-controller`, …), except kustomize-controller,
+//! which uses `gotk-kustomize-controller` (see
+//! [`Reconciler::status_manager`](crate::reconcile::Reconciler::status_manager)),
+//! so a Ferry controller under the same name takes over the status fields of
+//! its Flux twin.
 
 use std::fmt::Debug;
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use ferry_api_meta::annotations::{DISABLED_VALUE, SUBSTITUTE};
-use ferry_kustomize::{BuildOptions, FileSystem, LoadRestrictions};
+use ferry_kustomize::{BuildOptions, FileSystem, LoadRestrictions, Reorder};
 use serde_json::Value;
 use sha2::Digest;
 use std::sync::Arc;
@@ -101,7 +101,10 @@ pub fn run(input: &Input) -> Result<Built, Error> {
         Some(_) => plain_scalars_with_vars(&input.tree),
         None => HashSet::new(),
     };
-    let options = BuildOptions { load_restrictions: LoadRestrictions::None };
+    // Flux's kustomize-controller builds with krusty options that leave the
+    // order unset: the resources come out as read unless `sortOptions` says
+    // otherwise, and the status history's digest is of that stream.
+    let options = BuildOptions { load_restrictions: LoadRestrictions::None, reorder: Reorder::None };
     let mut objects =
         ferry_kustomize::build_resources(&fs, &dir, &options).map_err(|e| Error::Kustomize(e.to_string()))?;
     for object in objects.iter_mut() {

@@ -223,6 +223,10 @@ impl Reconciler for KustomizationReconciler {
         Summary::new(&[reasons::HEALTHY], &[])
     }
 
+    fn status_manager(&self) -> Option<&str> {
+        Some(crate::STATUS_MANAGER)
+    }
+
     async fn reconcile(
         &self,
         object: &Kustomization,
