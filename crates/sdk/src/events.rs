@@ -1,9 +1,11 @@
 //! Events: Kubernetes Events, and Flux's event webhook.
 //!
-//! Info and error events become `Normal` and `Warning` Kubernetes Events
-//! (`events.k8s.io/v1`). An event repeating an earlier one — same object,
-//! type, reason and note, as client-go's correlator compares them — becomes
-//! an event series; a different note is a new Event. The metadata (the
+//! Info and error events become `Normal` and `Warning` Kubernetes Events,
+//! written as Flux's (client-go's) recorder writes them: core/v1 Events with
+//! `source.component`, `count` and first/last timestamps. An event repeating
+//! an earlier one — same object, type, reason and message, as client-go's
+//! correlator compares them — increments that Event's count; a different
+//! message is a new Event. The metadata (the
 //! revision, prefixed with the object's group) is put on the Event as
 //! annotations, as Flux does. When `--events-addr` is set, every event
 //! (trace ones too) is also POSTed as Flux's event payload, which
@@ -14,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::events::v1::{Event as KubeEvent, EventSeries};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -65,8 +67,8 @@ pub const META_COMMIT_STATUS_KEY: &str = "commit_status";
 pub const META_TOKEN_KEY: &str = "token";
 /// Messages longer than this are cut before being posted.
 pub const MAX_MESSAGE_LENGTH: usize = 39_000;
-/// Kubernetes Event notes are cut to this many bytes.
-const MAX_NOTE_BYTES: usize = 1024;
+/// Kubernetes Event messages are cut to this many bytes.
+const MAX_NOTE_BYTES: usize = 32 * 1024;
 /// The webhook timeout per attempt.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries after the first webhook attempt.
@@ -279,8 +281,9 @@ struct Seen {
     last: Timestamp,
 }
 
-/// A repeat later than this after the last one starts a new Event.
-const SERIES_TTL: SignedDuration = SignedDuration::from_mins(6);
+/// A repeat later than this after the last one starts a new Event (the
+/// API server's default event TTL).
+const SERIES_TTL: SignedDuration = SignedDuration::from_hours(1);
 
 impl Recorder {
     /// A recorder reporting as `controller`; the instance is the pod's
@@ -346,11 +349,9 @@ impl Recorder {
         };
         let events: Api<KubeEvent> = Api::namespaced(self.client.clone(), &key.namespace);
         if let Some(seen) = earlier {
+            // As client-go's recorder: the count and last time of the one Event.
             let count = seen.count + 1;
-            let patch = KubeEvent {
-                series: Some(EventSeries { count, last_observed_time: MicroTime(now) }),
-                ..KubeEvent::default()
-            };
+            let patch = serde_json::json!({"count": count, "lastTimestamp": Time(now)});
             match events.patch(&seen.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 Ok(_) => {
                     self.remember(key, Seen { name: seen.name, count, last: now });
@@ -369,13 +370,15 @@ impl Recorder {
                 annotations: (!annotations.is_empty()).then_some(annotations),
                 ..ObjectMeta::default()
             },
-            event_time: Some(MicroTime(now)),
+            involved_object: regarding,
             type_: Some(key.type_.to_string()),
             reason: Some(key.reason.clone()),
-            action: Some(key.reason.clone()),
-            note: Some(key.note.clone()),
-            regarding: Some(regarding),
-            reporting_controller: Some(self.controller.clone()),
+            message: Some(key.note.clone()),
+            source: Some(EventSource { component: Some(self.controller.clone()), host: None }),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            count: Some(1),
+            reporting_component: Some(self.controller.clone()),
             reporting_instance: Some(self.instance.clone()),
             ..KubeEvent::default()
         };

@@ -22,7 +22,7 @@ use ferry_sdk::reconcile::{Bound, Controller, Runtime};
 use ferry_testenv::{TestNamespace, condition_status, wait_for, wait_for_condition};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
@@ -285,7 +285,7 @@ async fn backs_off_on_errors_visibly_and_stalls_on_bad_spec() -> Result<()> {
             if let Some(event) = list.items.iter().find(|e| {
                 e.reason.as_deref() == Some("SourceNotFound")
                     && e.type_.as_deref() == Some("Warning")
-                    && e.series.as_ref().is_some_and(|s| s.count >= 2)
+                    && e.count.is_some_and(|count| count >= 2)
             }) {
                 return Ok::<_, anyhow::Error>(event.clone());
             }
@@ -293,8 +293,8 @@ async fn backs_off_on_errors_visibly_and_stalls_on_bad_spec() -> Result<()> {
         }
     };
     let warning = tokio::time::timeout(TIMEOUT, warnings).await.context("no repeated warning event")??;
-    assert_eq!(warning.reporting_controller.as_deref(), Some(mirror::CONTROLLER_NAME));
-    assert!(warning.note.unwrap_or_default().contains("source ConfigMap missing not found"));
+    assert_eq!(warning.source.and_then(|s| s.component).as_deref(), Some(mirror::CONTROLLER_NAME));
+    assert!(warning.message.unwrap_or_default().contains("source ConfigMap missing not found"));
 
     // Once the source appears, the next retry succeeds (the backoff is short here).
     configmaps.create(&PostParams::default(), &configmap("missing", &[("a", "b")])).await?;

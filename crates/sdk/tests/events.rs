@@ -1,7 +1,8 @@
-//! Kubernetes Events as Flux's recorder leaves them, against the local
-//! control plane: a repeat of the same note is one Event series, a new note
-//! for the same reason is a new Event (even when the object has not changed
-//! in between), and the metadata is carried as annotations.
+//! Kubernetes Events as Flux's (client-go's) recorder leaves them, against
+//! the local control plane: core/v1 Events with the controller as source; a
+//! repeat of the same message counts up one Event, a new message for the
+//! same reason is a new Event (even when the object has not changed in
+//! between), and the metadata is carried as annotations.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use anyhow::Result;
 use ferry_sdk::events::{Recorder, Severity};
 use ferry_testenv::TestNamespace;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,17 +41,15 @@ async fn repeats_are_series_and_new_notes_are_new_events() -> Result<()> {
         .await?
         .items
         .iter()
-        .filter(|e| e.reporting_controller.as_deref() == Some("test-controller"))
+        .filter(|e| e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("test-controller"))
         .map(|e| {
             let annotations = e.metadata.annotations.clone().unwrap_or_default();
             assert_eq!(annotations.get("revision").map(String::as_str), Some("main@sha1:abc"), "{e:?}");
-            assert_eq!(e.regarding.as_ref().and_then(|r| r.name.as_deref()), Some("app"));
-            assert_eq!(e.action.as_deref(), Some("NewArtifact"));
-            (
-                e.type_.clone().unwrap_or_default(),
-                e.note.clone().unwrap_or_default(),
-                e.series.as_ref().map_or(1, |s| s.count),
-            )
+            assert_eq!(e.involved_object.name.as_deref(), Some("app"));
+            assert_eq!(e.reason.as_deref(), Some("NewArtifact"));
+            assert_eq!(e.reporting_component.as_deref(), Some("test-controller"));
+            assert!(e.first_timestamp.is_some() && e.last_timestamp >= e.first_timestamp, "{e:?}");
+            (e.type_.clone().unwrap_or_default(), e.message.clone().unwrap_or_default(), e.count.unwrap_or_default())
         })
         .collect();
     found.sort();

@@ -201,6 +201,8 @@ async fn kustomizations_pass_from_flux_to_ferry_and_back() {
     assert!(events.len() >= 2, "one ReconciliationSucceeded event from each controller: {events:#?}");
     for event in &events {
         assert_eq!(event.reporting_component.as_deref(), Some("kustomize-controller"), "{event:#?}");
+        assert_eq!(event.source.as_ref().and_then(|s| s.component.as_deref()), Some("kustomize-controller"));
+        assert!(event.count.is_some() && event.last_timestamp.is_some(), "{event:#?}");
         let message = event.message.as_deref().unwrap_or_default();
         assert!(
             message.starts_with("Reconciliation finished in ") && message.ends_with(", next run in 10m0s"),
