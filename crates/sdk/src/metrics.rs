@@ -1,5 +1,12 @@
-//! Prometheus metrics: Flux's `gotk_*` series, Ferry's counters and process
-//! metrics, served as Prometheus text on `--metrics-addr`.
+//! Prometheus metrics: Flux's `gotk_*` series, the controller-runtime series
+//! Flux's dashboards chart (`controller_runtime_reconcile_total`,
+//! `controller_runtime_reconcile_errors_total`,
+//! `controller_runtime_reconcile_time_seconds`,
+//! `controller_runtime_active_workers`,
+//! `controller_runtime_max_concurrent_reconciles`, `workqueue_depth`, each
+//! labelled `controller` with the lowercased kind, as controller-runtime
+//! names controllers), Ferry's counters and process metrics, served as
+//! Prometheus text on `--metrics-addr`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -53,6 +60,40 @@ pub struct Metrics {
     reconciles: IntCounterVec,
     in_flight: IntGaugeVec,
     queue: QueueDepth,
+    runtime: RuntimeSeries,
+}
+
+/// controller-runtime's series, by `controller` (the lowercased kind).
+#[derive(Clone)]
+struct RuntimeSeries {
+    total: IntCounterVec,
+    errors: IntCounterVec,
+    time: HistogramVec,
+    active: IntGaugeVec,
+    max_concurrent: IntGaugeVec,
+}
+
+/// controller-runtime's buckets for `controller_runtime_reconcile_time_seconds`.
+const RUNTIME_BUCKETS: [f64; 40] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5,
+    1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0,
+];
+
+/// The `controller` label controller-runtime gives a kind's controller.
+fn controller_label(kind: &str) -> String {
+    kind.to_lowercase()
+}
+
+/// controller-runtime's result for one of Ferry's: Flux's reconcilers
+/// requeue after the interval on success and after the retry interval on
+/// waits and apply failures (`requeue_after`), return errors for transient
+/// failures (`error`) and nothing for stalled, suspended or deleted objects.
+fn runtime_result(result: &str) -> &'static str {
+    match result {
+        "success" | "waiting" | "retry" => "requeue_after",
+        "transient" => "error",
+        _ => "success",
+    }
 }
 
 /// Something that knows how many objects of one kind are due for a
@@ -67,6 +108,7 @@ pub(crate) trait QueueSource: Send + Sync {
 #[derive(Clone)]
 struct QueueDepth {
     gauge: IntGaugeVec,
+    workqueue: IntGaugeVec,
     sources: Arc<Mutex<Vec<TrackedQueue>>>,
 }
 
@@ -75,7 +117,9 @@ type TrackedQueue = (String, Weak<dyn QueueSource>);
 
 impl Collector for QueueDepth {
     fn desc(&self) -> Vec<&Desc> {
-        self.gauge.desc()
+        let mut descs = self.gauge.desc();
+        descs.extend(self.workqueue.desc());
+        descs
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -91,8 +135,12 @@ impl Collector for QueueDepth {
         }
         for (kind, total) in totals {
             self.gauge.with_label_values(&[kind.as_str()]).set(total);
+            let controller = controller_label(&kind);
+            self.workqueue.with_label_values(&[controller.as_str(), controller.as_str()]).set(total);
         }
-        self.gauge.collect()
+        let mut families = self.gauge.collect();
+        families.extend(self.workqueue.collect());
+        families
     }
 }
 
@@ -139,7 +187,43 @@ impl Metrics {
                 ),
                 &["kind"],
             )?,
+            workqueue: IntGaugeVec::new(
+                Opts::new("workqueue_depth", "Current depth of workqueue"),
+                &["controller", "name"],
+            )?,
             sources: Arc::default(),
+        };
+        let runtime = RuntimeSeries {
+            total: IntCounterVec::new(
+                Opts::new("controller_runtime_reconcile_total", "Total number of reconciliations per controller"),
+                &["controller", "result"],
+            )?,
+            errors: IntCounterVec::new(
+                Opts::new(
+                    "controller_runtime_reconcile_errors_total",
+                    "Total number of reconciliation errors per controller",
+                ),
+                &["controller"],
+            )?,
+            time: HistogramVec::new(
+                HistogramOpts::new(
+                    "controller_runtime_reconcile_time_seconds",
+                    "Length of time per reconciliation per controller",
+                )
+                .buckets(RUNTIME_BUCKETS.to_vec()),
+                &["controller"],
+            )?,
+            active: IntGaugeVec::new(
+                Opts::new("controller_runtime_active_workers", "Number of currently used workers per controller"),
+                &["controller"],
+            )?,
+            max_concurrent: IntGaugeVec::new(
+                Opts::new(
+                    "controller_runtime_max_concurrent_reconciles",
+                    "Maximum number of concurrent reconciles per controller",
+                ),
+                &["controller"],
+            )?,
         };
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(condition.clone()))?;
@@ -147,8 +231,13 @@ impl Metrics {
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(queue.clone()))?;
+        registry.register(Box::new(runtime.total.clone()))?;
+        registry.register(Box::new(runtime.errors.clone()))?;
+        registry.register(Box::new(runtime.time.clone()))?;
+        registry.register(Box::new(runtime.active.clone()))?;
+        registry.register(Box::new(runtime.max_concurrent.clone()))?;
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
-        Ok(Self { registry, duration, condition, suspend, reconciles, in_flight, queue })
+        Ok(Self { registry, duration, condition, suspend, reconciles, in_flight, queue, runtime })
     }
 
     /// The registry, to add a controller's own metrics.
@@ -159,6 +248,7 @@ impl Metrics {
     /// Observes how long a reconcile of `kind` `namespace/name` took.
     pub fn record_duration(&self, kind: &str, namespace: &str, name: &str, took: Duration) {
         self.duration.with_label_values(&[kind, name, namespace]).observe(took.as_secs_f64());
+        self.runtime.time.with_label_values(&[controller_label(kind).as_str()]).observe(took.as_secs_f64());
     }
 
     /// Records a condition's status (`True`, `False`, `Unknown`), or that
@@ -182,17 +272,26 @@ impl Metrics {
     /// Counts one reconcile of `kind` ending in `result`.
     pub fn record_result(&self, kind: &str, result: &str) {
         self.reconciles.with_label_values(&[kind, result]).inc();
+        let controller = controller_label(kind);
+        let outcome = runtime_result(result);
+        self.runtime.total.with_label_values(&[controller.as_str(), outcome]).inc();
+        if outcome == "error" {
+            self.runtime.errors.with_label_values(&[controller.as_str()]).inc();
+        }
     }
 
     /// Adds `delta` to the reconciles in flight.
     pub fn add_in_flight(&self, kind: &str, delta: i64) {
         self.in_flight.with_label_values(&[kind]).add(delta);
+        self.runtime.active.with_label_values(&[controller_label(kind).as_str()]).add(delta);
     }
 
     /// Reports the queue of a controller of `kind` in
     /// `ferry_reconcile_queue_depth` for as long as `source` lives.
-    pub(crate) fn track_queue(&self, kind: &str, source: Weak<dyn QueueSource>) {
+    pub(crate) fn track_queue(&self, kind: &str, concurrency: u16, source: Weak<dyn QueueSource>) {
         self.queue.gauge.with_label_values(&[kind]).set(0);
+        let controller = controller_label(kind);
+        self.runtime.max_concurrent.with_label_values(&[controller.as_str()]).set(i64::from(concurrency));
         self.queue.sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((kind.to_string(), source));
     }
 
@@ -265,6 +364,20 @@ mod tests {
         assert!(text.contains("gotk_reconcile_condition{kind=\"GitRepository\",name=\"podinfo\",namespace=\"flux-system\",status=\"True\",type=\"Ready\"} 1"), "{text}");
         assert!(text.contains("ferry_reconcile_total{kind=\"GitRepository\",result=\"success\"} 1"), "{text}");
         assert!(text.contains("process_cpu_seconds_total"), "{text}");
+        // The controller-runtime series Flux's dashboards chart.
+        assert!(
+            text.contains(
+                "controller_runtime_reconcile_total{controller=\"gitrepository\",result=\"requeue_after\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("controller_runtime_reconcile_time_seconds_count{controller=\"gitrepository\"} 1"));
+        metrics.record_result("GitRepository", "transient");
+        metrics.add_in_flight("GitRepository", 1);
+        let text = metrics.render();
+        assert!(text.contains("controller_runtime_reconcile_total{controller=\"gitrepository\",result=\"error\"} 1"));
+        assert!(text.contains("controller_runtime_reconcile_errors_total{controller=\"gitrepository\"} 1"), "{text}");
+        assert!(text.contains("controller_runtime_active_workers{controller=\"gitrepository\"} 1"), "{text}");
     }
 
     struct Fixed(i64);
@@ -281,11 +394,13 @@ mod tests {
         let a: Arc<dyn QueueSource> = Arc::new(Fixed(2));
         let b: Arc<dyn QueueSource> = Arc::new(Fixed(3));
         let c: Arc<dyn QueueSource> = Arc::new(Fixed(1));
-        metrics.track_queue("Mirror", Arc::downgrade(&a));
-        metrics.track_queue("Mirror", Arc::downgrade(&b));
-        metrics.track_queue("Gate", Arc::downgrade(&c));
+        metrics.track_queue("Mirror", 4, Arc::downgrade(&a));
+        metrics.track_queue("Mirror", 4, Arc::downgrade(&b));
+        metrics.track_queue("Gate", 2, Arc::downgrade(&c));
         let text = metrics.render();
         assert!(text.contains("ferry_reconcile_queue_depth{kind=\"Mirror\"} 5"), "{text}");
+        assert!(text.contains("workqueue_depth{controller=\"mirror\",name=\"mirror\"} 5"), "{text}");
+        assert!(text.contains("controller_runtime_max_concurrent_reconciles{controller=\"gate\"} 2"), "{text}");
         assert!(text.contains("ferry_reconcile_queue_depth{kind=\"Gate\"} 1"), "{text}");
         drop((a, b));
         let text = metrics.render();

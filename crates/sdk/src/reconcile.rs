@@ -553,7 +553,7 @@ where
             store: reader.clone(),
         });
         let queue_source: Arc<dyn QueueSource> = queue.clone();
-        metrics.track_queue(&kind, Arc::downgrade(&queue_source));
+        metrics.track_queue(&kind, settings.concurrency, Arc::downgrade(&queue_source));
         let trigger = {
             let queue = queue.clone();
             watcher(api, watch_config.clone())

@@ -518,6 +518,16 @@ async fn metrics_show_the_histogram_and_readyz_turns_ready() -> Result<()> {
     assert!(text.contains("gotk_reconcile_duration_seconds_bucket{kind=\"Mirror\",name=\"m5\""));
     assert!(text.contains("le=\"1e-8\"") || text.contains("le=\"0.00000001\""), "Flux's buckets:\n{text}");
     assert!(text.contains("ferry_reconcile_total{kind=\"Mirror\",result=\"success\"}"));
+    // What Flux's control-plane dashboard charts, under controller-runtime's names.
+    for series in [
+        "controller_runtime_reconcile_total{controller=\"mirror\",result=\"requeue_after\"}",
+        "controller_runtime_reconcile_time_seconds_bucket{controller=\"mirror\"",
+        "controller_runtime_active_workers{controller=\"mirror\"}",
+        "controller_runtime_max_concurrent_reconciles{controller=\"mirror\"}",
+        "workqueue_depth{controller=\"mirror\",name=\"mirror\"}",
+    ] {
+        assert!(text.contains(series), "{series} missing from:\n{text}");
+    }
     assert!(text.contains(&format!(
         "gotk_reconcile_condition{{kind=\"Mirror\",name=\"m5\",namespace=\"{}\",status=\"True\",type=\"Ready\"}} 1",
         ns.name()
