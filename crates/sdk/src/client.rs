@@ -3,7 +3,7 @@
 //! the kubeconfig Secret of `spec.kubeConfig`.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -165,8 +165,73 @@ impl ClientFactory {
 /// Builds a client from `config` limited to `qps` with `burst`.
 pub fn build(config: Config, qps: f32, burst: u32) -> Result<Client> {
     crate::http::install_crypto_provider();
+    let host = config.cluster_url.authority().map(|a| a.to_string()).unwrap_or_default();
     let builder = ClientBuilder::try_from(config).map_err(Error::BuildFailed)?;
-    Ok(builder.with_layer(&RateLimitLayer::new(qps, burst)).build())
+    Ok(builder.with_layer(&RateLimitLayer::new(qps, burst)).with_layer(&CountRequestsLayer { host }).build())
+}
+
+/// client-go's `rest_client_requests_total{code,host,method}`, counted for
+/// every client the process builds (each [`crate::metrics::Metrics`]
+/// registry serves it).
+pub(crate) static REQUESTS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
+    let opts = prometheus::Opts::new(
+        "rest_client_requests_total",
+        "Number of HTTP requests, partitioned by status code, method, and host.",
+    );
+    prometheus::IntCounterVec::new(opts, &["code", "host", "method"]).unwrap_or_else(|error| {
+        // The options above are constant and valid; this cannot happen.
+        unreachable!("rest_client_requests_total: {error}")
+    })
+});
+
+/// A tower layer counting requests into [`REQUESTS`].
+#[derive(Debug, Clone)]
+struct CountRequestsLayer {
+    host: String,
+}
+
+impl<S> tower::Layer<S> for CountRequestsLayer {
+    type Service = CountRequests<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CountRequests { inner, host: self.host.clone() }
+    }
+}
+
+/// The service made by [`CountRequestsLayer`].
+#[derive(Debug, Clone)]
+struct CountRequests<S> {
+    inner: S,
+    host: String,
+}
+
+impl<S, B, RB> tower::Service<http::Request<B>> for CountRequests<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.method().as_str().to_string();
+        let host = self.host.clone();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let result = response.await;
+            let code = match &result {
+                Ok(response) => response.status().as_u16().to_string(),
+                Err(_) => "<error>".to_string(),
+            };
+            REQUESTS.with_label_values(&[code.as_str(), host.as_str(), method.as_str()]).inc();
+            result
+        })
+    }
 }
 
 /// A token bucket shared by all clones of a rate-limited service.

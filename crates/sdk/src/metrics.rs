@@ -236,6 +236,7 @@ impl Metrics {
         registry.register(Box::new(runtime.time.clone()))?;
         registry.register(Box::new(runtime.active.clone()))?;
         registry.register(Box::new(runtime.max_concurrent.clone()))?;
+        registry.register(Box::new(crate::client::REQUESTS.clone()))?;
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self { registry, duration, condition, suspend, reconciles, in_flight, queue, runtime })
     }

@@ -40,6 +40,27 @@ async fn impersonates_the_service_account() -> Result<()> {
     Ok(())
 }
 
+/// Every client the SDK builds counts its requests as client-go does, for
+/// the "Kubernetes API requests" panel of Flux's dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_count_their_requests() -> Result<()> {
+    let ns = TestNamespace::new("sdk-requests").await?;
+    let factory = factory().await?;
+    let configmaps: Api<ConfigMap> = Api::namespaced(factory.client()?, ns.name());
+    configmaps.list(&ListParams::default()).await?;
+    assert!(configmaps.get_opt("absent").await?.is_none());
+    let text = ferry_sdk::metrics::Metrics::new()?.render();
+    let count = |code: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("rest_client_requests_total{{code=\"{code}\",host=\"127.0.0.1:")))
+            .filter(|l| l.contains("method=\"GET\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    assert!(count("200") >= 1 && count("404") >= 1, "{text}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builds_clients_from_kubeconfig_secrets() -> Result<()> {
     let ns = TestNamespace::new("sdk-kubeconfig").await?;
