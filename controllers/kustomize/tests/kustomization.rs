@@ -685,6 +685,9 @@ async fn the_flux_cli_sees_ready_objects_with_their_revisions() {
     assert!(out.lines().any(|l| finished(&l) && l.contains("next run in 1m0s")), "{out}");
     // Waiting for the source's first artifact is not an event, as in Flux.
     assert!(!out.contains("ArtifactFailed"), "{out}");
+    // `flux tree` walks the inventory.
+    let (out, _) = run(&["tree", "kustomization", "app"]);
+    assert!(out.contains("Kustomization/") && out.contains("ConfigMap/"), "{out}");
     // The CLI's day-2 commands: they annotate, patch and wait on our status.
     let (_, out) = run(&["reconcile", "kustomization", "app", "--with-source", "--timeout", "1m"]);
     assert!(out.contains("applied revision"), "{out}");
