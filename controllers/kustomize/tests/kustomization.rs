@@ -619,6 +619,29 @@ async fn depends_on_orders_kustomizations_and_impersonation_denies() {
     let second_ready = ready(&second).unwrap().last_transition_time.0;
     assert!(first_ready <= second_ready);
 
+    // A cycle (a -> b -> c -> a) is named as one, on each member; nothing is applied.
+    let ns = env.name().to_string();
+    for (name, dependency) in [("cycle-a", "cycle-b"), ("cycle-b", "cycle-c"), ("cycle-c", "cycle-a")] {
+        let depends_on = serde_json::json!([{"name": dependency, "namespace": ns}]);
+        env.kustomization(
+            name,
+            serde_json::json!({"path": "./first", "namePrefix": format!("{name}-"), "dependsOn": depends_on}),
+        )
+        .await;
+    }
+    // Until all three exist it is an ordinary wait; then the cycle is seen.
+    let stuck = ferry_testenv::wait_for(&env.kustomizations(), "cycle-a", WAIT, |k: &Kustomization| {
+        ready(k).is_some_and(|r| r.reason == "DependencyNotReady" && r.message.starts_with("circular"))
+    })
+    .await
+    .unwrap();
+    let message = ready(&stuck).unwrap().message;
+    assert_eq!(
+        message,
+        format!("circular dependency detected: {ns}/cycle-a -> {ns}/cycle-b -> {ns}/cycle-c -> {ns}/cycle-a"),
+    );
+    assert!(env.ns.api::<ConfigMap>().get_opt("cycle-a-config").await.unwrap().is_none());
+
     // A service account that may only read is denied.
     let sa = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader"}});
     let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = env.ns.api();

@@ -524,6 +524,21 @@ impl KustomizationReconciler {
     /// Ready at its current generation and, when it shares our source, has
     /// applied the same revision.
     async fn check_dependencies(&self, client: &Client, object: &Kustomization, revision: &str) -> Result<()> {
+        match self.check_dependencies_ready(client, object, revision).await {
+            // A dependency that waits, however indirectly, for this one never
+            // becomes ready: say so instead of waiting without an end.
+            Err(Error::DependencyNotReady { retry, message }) => match find_cycle(client, object).await {
+                Some(cycle) => Err(Error::DependencyNotReady {
+                    message: format!("circular dependency detected: {}", cycle.join(" -> ")),
+                    retry,
+                }),
+                None => Err(Error::DependencyNotReady { retry, message }),
+            },
+            other => other,
+        }
+    }
+
+    async fn check_dependencies_ready(&self, client: &Client, object: &Kustomization, revision: &str) -> Result<()> {
         let Some(dependencies) = object.spec.depends_on.as_ref().filter(|d| !d.is_empty()) else {
             return Ok(());
         };
@@ -774,6 +789,67 @@ impl KustomizationReconciler {
             tracing::warn!(%error, "recording event");
         }
     }
+}
+
+/// How many Kustomizations the cycle search reads at most.
+const CYCLE_SEARCH_LIMIT: usize = 256;
+
+/// `namespace/name` of each dependency of `object`.
+fn dependency_keys(object: &Kustomization) -> Vec<(String, String)> {
+    let own = object.namespace().unwrap_or_default();
+    object
+        .spec
+        .depends_on
+        .iter()
+        .flatten()
+        .map(|d| (d.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| own.clone()), d.name.clone()))
+        .collect()
+}
+
+/// A chain of `dependsOn` from `object` back to itself, if there is one, as
+/// `namespace/name` keys from `object` to `object`.
+async fn find_cycle(client: &Client, object: &Kustomization) -> Option<Vec<String>> {
+    let start = format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any());
+    // Depth-first, remembering how each key was reached.
+    let mut reached_from: BTreeMap<String, String> = BTreeMap::new();
+    let mut stack: Vec<(String, String)> = dependency_keys(object);
+    for (namespace, name) in &stack {
+        reached_from.entry(format!("{namespace}/{name}")).or_insert_with(|| start.clone());
+    }
+    let mut read = 0;
+    while let Some((namespace, name)) = stack.pop() {
+        let key = format!("{namespace}/{name}");
+        if key == start {
+            let mut chain = vec![start.clone()];
+            let mut at = reached_from.get(&start).cloned();
+            while let Some(previous) = at {
+                chain.push(previous.clone());
+                if previous == start {
+                    break;
+                }
+                at = reached_from.get(&previous).cloned();
+            }
+            chain.reverse();
+            return Some(chain);
+        }
+        read += 1;
+        if read > CYCLE_SEARCH_LIMIT {
+            return None;
+        }
+        let api: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+        let Ok(Some(dependency)) = api.get_opt(&name).await else { continue };
+        for (next_namespace, next_name) in dependency_keys(&dependency) {
+            let next = format!("{next_namespace}/{next_name}");
+            if next == start {
+                reached_from.insert(start.clone(), key.clone());
+                stack.push((next_namespace, next_name));
+            } else if let std::collections::btree_map::Entry::Vacant(entry) = reached_from.entry(next) {
+                entry.insert(key.clone());
+                stack.push((next_namespace, next_name));
+            }
+        }
+    }
+    None
 }
 
 fn owner_labels(object: &Kustomization) -> BTreeMap<String, String> {
