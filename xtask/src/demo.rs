@@ -193,17 +193,7 @@ fn spawn_controller(binary: &Path, name: &str, args: &[&str]) -> Result<Child> {
 }
 
 fn stop_child(child: &mut Child) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    ferry_testenv::process::terminate(child, Duration::from_secs(10));
 }
 
 fn free_port() -> Result<u16> {

@@ -17,6 +17,7 @@
 
 pub mod git;
 pub mod keys;
+pub mod process;
 pub mod sshd;
 pub mod tls;
 
