@@ -423,11 +423,6 @@ fn merge_list(
     list: Option<ListCtx<'_>>,
     item_ctx: Ctx<'_>,
 ) -> Result<Option<Vec<Value>>, Error> {
-    // A `$patch: replace` element replaces the whole list with the other elements.
-    if patch.iter().any(|p| directive(p) == Some("replace")) {
-        let rest: Vec<Value> = patch.iter().filter(|p| directive(p) != Some("replace")).cloned().collect();
-        return Ok(Some(rest));
-    }
     let (associative, keys) = match &list {
         Some(l) if l.field.is_some() => {
             let f = l.field.expect("checked");
@@ -436,6 +431,52 @@ fn merge_list(
         }
         _ => infer_keys(dest, patch),
     };
+    if !associative && dest.is_some() && item_ctx.mode == Mode::Kustomize {
+        // kyaml takes a non-associative list from the patch as it is, directives and all.
+        return Ok(Some(patch.to_vec()));
+    }
+    let elided: Vec<Value>;
+    let patch = if item_ctx.mode == Mode::Kubernetes {
+        // A `$patch: replace` element replaces the whole list with the other elements.
+        if patch.iter().any(|p| directive(p) == Some("replace")) {
+            let rest: Vec<Value> = patch.iter().filter(|p| directive(p) != Some("replace")).cloned().collect();
+            return Ok(Some(rest));
+        }
+        patch
+    } else {
+        // kyaml: the first element with a `$patch` key speaks for the whole list only when it
+        // has nothing else; otherwise the directive is that element's own.
+        match list_directive(patch) {
+            Some((d, at)) => {
+                elided = patch.iter().enumerate().filter(|(i, _)| *i != at).map(|(_, p)| p.clone()).collect();
+                match d {
+                    "delete" => return Ok(None),
+                    "replace" => {
+                        let mut out = Vec::new();
+                        for p in &elided {
+                            if let Some(v) = merge_value(None, p, item_ctx)? {
+                                out.push(v);
+                            }
+                        }
+                        return Ok(Some(out));
+                    }
+                    "merge" => elided.as_slice(),
+                    other => return Err(Error::Invalid(format!("unknown $patch directive {other:?}"))),
+                }
+            }
+            None => patch,
+        }
+    };
+    if dest.is_none()
+        && associative
+        && keys.len() > 1
+        && item_ctx.mode == Mode::Kustomize
+        && patch.iter().any(Value::is_object)
+    {
+        // kyaml starts from the patch's own list and merges the patch into it.
+        let start: Vec<Value> = patch.iter().filter(|p| directive(p) != Some("delete")).cloned().collect();
+        return merge_multi_key(&start, patch, &keys, item_ctx).map(Some);
+    }
     let Some(dest) = dest else {
         // Nothing to merge into: the patch's list, without directives.
         let mut out = Vec::new();
@@ -497,7 +538,7 @@ fn merge_list(
         match pos {
             Some(i) => {
                 used[i] = true;
-                if let Some(m) = merge_value(Some(&dest[i]), p, item_ctx)?
+                if let Some(m) = merge_element(&dest[i], p, item_ctx)?
                     && !m.as_object().is_some_and(Map::is_empty)
                 {
                     front.push(m);
@@ -518,6 +559,27 @@ fn merge_list(
         }
     }
     Ok(Some(front))
+}
+
+/// Merges a patch element into the list element it matches. kyaml leaves the target's element
+/// as it is when the patch's says `$patch: replace` (it only adds such elements when new).
+fn merge_element(dest: &Value, patch: &Value, ctx: Ctx<'_>) -> Result<Option<Value>, Error> {
+    if ctx.mode == Mode::Kustomize && directive(patch) == Some("replace") {
+        return Ok(Some(dest.clone()));
+    }
+    merge_value(Some(dest), patch, ctx)
+}
+
+/// A list-wide directive: the first element with a `$patch` key, when that is its only key.
+fn list_directive(patch: &[Value]) -> Option<(&str, usize)> {
+    let (at, m) = patch
+        .iter()
+        .enumerate()
+        .find_map(|(i, p)| p.as_object().filter(|m| m.contains_key("$patch")).map(|m| (i, m)))?;
+    if m.len() != 1 {
+        return None;
+    }
+    Some((m.get("$patch")?.as_str()?, at))
 }
 
 /// The text kustomize compares a merge key by: a scalar's text, `""` for anything else.
@@ -662,7 +724,8 @@ fn merge_multi_key(dest: &[Value], patch: &[Value], keys: &[String], item_ctx: C
         let merged = match (in_dest, in_patch) {
             (None, None) => None,
             (Some(i), None) => Some(dest[i].clone()),
-            (d, Some(p)) => merge_value(d.map(|i| &dest[i]), p, item_ctx)?,
+            (Some(i), Some(p)) => merge_element(&dest[i], p, item_ctx)?,
+            (None, Some(p)) => merge_value(None, p, item_ctx)?,
         };
         keys_used.clone_from(&vk);
         let Some(mut val) = merged.filter(|v| !v.as_object().is_some_and(Map::is_empty)) else {

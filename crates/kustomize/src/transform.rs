@@ -254,7 +254,11 @@ pub(crate) fn replicas(reps: &[Replica], resources: &mut [Resource], specs: &[Fi
                     continue;
                 }
                 visit_path(&mut r.obj, &fs.segments(), fs.create, &mut |v| {
-                    *v = Value::Number(rep.count.into());
+                    // kustomize keeps the style of the scalar it replaces: a quoted count stays a string.
+                    *v = match v {
+                        Value::String(_) => Value::String(rep.count.to_string()),
+                        _ => Value::Number(rep.count.into()),
+                    };
                     Ok(())
                 })?;
             }

@@ -109,6 +109,15 @@ struct Builder {
 /// How many nodes aliases may copy in one document (guards against "billion laughs").
 const MAX_ALIAS_NODES: usize = 1_000_000;
 
+/// The booleans YAML 1.1 adds to YAML 1.2's `true` and `false`.
+fn yaml11_bool(text: &str) -> Option<bool> {
+    match text {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
 fn node_count(v: &Value) -> usize {
     match v {
         Value::Array(items) => 1 + items.iter().map(node_count).sum::<usize>(),
@@ -136,6 +145,18 @@ impl Builder {
                             mark,
                         ));
                     }
+                    if self.yaml11
+                        && !merge
+                        && tag.is_none()
+                        && style == TScalarStyle::Plain
+                        && (yaml11_bool(&text).is_some() || !resolve_plain(&text).is_string())
+                    {
+                        // kustomize reads kustomizations with YAML 1.1 and fails later on such keys.
+                        return Err(Error::at(
+                            format!("map key {text:?} is not a string in YAML 1.1 (quote it)"),
+                            mark,
+                        ));
+                    }
                     *key = Some((text, merge));
                     return Ok(());
                 }
@@ -153,10 +174,9 @@ impl Builder {
                     // kustomize rewrites annotations as strings, keeping the text as written.
                     Value::String(if style == TScalarStyle::Plain && text == "~" { "~".into() } else { text })
                 } else if self.yaml11 && style == TScalarStyle::Plain && tag.is_none() {
-                    match text.as_str() {
-                        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Value::Bool(true),
-                        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Value::Bool(false),
-                        _ => resolve_scalar(&text, style, tag.as_ref()),
+                    match yaml11_bool(&text) {
+                        Some(b) => Value::Bool(b),
+                        None => resolve_scalar(&text, style, tag.as_ref()),
                     }
                 } else {
                     resolve_scalar(&text, style, tag.as_ref())
