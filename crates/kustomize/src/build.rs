@@ -165,7 +165,7 @@ impl Acc {
                 r.orig_id = old.orig_id.clone();
                 r.prefixes = old.prefixes.clone();
                 r.suffixes = old.suffixes.clone();
-                r.needs_hash = old.needs_hash;
+                r.needs_hash = old.needs_hash && r.needs_hash;
                 r.behavior = old.behavior;
                 r.origin = old.origin.clone();
                 r.ref_var_names = old.ref_var_names.clone();

@@ -222,16 +222,24 @@ pub(crate) fn set_map_entries(
                 continue;
             }
             let segs = fs.segments();
+            let id = r.id();
             visit_path(&mut r.obj, &segs, fs.create, &mut |v| {
                 if v.is_null() {
                     *v = Value::Object(Map::new());
                 }
-                if let Value::Object(m) = v {
-                    for (k, val) in pairs {
-                        m.insert(k.clone(), Value::String(val.clone()));
+                match v {
+                    Value::Object(m) => {
+                        for (k, val) in pairs {
+                            m.insert(k.clone(), Value::String(val.clone()));
+                        }
+                        Ok(())
                     }
+                    Value::Array(_) => Ok(()),
+                    _ => Err(Error::msg(format!(
+                        "considering field '{}' of object {}: wrong node kind: expected MappingNode but got ScalarNode",
+                        fs.path, id
+                    ))),
                 }
-                Ok(())
             })?;
         }
     }
