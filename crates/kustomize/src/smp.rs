@@ -38,6 +38,69 @@ pub struct Field {
     pub strategy: String,
 }
 
+/// Writes one definition of a Swagger document as table lines; inline object schemas (a
+/// property with its own `properties`) become definitions of their own, named after the path.
+fn emit_definition<'a>(name: &str, def: &'a Value, body: &mut String) {
+    body.push_str(&format!("D {name}\n"));
+    let Some(props) = def.get("properties").and_then(Value::as_object) else { return };
+    let mut fields: Vec<&String> = props.keys().collect();
+    fields.sort();
+    let mut inline: Vec<(String, &'a Value)> = Vec::new();
+    for field in fields {
+        let p = &props[field.as_str()];
+        let mut reference = |v: &'a Value, suffix: &str| {
+            v.get("$ref")
+                .and_then(Value::as_str)
+                .or_else(|| {
+                    v.get("allOf")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.first())
+                        .and_then(|f| f.get("$ref"))
+                        .and_then(Value::as_str)
+                })
+                .map(|r| r.trim_start_matches("#/definitions/").to_string())
+                .or_else(|| {
+                    v.get("properties").filter(|p| p.is_object()).map(|_| {
+                        let synthetic = format!("{name}/{field}{suffix}");
+                        inline.push((synthetic.clone(), v));
+                        synthetic
+                    })
+                })
+        };
+        let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
+        let (shape, r) = if ty == "array" {
+            ("l", p.get("items").and_then(|i| reference(i, "[]")))
+        } else if ty == "object" && p.get("additionalProperties").is_some() {
+            ("m", p.get("additionalProperties").and_then(|a| reference(a, "{}")))
+        } else {
+            ("o", reference(p, ""))
+        };
+        let keys = p
+            .get("x-kubernetes-list-map-keys")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+            .filter(|s| !s.is_empty())
+            .or_else(|| p.get("x-kubernetes-patch-merge-key").and_then(Value::as_str).map(str::to_string));
+        let strategy = p.get("x-kubernetes-patch-strategy").and_then(Value::as_str).map(str::to_string);
+        if shape == "o" && r.is_none() && strategy.is_none() {
+            continue;
+        }
+        if shape == "l" && r.is_none() && strategy.is_none() && keys.is_none() {
+            body.push_str(&format!("F {field} l - - -\n"));
+            continue;
+        }
+        body.push_str(&format!(
+            "F {field} {shape} {} {} {}\n",
+            r.as_deref().unwrap_or("-"),
+            keys.as_deref().unwrap_or("-"),
+            strategy.as_deref().unwrap_or("-")
+        ));
+    }
+    for (synthetic, v) in inline {
+        emit_definition(&synthetic, v, body);
+    }
+}
+
 /// Definitions and the kinds they describe.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
@@ -113,53 +176,7 @@ impl Schema {
                     kinds.push(format!("K {api_version} {k} {name}\n"));
                 }
             }
-            body.push_str(&format!("D {name}\n"));
-            let Some(props) = def.get("properties").and_then(Value::as_object) else { continue };
-            let mut fields: Vec<&String> = props.keys().collect();
-            fields.sort();
-            for field in fields {
-                let p = &props[field.as_str()];
-                let reference = |v: &Value| {
-                    v.get("$ref")
-                        .and_then(Value::as_str)
-                        .or_else(|| {
-                            v.get("allOf")
-                                .and_then(Value::as_array)
-                                .and_then(|a| a.first())
-                                .and_then(|f| f.get("$ref"))
-                                .and_then(Value::as_str)
-                        })
-                        .map(|r| r.trim_start_matches("#/definitions/").to_string())
-                };
-                let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
-                let (shape, r) = if ty == "array" {
-                    ("l", p.get("items").and_then(reference))
-                } else if ty == "object" && p.get("additionalProperties").is_some() {
-                    ("m", p.get("additionalProperties").and_then(reference))
-                } else {
-                    ("o", reference(p))
-                };
-                let keys = p
-                    .get("x-kubernetes-list-map-keys")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
-                    .filter(|s| !s.is_empty())
-                    .or_else(|| p.get("x-kubernetes-patch-merge-key").and_then(Value::as_str).map(str::to_string));
-                let strategy = p.get("x-kubernetes-patch-strategy").and_then(Value::as_str).map(str::to_string);
-                if shape == "o" && r.is_none() && strategy.is_none() {
-                    continue;
-                }
-                if shape == "l" && r.is_none() && strategy.is_none() && keys.is_none() {
-                    body.push_str(&format!("F {field} l - - -\n"));
-                    continue;
-                }
-                body.push_str(&format!(
-                    "F {field} {shape} {} {} {}\n",
-                    r.as_deref().unwrap_or("-"),
-                    keys.as_deref().unwrap_or("-"),
-                    strategy.as_deref().unwrap_or("-")
-                ));
-            }
+            emit_definition(name, def, &mut body);
         }
         kinds.sort();
         let mut table = String::new();

@@ -31,20 +31,20 @@ impl Error {
 
 /// Parses a stream of YAML documents. Empty documents (only comments, or `null`) are dropped.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
-    parse_with(text, false, false)
+    parse_with(text, Mode::default())
 }
 
 /// Parses resources as kustomize loads them: like [`parse_documents`], but every value under
 /// `metadata.annotations` keeps its text as a string (kustomize rewrites annotations as a string
 /// map when it loads resources).
 pub fn parse_resources(text: &str) -> Result<Vec<Value>, Error> {
-    parse_with(text, false, true)
+    parse_with(text, Mode { annotations_as_text: true, ..Mode::default() })
 }
 
 /// Parses one document with YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`), as Go's
 /// yaml.v2 reads kustomization files.
 pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
-    let mut docs = parse_with(text, true, false)?;
+    let mut docs = parse_with(text, Mode { yaml11: true, string_keys: true, annotations_as_text: false })?;
     match docs.len() {
         0 => Ok(Value::Null),
         1 => Ok(docs.remove(0)),
@@ -52,19 +52,41 @@ pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
     }
 }
 
-fn parse_with(text: &str, yaml11: bool, annotations_as_text: bool) -> Result<Vec<Value>, Error> {
+/// Parses documents with YAML 1.1 booleans, as Go's yaml.v2 reads JSON patches written in YAML.
+pub fn parse_documents_yaml11(text: &str) -> Result<Vec<Value>, Error> {
+    parse_with(text, Mode { yaml11: true, string_keys: false, annotations_as_text: false })
+}
+
+#[derive(Clone, Copy, Default)]
+struct Mode {
+    yaml11: bool,
+    /// Map keys that YAML 1.1 reads as something other than a string are refused.
+    string_keys: bool,
+    annotations_as_text: bool,
+}
+
+fn parse_with(text: &str, mode: Mode) -> Result<Vec<Value>, Error> {
+    let Mode { yaml11, string_keys, annotations_as_text } = mode;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut builder = Builder { yaml11, annotations_as_text, ..Builder::default() };
+    let mut builder = Builder { yaml11, string_keys, annotations_as_text, ..Builder::default() };
+    let mut start: Option<Marker> = None;
     loop {
         let (event, mark) = parser.next_token().map_err(|e| Error::at(e.info().to_string(), e.marker()))?;
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
-                builder = Builder { yaml11, annotations_as_text, ..Builder::default() };
+                builder = Builder { yaml11, string_keys, annotations_as_text, ..Builder::default() };
+                start = Some(mark);
             }
             Event::DocumentEnd => {
+                if builder.result.as_ref().is_none_or(Value::is_null)
+                    && start.is_some_and(|m| nothing_between(text, &m, &mark))
+                {
+                    // Go's yaml.v3 wants a node between an explicit start and an explicit end.
+                    return Err(Error::at("did not find expected node content", &mark));
+                }
                 if let Some(v) = builder.result.take()
                     && !v.is_null()
                 {
@@ -75,6 +97,20 @@ fn parse_with(text: &str, yaml11: bool, annotations_as_text: bool) -> Result<Vec
         }
     }
     Ok(docs)
+}
+
+/// Whether an explicit `---` at `start` is followed by an explicit `...` at `end` with only
+/// blanks and comments between them.
+fn nothing_between(text: &str, start: &Marker, end: &Marker) -> bool {
+    let byte = |m: &Marker| text.char_indices().nth(m.index()).map(|(at, _)| at);
+    let (Some(a), Some(b)) = (byte(start), byte(end)) else { return false };
+    if a >= b || !text[a..].starts_with("---") || !text[b..].starts_with("...") {
+        return false;
+    }
+    text[a + 3..b].lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    })
 }
 
 /// Parses exactly one YAML document (an empty text gives `Value::Null`).
@@ -102,6 +138,7 @@ struct Builder {
     anchors: HashMap<usize, Value>,
     result: Option<Value>,
     yaml11: bool,
+    string_keys: bool,
     annotations_as_text: bool,
     expanded: usize,
 }
@@ -145,7 +182,7 @@ impl Builder {
                             mark,
                         ));
                     }
-                    if self.yaml11
+                    if self.string_keys
                         && !merge
                         && tag.is_none()
                         && style == TScalarStyle::Plain
@@ -411,7 +448,7 @@ fn parse_timestamp(s: &str) -> Option<String> {
         return Some(format!("{date}T00:00:00Z"));
     }
     let space = b[i] == b' ';
-    if !matches!(b[i], b'T' | b't' | b' ') {
+    if !matches!(b[i], b'T' | b' ') {
         return None;
     }
     i += 1;
