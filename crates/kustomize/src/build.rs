@@ -71,6 +71,12 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
     let mut resources = acc.resources;
     transform::build_metadata(&mut resources, &kust, &builder.root);
     sort::sort(&mut resources, kust.sort_options.as_ref())?;
+    for r in &resources {
+        // kustomize prints resources and reads them back: Go's YAML reader refuses these.
+        if yaml::has_control_character(&r.obj) {
+            return Err(Error::in_file(&top, format!("{}: yaml: control characters are not allowed", r.id())));
+        }
+    }
     Ok(resources.into_iter().map(|r| r.obj).collect())
 }
 

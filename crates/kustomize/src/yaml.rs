@@ -68,6 +68,9 @@ struct Mode {
 fn parse_with(text: &str, mode: Mode) -> Result<Vec<Value>, Error> {
     let Mode { yaml11, string_keys, annotations_as_text } = mode;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some((line, col)) = control_character(text) {
+        return Err(Error { message: "control characters are not allowed".into(), line, column: col });
+    }
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
     let mut builder = Builder { yaml11, string_keys, annotations_as_text, ..Builder::default() };
@@ -97,6 +100,45 @@ fn parse_with(text: &str, mode: Mode) -> Result<Vec<Value>, Error> {
         }
     }
     Ok(docs)
+}
+
+/// Whether Go's YAML reader takes this character.
+fn allowed(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+        || c >= '\u{10000}'
+}
+
+/// Whether a string (key or value) in `v` has a character that Go's YAML writer lets through
+/// unescaped and its reader then refuses (DEL, the C1 controls, U+FFFE and U+FFFF; the C0
+/// controls are escaped).
+pub fn has_control_character(v: &Value) -> bool {
+    let bad = |s: &str| s.chars().any(|c| c >= '\u{7f}' && !allowed(c));
+    match v {
+        Value::String(s) => bad(s),
+        Value::Array(items) => items.iter().any(has_control_character),
+        Value::Object(m) => m.iter().any(|(k, v)| bad(k) || has_control_character(v)),
+        _ => false,
+    }
+}
+
+/// The line and column of the first character Go's YAML reader refuses, if any.
+fn control_character(text: &str) -> Option<(usize, usize)> {
+    if text.chars().all(allowed) {
+        return None;
+    }
+    let (mut line, mut col) = (1, 1);
+    for c in text.chars() {
+        if !allowed(c) {
+            return Some((line, col));
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    None
 }
 
 /// Whether an explicit `---` at `start` is followed by an explicit `...` at `end` with only
@@ -818,7 +860,8 @@ impl Emitter {
         }
         if trailing == 0 {
             self.out.push('-');
-        } else if trailing > 1 {
+        } else if trailing > 1 || s == "\n" {
+            // libyaml keeps a lone line break, or two breaks at the end.
             self.out.push('+');
         }
         self.out.push('\n');
@@ -846,7 +889,7 @@ fn is_printable(c: char) -> bool {
         || u == 0x85
         || ((0xa0..=0xd7ff).contains(&u))
         || ((0xe000..=0xfffd).contains(&u) && u != 0xfeff)
-        || (0x10000..=0x10ffff).contains(&u)
+    // go-yaml's emitter does not count characters beyond U+FFFF as printable: it escapes them.
 }
 
 struct Analysis {
