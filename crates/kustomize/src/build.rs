@@ -87,6 +87,12 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
         (None, Reorder::None) => {}
         (sort_options, _) => sort::sort(&mut resources, sort_options)?,
     }
+    for r in &resources {
+        // kustomize prints resources and reads them back: Go's YAML reader refuses these.
+        if yaml::has_control_character(&r.obj) {
+            return Err(Error::in_file(&top, format!("{}: yaml: control characters are not allowed", r.id())));
+        }
+    }
     Ok(resources.into_iter().map(|r| r.obj).collect())
 }
 
@@ -181,7 +187,7 @@ impl Acc {
                 r.orig_id = old.orig_id.clone();
                 r.prefixes = old.prefixes.clone();
                 r.suffixes = old.suffixes.clone();
-                r.needs_hash = old.needs_hash;
+                r.needs_hash = old.needs_hash && r.needs_hash;
                 r.behavior = old.behavior;
                 r.origin = old.origin.clone();
                 r.ref_var_names = old.ref_var_names.clone();

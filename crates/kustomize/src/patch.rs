@@ -179,7 +179,10 @@ enum PatchBody {
 fn parse_patch(text: &str, shown: &str) -> Result<PatchBody> {
     let docs = yaml::parse_documents(text).map_err(|e| Error::in_file(shown, format!("invalid patch: {e}")))?;
     if docs.len() == 1 && docs[0].is_array() {
-        return Ok(PatchBody::Json(docs[0].clone()));
+        // kustomize reads JSON patches written in YAML with Go's yaml.v2: YAML 1.1 scalars.
+        let mut ops =
+            yaml::parse_documents_yaml11(text).map_err(|e| Error::in_file(shown, format!("invalid patch: {e}")))?;
+        return Ok(PatchBody::Json(ops.pop().unwrap_or_default()));
     }
     if docs.is_empty() {
         return Err(Error::in_file(shown, "unable to parse SM or JSON patch: the patch is empty"));
@@ -364,7 +367,10 @@ pub(crate) fn json6902_legacy(p: &Patch, resources: &mut [Resource], ctx: &Ctx<'
     let Some(target) = &p.target else {
         return Err(Error::in_file(&shown, "must specify a target for patchesJson6902"));
     };
-    let ops = yaml::parse_one(&text).map_err(|e| Error::in_file(&shown, format!("invalid JSON patch: {e}")))?;
+    let ops = yaml::parse_documents_yaml11(&text)
+        .map_err(|e| Error::in_file(&shown, format!("invalid JSON patch: {e}")))?
+        .pop()
+        .unwrap_or_default();
     if !ops.is_array() {
         return Err(Error::in_file(&shown, "a JSON 6902 patch must be a list of operations"));
     }

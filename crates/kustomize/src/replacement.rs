@@ -98,7 +98,19 @@ fn apply(rep: &Replacement, resources: &mut [Resource]) -> Result<()> {
             for fp in &paths {
                 let segs = split_field_path(fp);
                 let mut hits = 0;
+                let annotation = segs.len() == 3 && segs[0] == "metadata" && segs[1] == "annotations";
+                let absent = annotation && get_path(&r.obj, &segs).is_none();
                 set_path(&mut r.obj, &segs, &value, &opts, &mut hits)?;
+                if absent
+                    && let Some(text) = scalar_string(&value)
+                    && let Seg::Field(key) = parse_seg(&segs[2])
+                {
+                    // kustomize reads a resource's annotations back as strings: a created one
+                    // keeps the source's text.
+                    if let Some(Value::Object(m)) = r.obj.get_mut("metadata").and_then(|m| m.get_mut("annotations")) {
+                        m.insert(key, Value::String(text));
+                    }
+                }
                 if hits == 0 {
                     return Err(Error::msg(format!("unable to find field \"{fp}\" in replacement target {}", r.id())));
                 }

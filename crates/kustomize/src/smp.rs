@@ -38,6 +38,69 @@ pub struct Field {
     pub strategy: String,
 }
 
+/// Writes one definition of a Swagger document as table lines; inline object schemas (a
+/// property with its own `properties`) become definitions of their own, named after the path.
+fn emit_definition<'a>(name: &str, def: &'a Value, body: &mut String) {
+    body.push_str(&format!("D {name}\n"));
+    let Some(props) = def.get("properties").and_then(Value::as_object) else { return };
+    let mut fields: Vec<&String> = props.keys().collect();
+    fields.sort();
+    let mut inline: Vec<(String, &'a Value)> = Vec::new();
+    for field in fields {
+        let p = &props[field.as_str()];
+        let mut reference = |v: &'a Value, suffix: &str| {
+            v.get("$ref")
+                .and_then(Value::as_str)
+                .or_else(|| {
+                    v.get("allOf")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.first())
+                        .and_then(|f| f.get("$ref"))
+                        .and_then(Value::as_str)
+                })
+                .map(|r| r.trim_start_matches("#/definitions/").to_string())
+                .or_else(|| {
+                    v.get("properties").filter(|p| p.is_object()).map(|_| {
+                        let synthetic = format!("{name}/{field}{suffix}");
+                        inline.push((synthetic.clone(), v));
+                        synthetic
+                    })
+                })
+        };
+        let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
+        let (shape, r) = if ty == "array" {
+            ("l", p.get("items").and_then(|i| reference(i, "[]")))
+        } else if ty == "object" && p.get("additionalProperties").is_some() {
+            ("m", p.get("additionalProperties").and_then(|a| reference(a, "{}")))
+        } else {
+            ("o", reference(p, ""))
+        };
+        let keys = p
+            .get("x-kubernetes-list-map-keys")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+            .filter(|s| !s.is_empty())
+            .or_else(|| p.get("x-kubernetes-patch-merge-key").and_then(Value::as_str).map(str::to_string));
+        let strategy = p.get("x-kubernetes-patch-strategy").and_then(Value::as_str).map(str::to_string);
+        if shape == "o" && r.is_none() && strategy.is_none() {
+            continue;
+        }
+        if shape == "l" && r.is_none() && strategy.is_none() && keys.is_none() {
+            body.push_str(&format!("F {field} l - - -\n"));
+            continue;
+        }
+        body.push_str(&format!(
+            "F {field} {shape} {} {} {}\n",
+            r.as_deref().unwrap_or("-"),
+            keys.as_deref().unwrap_or("-"),
+            strategy.as_deref().unwrap_or("-")
+        ));
+    }
+    for (synthetic, v) in inline {
+        emit_definition(&synthetic, v, body);
+    }
+}
+
 /// Definitions and the kinds they describe.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
@@ -113,53 +176,7 @@ impl Schema {
                     kinds.push(format!("K {api_version} {k} {name}\n"));
                 }
             }
-            body.push_str(&format!("D {name}\n"));
-            let Some(props) = def.get("properties").and_then(Value::as_object) else { continue };
-            let mut fields: Vec<&String> = props.keys().collect();
-            fields.sort();
-            for field in fields {
-                let p = &props[field.as_str()];
-                let reference = |v: &Value| {
-                    v.get("$ref")
-                        .and_then(Value::as_str)
-                        .or_else(|| {
-                            v.get("allOf")
-                                .and_then(Value::as_array)
-                                .and_then(|a| a.first())
-                                .and_then(|f| f.get("$ref"))
-                                .and_then(Value::as_str)
-                        })
-                        .map(|r| r.trim_start_matches("#/definitions/").to_string())
-                };
-                let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
-                let (shape, r) = if ty == "array" {
-                    ("l", p.get("items").and_then(reference))
-                } else if ty == "object" && p.get("additionalProperties").is_some() {
-                    ("m", p.get("additionalProperties").and_then(reference))
-                } else {
-                    ("o", reference(p))
-                };
-                let keys = p
-                    .get("x-kubernetes-list-map-keys")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
-                    .filter(|s| !s.is_empty())
-                    .or_else(|| p.get("x-kubernetes-patch-merge-key").and_then(Value::as_str).map(str::to_string));
-                let strategy = p.get("x-kubernetes-patch-strategy").and_then(Value::as_str).map(str::to_string);
-                if shape == "o" && r.is_none() && strategy.is_none() {
-                    continue;
-                }
-                if shape == "l" && r.is_none() && strategy.is_none() && keys.is_none() {
-                    body.push_str(&format!("F {field} l - - -\n"));
-                    continue;
-                }
-                body.push_str(&format!(
-                    "F {field} {shape} {} {} {}\n",
-                    r.as_deref().unwrap_or("-"),
-                    keys.as_deref().unwrap_or("-"),
-                    strategy.as_deref().unwrap_or("-")
-                ));
-            }
+            emit_definition(name, def, &mut body);
         }
         kinds.sort();
         let mut table = String::new();
@@ -423,11 +440,6 @@ fn merge_list(
     list: Option<ListCtx<'_>>,
     item_ctx: Ctx<'_>,
 ) -> Result<Option<Vec<Value>>, Error> {
-    // A `$patch: replace` element replaces the whole list with the other elements.
-    if patch.iter().any(|p| directive(p) == Some("replace")) {
-        let rest: Vec<Value> = patch.iter().filter(|p| directive(p) != Some("replace")).cloned().collect();
-        return Ok(Some(rest));
-    }
     let (associative, keys) = match &list {
         Some(l) if l.field.is_some() => {
             let f = l.field.expect("checked");
@@ -436,6 +448,52 @@ fn merge_list(
         }
         _ => infer_keys(dest, patch),
     };
+    if !associative && dest.is_some() && item_ctx.mode == Mode::Kustomize {
+        // kyaml takes a non-associative list from the patch as it is, directives and all.
+        return Ok(Some(patch.to_vec()));
+    }
+    let elided: Vec<Value>;
+    let patch = if item_ctx.mode == Mode::Kubernetes {
+        // A `$patch: replace` element replaces the whole list with the other elements.
+        if patch.iter().any(|p| directive(p) == Some("replace")) {
+            let rest: Vec<Value> = patch.iter().filter(|p| directive(p) != Some("replace")).cloned().collect();
+            return Ok(Some(rest));
+        }
+        patch
+    } else {
+        // kyaml: the first element with a `$patch` key speaks for the whole list only when it
+        // has nothing else; otherwise the directive is that element's own.
+        match list_directive(patch) {
+            Some((d, at)) => {
+                elided = patch.iter().enumerate().filter(|(i, _)| *i != at).map(|(_, p)| p.clone()).collect();
+                match d {
+                    "delete" => return Ok(None),
+                    "replace" => {
+                        let mut out = Vec::new();
+                        for p in &elided {
+                            if let Some(v) = merge_value(None, p, item_ctx)? {
+                                out.push(v);
+                            }
+                        }
+                        return Ok(Some(out));
+                    }
+                    "merge" => elided.as_slice(),
+                    other => return Err(Error::Invalid(format!("unknown $patch directive {other:?}"))),
+                }
+            }
+            None => patch,
+        }
+    };
+    if dest.is_none()
+        && associative
+        && keys.len() > 1
+        && item_ctx.mode == Mode::Kustomize
+        && patch.iter().any(Value::is_object)
+    {
+        // kyaml starts from the patch's own list and merges the patch into it.
+        let start: Vec<Value> = patch.iter().filter(|p| directive(p) != Some("delete")).cloned().collect();
+        return merge_multi_key(&start, patch, &keys, item_ctx).map(Some);
+    }
     let Some(dest) = dest else {
         // Nothing to merge into: the patch's list, without directives.
         let mut out = Vec::new();
@@ -497,7 +555,7 @@ fn merge_list(
         match pos {
             Some(i) => {
                 used[i] = true;
-                if let Some(m) = merge_value(Some(&dest[i]), p, item_ctx)?
+                if let Some(m) = merge_element(&dest[i], p, item_ctx)?
                     && !m.as_object().is_some_and(Map::is_empty)
                 {
                     front.push(m);
@@ -518,6 +576,27 @@ fn merge_list(
         }
     }
     Ok(Some(front))
+}
+
+/// Merges a patch element into the list element it matches. kyaml leaves the target's element
+/// as it is when the patch's says `$patch: replace` (it only adds such elements when new).
+fn merge_element(dest: &Value, patch: &Value, ctx: Ctx<'_>) -> Result<Option<Value>, Error> {
+    if ctx.mode == Mode::Kustomize && directive(patch) == Some("replace") {
+        return Ok(Some(dest.clone()));
+    }
+    merge_value(Some(dest), patch, ctx)
+}
+
+/// A list-wide directive: the first element with a `$patch` key, when that is its only key.
+fn list_directive(patch: &[Value]) -> Option<(&str, usize)> {
+    let (at, m) = patch
+        .iter()
+        .enumerate()
+        .find_map(|(i, p)| p.as_object().filter(|m| m.contains_key("$patch")).map(|m| (i, m)))?;
+    if m.len() != 1 {
+        return None;
+    }
+    Some((m.get("$patch")?.as_str()?, at))
 }
 
 /// The text kustomize compares a merge key by: a scalar's text, `""` for anything else.
@@ -662,7 +741,8 @@ fn merge_multi_key(dest: &[Value], patch: &[Value], keys: &[String], item_ctx: C
         let merged = match (in_dest, in_patch) {
             (None, None) => None,
             (Some(i), None) => Some(dest[i].clone()),
-            (d, Some(p)) => merge_value(d.map(|i| &dest[i]), p, item_ctx)?,
+            (Some(i), Some(p)) => merge_element(&dest[i], p, item_ctx)?,
+            (None, Some(p)) => merge_value(None, p, item_ctx)?,
         };
         keys_used.clone_from(&vk);
         let Some(mut val) = merged.filter(|v| !v.as_object().is_some_and(Map::is_empty)) else {

@@ -222,16 +222,24 @@ pub(crate) fn set_map_entries(
                 continue;
             }
             let segs = fs.segments();
+            let id = r.id();
             visit_path(&mut r.obj, &segs, fs.create, &mut |v| {
                 if v.is_null() {
                     *v = Value::Object(Map::new());
                 }
-                if let Value::Object(m) = v {
-                    for (k, val) in pairs {
-                        m.insert(k.clone(), Value::String(val.clone()));
+                match v {
+                    Value::Object(m) => {
+                        for (k, val) in pairs {
+                            m.insert(k.clone(), Value::String(val.clone()));
+                        }
+                        Ok(())
                     }
+                    Value::Array(_) => Ok(()),
+                    _ => Err(Error::msg(format!(
+                        "considering field '{}' of object {}: wrong node kind: expected MappingNode but got ScalarNode",
+                        fs.path, id
+                    ))),
                 }
-                Ok(())
             })?;
         }
     }
@@ -254,7 +262,11 @@ pub(crate) fn replicas(reps: &[Replica], resources: &mut [Resource], specs: &[Fi
                     continue;
                 }
                 visit_path(&mut r.obj, &fs.segments(), fs.create, &mut |v| {
-                    *v = Value::Number(rep.count.into());
+                    // kustomize keeps the style of the scalar it replaces: a quoted count stays a string.
+                    *v = match v {
+                        Value::String(_) => Value::String(rep.count.to_string()),
+                        _ => Value::Number(rep.count.into()),
+                    };
                     Ok(())
                 })?;
             }

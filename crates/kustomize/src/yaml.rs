@@ -31,20 +31,20 @@ impl Error {
 
 /// Parses a stream of YAML documents. Empty documents (only comments, or `null`) are dropped.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
-    parse_with(text, false, false)
+    parse_with(text, Mode::default())
 }
 
 /// Parses resources as kustomize loads them: like [`parse_documents`], but every value under
 /// `metadata.annotations` keeps its text as a string (kustomize rewrites annotations as a string
 /// map when it loads resources).
 pub fn parse_resources(text: &str) -> Result<Vec<Value>, Error> {
-    parse_with(text, false, true)
+    parse_with(text, Mode { annotations_as_text: true, ..Mode::default() })
 }
 
 /// Parses one document with YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`), as Go's
 /// yaml.v2 reads kustomization files.
 pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
-    let mut docs = parse_with(text, true, false)?;
+    let mut docs = parse_with(text, Mode { yaml11: true, string_keys: true, annotations_as_text: false })?;
     match docs.len() {
         0 => Ok(Value::Null),
         1 => Ok(docs.remove(0)),
@@ -52,19 +52,44 @@ pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
     }
 }
 
-fn parse_with(text: &str, yaml11: bool, annotations_as_text: bool) -> Result<Vec<Value>, Error> {
+/// Parses documents with YAML 1.1 booleans, as Go's yaml.v2 reads JSON patches written in YAML.
+pub fn parse_documents_yaml11(text: &str) -> Result<Vec<Value>, Error> {
+    parse_with(text, Mode { yaml11: true, string_keys: false, annotations_as_text: false })
+}
+
+#[derive(Clone, Copy, Default)]
+struct Mode {
+    yaml11: bool,
+    /// Map keys that YAML 1.1 reads as something other than a string are refused.
+    string_keys: bool,
+    annotations_as_text: bool,
+}
+
+fn parse_with(text: &str, mode: Mode) -> Result<Vec<Value>, Error> {
+    let Mode { yaml11, string_keys, annotations_as_text } = mode;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some((line, col)) = control_character(text) {
+        return Err(Error { message: "control characters are not allowed".into(), line, column: col });
+    }
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut builder = Builder { yaml11, annotations_as_text, ..Builder::default() };
+    let mut builder = Builder { yaml11, string_keys, annotations_as_text, ..Builder::default() };
+    let mut start: Option<Marker> = None;
     loop {
         let (event, mark) = parser.next_token().map_err(|e| Error::at(e.info().to_string(), e.marker()))?;
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
-                builder = Builder { yaml11, annotations_as_text, ..Builder::default() };
+                builder = Builder { yaml11, string_keys, annotations_as_text, ..Builder::default() };
+                start = Some(mark);
             }
             Event::DocumentEnd => {
+                if builder.result.as_ref().is_none_or(Value::is_null)
+                    && start.is_some_and(|m| nothing_between(text, &m, &mark))
+                {
+                    // Go's yaml.v3 wants a node between an explicit start and an explicit end.
+                    return Err(Error::at("did not find expected node content", &mark));
+                }
                 if let Some(v) = builder.result.take()
                     && !v.is_null()
                 {
@@ -75,6 +100,59 @@ fn parse_with(text: &str, yaml11: bool, annotations_as_text: bool) -> Result<Vec
         }
     }
     Ok(docs)
+}
+
+/// Whether Go's YAML reader takes this character.
+fn allowed(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+        || c >= '\u{10000}'
+}
+
+/// Whether a string (key or value) in `v` has a character that Go's YAML writer lets through
+/// unescaped and its reader then refuses (DEL, the C1 controls, U+FFFE and U+FFFF; the C0
+/// controls are escaped).
+pub fn has_control_character(v: &Value) -> bool {
+    let bad = |s: &str| s.chars().any(|c| c >= '\u{7f}' && !allowed(c));
+    match v {
+        Value::String(s) => bad(s),
+        Value::Array(items) => items.iter().any(has_control_character),
+        Value::Object(m) => m.iter().any(|(k, v)| bad(k) || has_control_character(v)),
+        _ => false,
+    }
+}
+
+/// The line and column of the first character Go's YAML reader refuses, if any.
+fn control_character(text: &str) -> Option<(usize, usize)> {
+    if text.chars().all(allowed) {
+        return None;
+    }
+    let (mut line, mut col) = (1, 1);
+    for c in text.chars() {
+        if !allowed(c) {
+            return Some((line, col));
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    None
+}
+
+/// Whether an explicit `---` at `start` is followed by an explicit `...` at `end` with only
+/// blanks and comments between them.
+fn nothing_between(text: &str, start: &Marker, end: &Marker) -> bool {
+    let byte = |m: &Marker| text.char_indices().nth(m.index()).map(|(at, _)| at);
+    let (Some(a), Some(b)) = (byte(start), byte(end)) else { return false };
+    if a >= b || !text[a..].starts_with("---") || !text[b..].starts_with("...") {
+        return false;
+    }
+    text[a + 3..b].lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    })
 }
 
 /// Parses exactly one YAML document (an empty text gives `Value::Null`).
@@ -102,12 +180,22 @@ struct Builder {
     anchors: HashMap<usize, Value>,
     result: Option<Value>,
     yaml11: bool,
+    string_keys: bool,
     annotations_as_text: bool,
     expanded: usize,
 }
 
 /// How many nodes aliases may copy in one document (guards against "billion laughs").
 const MAX_ALIAS_NODES: usize = 1_000_000;
+
+/// The booleans YAML 1.1 adds to YAML 1.2's `true` and `false`.
+fn yaml11_bool(text: &str) -> Option<bool> {
+    match text {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
 
 fn node_count(v: &Value) -> usize {
     match v {
@@ -136,6 +224,18 @@ impl Builder {
                             mark,
                         ));
                     }
+                    if self.string_keys
+                        && !merge
+                        && tag.is_none()
+                        && style == TScalarStyle::Plain
+                        && (yaml11_bool(&text).is_some() || !resolve_plain(&text).is_string())
+                    {
+                        // kustomize reads kustomizations with YAML 1.1 and fails later on such keys.
+                        return Err(Error::at(
+                            format!("map key {text:?} is not a string in YAML 1.1 (quote it)"),
+                            mark,
+                        ));
+                    }
                     *key = Some((text, merge));
                     return Ok(());
                 }
@@ -153,10 +253,9 @@ impl Builder {
                     // kustomize rewrites annotations as strings, keeping the text as written.
                     Value::String(if style == TScalarStyle::Plain && text == "~" { "~".into() } else { text })
                 } else if self.yaml11 && style == TScalarStyle::Plain && tag.is_none() {
-                    match text.as_str() {
-                        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Value::Bool(true),
-                        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Value::Bool(false),
-                        _ => resolve_scalar(&text, style, tag.as_ref()),
+                    match yaml11_bool(&text) {
+                        Some(b) => Value::Bool(b),
+                        None => resolve_scalar(&text, style, tag.as_ref()),
                     }
                 } else {
                     resolve_scalar(&text, style, tag.as_ref())
@@ -391,7 +490,7 @@ fn parse_timestamp(s: &str) -> Option<String> {
         return Some(format!("{date}T00:00:00Z"));
     }
     let space = b[i] == b' ';
-    if !matches!(b[i], b'T' | b't' | b' ') {
+    if !matches!(b[i], b'T' | b' ') {
         return None;
     }
     i += 1;
@@ -761,7 +860,8 @@ impl Emitter {
         }
         if trailing == 0 {
             self.out.push('-');
-        } else if trailing > 1 {
+        } else if trailing > 1 || s == "\n" {
+            // libyaml keeps a lone line break, or two breaks at the end.
             self.out.push('+');
         }
         self.out.push('\n');
@@ -789,7 +889,7 @@ fn is_printable(c: char) -> bool {
         || u == 0x85
         || ((0xa0..=0xd7ff).contains(&u))
         || ((0xe000..=0xfffd).contains(&u) && u != 0xfeff)
-        || (0x10000..=0x10ffff).contains(&u)
+    // go-yaml's emitter does not count characters beyond U+FFFF as printable: it escapes them.
 }
 
 struct Analysis {
