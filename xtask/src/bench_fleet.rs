@@ -5,8 +5,7 @@
 //! controller's peak RSS and the CPU time it used.
 
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -240,7 +239,7 @@ async fn bench(
     let source_ns = format!("fleet-source-{run_id}");
     create_namespace(&client, &source_ns).await?;
     let storage = tempfile::Builder::new().prefix("ferry-bench-fleet-storage-").tempdir()?;
-    let storage_addr = format!("127.0.0.1:{}", free_port()?);
+    let storage_addr = format!("127.0.0.1:{}", ferry_testenv::process::free_port()?);
     let mut source = Controller::spawn(
         &binaries.source,
         &out_dir.join("fleet-source-controller.log"),
@@ -355,7 +354,7 @@ struct Controller {
 
 impl Controller {
     fn spawn(binary: &Path, log: &Path, kubeconfig: &Path, run_id: &str, extra: &[String]) -> Result<Self> {
-        let [metrics, health] = [free_port()?, free_port()?];
+        let [metrics, health] = [ferry_testenv::process::free_port()?, ferry_testenv::process::free_port()?];
         let health = SocketAddr::from(([127, 0, 0, 1], health));
         let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let child = Command::new(binary)
@@ -397,7 +396,7 @@ impl Controller {
         let deadline = Instant::now() + timeout;
         loop {
             self.check_alive()?;
-            if http_ok(self.health, "/readyz") {
+            if ferry_testenv::process::http_ok(self.health, "/readyz") {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -416,24 +415,6 @@ impl Drop for Controller {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A plain HTTP/1.0 GET on loopback; true on a 200.
-fn http_ok(addr: SocketAddr, path: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.lines().next().is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn now_nanos() -> u32 {

@@ -1,7 +1,28 @@
 //! Child processes of tests and developer commands.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Child;
 use std::time::{Duration, Instant};
+
+/// A plain HTTP/1.0 GET on loopback (a child's `/readyz`); true on a 200.
+pub fn http_ok(addr: SocketAddr, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.lines().next().is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
+}
+
+/// A loopback port free right now, for a child to listen on.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
 
 /// Stops `child` the way Kubernetes stops a pod: SIGTERM, then SIGKILL once
 /// `grace` has passed. Returns at once when it has already exited.

@@ -13,8 +13,7 @@
 //! `cargo xtask test` sets after building `hack/flux-kustomize-controller`;
 //! without it the tests fail and say how to set it.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -88,7 +87,7 @@ impl Twins {
         let url = server.url("app");
 
         let storage_dir = tempfile::tempdir()?;
-        let port = free_port()?;
+        let port = ferry_testenv::process::free_port()?;
         let storage = Storage::new(
             storage_dir.path(),
             format!("127.0.0.1:{port}"),
@@ -400,7 +399,7 @@ impl FluxKustomizeController {
         let dir = tempfile::Builder::new().prefix("ferry-twins-flux-").tempdir()?;
         let log = dir.path().join("kustomize-controller.log");
         let file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let [metrics, health] = [free_port()?, free_port()?];
+        let [metrics, health] = [ferry_testenv::process::free_port()?, ferry_testenv::process::free_port()?];
         let health = SocketAddr::from(([127, 0, 0, 1], health));
         let child = Command::new(binary)
             .args([
@@ -426,7 +425,7 @@ impl FluxKustomizeController {
         let deadline = Instant::now() + WAIT;
         loop {
             controller.check_alive()?;
-            if http_ok(controller.health, "/readyz") {
+            if ferry_testenv::process::http_ok(controller.health, "/readyz") {
                 return Ok(controller);
             }
             if Instant::now() > deadline {
@@ -501,24 +500,6 @@ pub fn managers(meta: &kube::api::ObjectMeta) -> Vec<(String, String, String)> {
         .collect();
     entries.sort();
     entries
-}
-
-/// A plain HTTP/1.0 GET on loopback; true on a 200.
-fn http_ok(addr: SocketAddr, path: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.lines().next().is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn rand_token() -> u32 {
