@@ -77,6 +77,21 @@ async fn succeeded_events(twins: &Twins, revision: &str) -> Result<Vec<Event>> {
         .collect())
 }
 
+/// The first commit of both scenarios: two ConfigMaps and a ServiceAccount.
+fn commit_first(twins: &Twins) -> String {
+    twins
+        .commit(
+            &[
+                ("deploy/a.yaml", &config_map("a", "blue")),
+                ("deploy/b.yaml", &config_map("b", "blue")),
+                ("deploy/c.yaml", &service_account("c")),
+            ],
+            &[],
+            "first",
+        )
+        .unwrap()
+}
+
 fn expected_inventory(ns: &str, objects: &[(&str, &str)]) -> Vec<String> {
     let mut ids: Vec<String> = objects.iter().map(|(kind, name)| format!("{ns}_{name}__{kind}/v1")).collect();
     ids.sort();
@@ -87,17 +102,7 @@ fn expected_inventory(ns: &str, objects: &[(&str, &str)]) -> Vec<String> {
 async fn flux_kustomize_controller_applies_from_ferry_source_controller() {
     let twins = Twins::start("twin-flux-on-ferry").await.unwrap();
     let ns = twins.name().to_string();
-    let first = twins
-        .commit(
-            &[
-                ("deploy/a.yaml", &config_map("a", "blue")),
-                ("deploy/b.yaml", &config_map("b", "blue")),
-                ("deploy/c.yaml", &service_account("c")),
-            ],
-            &[],
-            "first",
-        )
-        .unwrap();
+    let first = commit_first(&twins);
     let repo = twins.git_repository(&first).await.unwrap();
     let artifact = repo.status.and_then(|s| s.artifact).expect("an artifact");
     assert_eq!(artifact.revision, format!("main@sha1:{first}"));
@@ -145,17 +150,7 @@ async fn kustomizations_pass_from_flux_to_ferry_and_back() {
     let twins = Twins::start("twin-handover").await.unwrap();
     let ns = twins.name().to_string();
     let config_maps = twins.api::<ConfigMap>();
-    let first = twins
-        .commit(
-            &[
-                ("deploy/a.yaml", &config_map("a", "blue")),
-                ("deploy/b.yaml", &config_map("b", "blue")),
-                ("deploy/c.yaml", &service_account("c")),
-            ],
-            &[],
-            "first",
-        )
-        .unwrap();
+    let first = commit_first(&twins);
     twins.git_repository(&first).await.unwrap();
 
     // Flux's kustomize-controller reconciles the Kustomization first.
