@@ -12,9 +12,11 @@
 
 mod build;
 mod config;
+mod context;
 mod fs;
 mod generator;
 mod jsonpatch;
+mod loader;
 mod nameref;
 mod patch;
 mod plugin;
@@ -27,8 +29,9 @@ mod types;
 mod vars;
 pub mod yaml;
 
-pub use build::{BuildOptions, LoadRestrictions, Reorder, build, build_resources};
+pub use build::{BuildOptions, Reorder, build, build_resources};
 pub use fs::{FileSystem, MemFs, RealFs};
+pub use loader::LoadRestrictions;
 pub use types::Kustomization;
 
 /// Why a build failed. The message names the file at fault where there is one.
