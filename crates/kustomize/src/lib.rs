@@ -10,6 +10,8 @@
 //! # Ok::<(), ferry_kustomize::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod build;
 mod config;
 mod context;
@@ -42,7 +44,7 @@ pub enum Error {
     File {
         /// The file or directory at fault.
         path: String,
-        /// What went wrong.
+        /// The reason, in kustomize's words where Ferry matches its message.
         message: String,
     },
     /// The build itself failed (a conflict between resources, a bad reference...).

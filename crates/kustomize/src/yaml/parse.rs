@@ -10,11 +10,11 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 #[derive(Debug, thiserror::Error)]
 #[error("{message} (line {line}, column {column})")]
 pub struct Error {
-    /// What is wrong.
+    /// The parser's description of the problem, shown to the user with the position.
     pub message: String,
-    /// 1-based line.
+    /// 1-based line, so the user can find the fault in the file.
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column, for the same reason.
     pub column: usize,
 }
 
