@@ -5,7 +5,11 @@
 //! helm-controller, the HelmChart artifact builder and the CLI share one implementation.
 #![deny(missing_docs)]
 
+pub mod archive;
+pub mod chart;
+pub mod render;
 pub mod value;
+pub mod values;
 pub mod yaml;
 
 pub use value::{Map, Value};

@@ -78,7 +78,7 @@ fn go_message(info: &str) -> String {
 enum Node {
     Scalar { text: String, style: TScalarStyle, tag: Option<Tag>, line: usize },
     Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>, usize),
+    Map(Vec<(Node, Node)>),
 }
 
 #[derive(Default)]
@@ -96,7 +96,7 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.docs.push(node),
             Some((Node::Seq(items), _)) => items.push(node),
-            Some((Node::Map(entries, _), _)) => {
+            Some((Node::Map(entries), _)) => {
                 let slot = self.keys.last_mut().expect("a key slot per open map");
                 match slot.take() {
                     None => *slot = Some(node),
@@ -143,7 +143,7 @@ impl MarkedEventReceiver for Builder {
             },
             Event::SequenceStart(anchor, _) => self.stack.push((Node::Seq(Vec::new()), anchor)),
             Event::MappingStart(anchor, _) => {
-                self.stack.push((Node::Map(Vec::new(), mark.line()), anchor));
+                self.stack.push((Node::Map(Vec::new()), anchor));
                 self.keys.push(None);
             }
             Event::SequenceEnd | Event::MappingEnd => self.finish(),
@@ -163,7 +163,7 @@ fn convert(node: &Node, numbers: Numbers, depth: usize) -> Result<Value, Error> 
         Node::Seq(items) => {
             Ok(Value::List(items.iter().map(|n| convert(n, numbers, depth + 1)).collect::<Result<_, _>>()?))
         }
-        Node::Map(entries, _) => {
+        Node::Map(entries) => {
             let mut map = Map::new();
             let mut merged = Map::new();
             for (key, value) in entries {

@@ -1,0 +1,3 @@
+//! Rendering charts like `helm template`.
+
+pub mod fmt;
