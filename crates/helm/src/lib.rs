@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod chart;
+pub mod release;
 pub mod render;
 pub mod value;
 pub mod values;

@@ -23,6 +23,19 @@ pub fn to_string(value: &Value) -> Result<String, Error> {
     Ok(e.out)
 }
 
+/// Writes `value` in the layout of `yaml.v3` with two-space indentation (Helm's `toYamlPretty`):
+/// sequences indented under their key and no folding of long lines.
+pub fn to_string_pretty(value: &Value) -> Result<String, Error> {
+    check_json(value)?;
+    let mut e = Emitter::new();
+    e.indent_sequences = true;
+    e.best_width = usize::MAX;
+    e.node(value, true, false, false, false);
+    // Document end: an implicit end writes only the pending line break.
+    e.write_indent();
+    Ok(e.out)
+}
+
 fn check_json(value: &Value) -> Result<(), Error> {
     match value {
         Value::Float(f) if !f.is_finite() => Err(Error(super::format_float(*f, 'g', 64))),
@@ -78,6 +91,7 @@ struct Emitter {
     best_width: usize,
     mapping_context: bool,
     simple_key_context: bool,
+    indent_sequences: bool,
 }
 
 const BEST_INDENT: i64 = 2;
@@ -95,6 +109,7 @@ impl Emitter {
             best_width: 80,
             mapping_context: false,
             simple_key_context: false,
+            indent_sequences: false,
         }
     }
 
@@ -167,7 +182,7 @@ impl Emitter {
                 self.pop_indent();
             }
             Value::List(items) => {
-                let indentless = self.mapping_context && !self.indention;
+                let indentless = self.mapping_context && !self.indention && !self.indent_sequences;
                 self.increase_indent(false, indentless);
                 for item in items {
                     self.write_indent();
