@@ -449,6 +449,31 @@ pub fn parse_go_float(text: &str) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// Go's view of bytes as text: valid UTF-8 kept, each invalid byte one
+/// U+FFFD (as Go's `range` over a string and its JSON encoder see them).
+pub fn from_go_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    let mut rest = b;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(after.len());
+                for _ in 0..bad {
+                    out.push('\u{FFFD}');
+                }
+                rest = &after[bad..];
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

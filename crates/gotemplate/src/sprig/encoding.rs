@@ -82,7 +82,7 @@ fn b64dec(s: &str) -> Result<Vec<u8>, String> {
 }
 
 fn text(b: Vec<u8>) -> Value {
-    Value::from(String::from_utf8_lossy(&b).into_owned())
+    Value::from(crate::strconv::from_go_bytes(&b))
 }
 
 pub(super) fn register(m: &mut FuncMap) {

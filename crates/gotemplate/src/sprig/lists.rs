@@ -146,7 +146,7 @@ pub(super) fn register(m: &mut FuncMap) {
                 let start = a.get(1).map(to_int64).unwrap_or(0);
                 let end = if a.len() < 3 { l.len() as i64 } else { to_int64(&a[2]) };
                 if start < 0 || end < start || end as usize > l.len() {
-                    return Err(FuncError::msg("reflect: slice index out of range"));
+                    return Err(FuncError::msg("reflect.Value.Slice: slice index out of bounds"));
                 }
                 Ok(Value::List(Arc::new(l[start as usize..end as usize].to_vec()), elem))
             }),

@@ -74,6 +74,18 @@ fn split(re: &Regex, text: &str, n: i64) -> Value {
     strings(out)
 }
 
+/// Go's `regexp.QuoteMeta`.
+fn quote_meta(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub(super) fn register(m: &mut FuncMap) {
     use Ty::{Int, String as Str};
     m.insert(
@@ -138,5 +150,5 @@ pub(super) fn register(m: &mut FuncMap) {
         "mustRegexSplit",
         Function::fixed(&[Str, Str, Int], |a| Ok(split(&compile(s(&a[0]))?, s(&a[1]), int(&a[2])))),
     );
-    m.insert("regexQuoteMeta", Function::fixed(&[Str], |a| Ok(Value::from(regex::escape(s(&a[0]))))));
+    m.insert("regexQuoteMeta", Function::fixed(&[Str], |a| Ok(Value::from(quote_meta(s(&a[0]))))));
 }

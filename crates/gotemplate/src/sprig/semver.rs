@@ -68,20 +68,35 @@ impl Object for SemverObject {
     }
 }
 
+/// Masterminds' error texts for what Ferry's semver rejects.
+fn masterminds_error(e: ferry_semver::Error) -> FuncError {
+    use ferry_semver::Error as E;
+    FuncError::msg(match e {
+        E::InvalidVersion(_) => "Invalid Semantic Version".to_string(),
+        E::InvalidPrerelease(_) => "Invalid Prerelease string".to_string(),
+        E::InvalidMetadata(_) => "Invalid Metadata string".to_string(),
+        E::OutOfRange(part) => format!(
+            "Error parsing version segment: strconv.ParseUint: parsing {}: value out of range",
+            crate::strconv::quote(&part)
+        ),
+        other => other.to_string(),
+    })
+}
+
 pub(super) fn register(m: &mut FuncMap) {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     m.insert(
         "semverCompare",
         Function::fixed(&[Ty::String, Ty::String], move |a| {
-            let c = Constraints::from_str(&s(&a[0])).map_err(|e| FuncError::msg(e.to_string()))?;
-            let v = Version::from_str(&s(&a[1])).map_err(|e| FuncError::msg(e.to_string()))?;
+            let c = Constraints::from_str(&s(&a[0])).map_err(masterminds_error)?;
+            let v = Version::from_str(&s(&a[1])).map_err(masterminds_error)?;
             Ok(Value::Bool(c.matches(&v)))
         }),
     );
     m.insert(
         "semver",
         Function::fixed(&[Ty::String], move |a| {
-            let v = Version::from_str(&s(&a[0])).map_err(|e| FuncError::msg(e.to_string()))?;
+            let v = Version::from_str(&s(&a[0])).map_err(masterminds_error)?;
             Ok(Value::Object(Arc::new(SemverObject(v))))
         }),
     );

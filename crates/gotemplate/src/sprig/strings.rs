@@ -31,7 +31,7 @@ fn int(v: &Value) -> i64 {
 fn byte_slice(s: &str, a: usize, b: usize) -> String {
     match s.get(a..b) {
         Some(x) => x.to_string(),
-        None => String::from_utf8_lossy(&s.as_bytes()[a..b]).into_owned(),
+        None => crate::strconv::from_go_bytes(&s.as_bytes()[a..b]),
     }
 }
 
