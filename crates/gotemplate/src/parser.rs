@@ -572,11 +572,11 @@ fn new_number(text: &str, kind: &Kind) -> Result<Number, String> {
         }
         _ => {}
     }
-    if text.ends_with('i') {
-        if parse_go_float(&text[..text.len() - 1]).is_some() {
-            n.is_complex = true;
-            return Ok(n);
-        }
+    if let Some(imag) = text.strip_suffix('i')
+        && parse_go_float(imag).is_some()
+    {
+        n.is_complex = true;
+        return Ok(n);
     }
     let u = parse_go_uint(text);
     if let Some(u) = u {

@@ -366,7 +366,7 @@ fn underscore_ok(s: &str) -> bool {
     let b = s.as_bytes();
     let mut saw = '^';
     let mut i = 0;
-    if b.len() >= 1 && (b[0] == b'-' || b[0] == b'+') {
+    if !b.is_empty() && (b[0] == b'-' || b[0] == b'+') {
         i = 1;
     }
     let mut hex = false;
@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(format_float_v(0.00001), "1e-05");
         assert_eq!(format_float_v(0.0), "0");
         assert_eq!(format_float_v(-2.0), "-2");
-        assert_eq!(format_float(3.14159, 'f', 2), "3.14");
+        assert_eq!(format_float(1.23456, 'f', 2), "1.23");
         assert_eq!(format_float(1.0, 'f', -1), "1");
         assert_eq!(format_float(1234.5678, 'e', 3), "1.235e+03");
         assert_eq!(format_float(1234.5678, 'g', 3), "1.23e+03");

@@ -41,7 +41,7 @@ pub fn to_int64(v: &Value) -> i64 {
 
 /// Go's float64 → int64 conversion (amd64 gives the minimum on overflow).
 pub fn float_to_int(f: f64) -> i64 {
-    if f.is_nan() || f >= 9.223372036854775807e18 || f < -9.223372036854775808e18 { i64::MIN } else { f as i64 }
+    if f.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) { i64::MIN } else { f as i64 }
 }
 
 /// cast's `ToFloat64`.

@@ -411,7 +411,7 @@ fn parse_time(layout: &str, value: &str) -> Result<GoTime, String> {
             hour = 0;
         }
     }
-    if !(1..=12).contains(&month) || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59 {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59 {
         return Err(format!("parsing time {}: day out of range", crate::strconv::quote(value)));
     }
     let days = days_from_civil(year, month, day);

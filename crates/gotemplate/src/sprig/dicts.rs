@@ -127,7 +127,7 @@ pub(super) fn register(m: &mut FuncMap) {
         Function::variadic(&[], MAP, |a| {
             let mut ks = Vec::new();
             for d in &a {
-                ks.extend(map_of(d).read().keys().map(|k| Value::string(k)));
+                ks.extend(map_of(d).read().keys().map(Value::string));
             }
             Ok(Value::List(Arc::new(ks), Elem::String))
         }),

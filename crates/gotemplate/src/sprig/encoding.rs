@@ -37,7 +37,7 @@ fn b32enc(data: &[u8]) -> String {
 /// Go's `base32.StdEncoding.DecodeString`, with Go's error text.
 fn b32dec(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return Err(format!("illegal base32 data at input byte {}", b.len() / 8 * 8));
     }
     let mut out = Vec::new();
