@@ -65,6 +65,8 @@ pub struct Tools {
     /// Flux's kustomize-controller (`hack/flux-kustomize-controller`): runs on Ferry's
     /// source-controller and hands Kustomizations over to Ferry's twin and back.
     pub flux_kustomize_controller: PathBuf,
+    /// kustomize (`hack/kustomize`): the truth of the kustomize engine's differential tests.
+    pub kustomize: PathBuf,
 }
 
 /// The environment variable through which tests find Helm.
@@ -73,6 +75,8 @@ pub const HELM_ENV: &str = "FERRY_HELM";
 pub const FLUX_ENV: &str = "FERRY_FLUX";
 /// The environment variable through which tests find Flux's kustomize-controller.
 pub const FLUX_KUSTOMIZE_CONTROLLER_ENV: &str = "FERRY_FLUX_KUSTOMIZE_CONTROLLER";
+/// The environment variable through which the kustomize differential tests find kustomize.
+pub const KUSTOMIZE_ENV: &str = "FERRY_KUSTOMIZE";
 
 /// Returns the peer tools, building any that are missing.
 pub fn tools() -> Result<Tools> {
@@ -80,6 +84,7 @@ pub fn tools() -> Result<Tools> {
         helm: helm()?,
         flux: flux()?,
         flux_kustomize_controller: crate::bench_fleet::flux_kustomize_controller()?,
+        kustomize: kustomize()?,
     })
 }
 
@@ -99,6 +104,16 @@ pub fn helm() -> Result<PathBuf> {
     }
     let out = ensure_module(&dir, "helm", &ldflags, &[("helm.sh/helm/v3/cmd/helm", "helm")])?;
     Ok(out.join("helm"))
+}
+
+/// kustomize from `hack/kustomize`: the engine `kubectl kustomize` embeds (kubectl 1.32 runs
+/// kustomize v5.5.0), built alone because it is a small build and a CI machine has no kubectl.
+pub fn kustomize() -> Result<PathBuf> {
+    let dir = paths::root().join("hack/kustomize");
+    let version = required_version(&dir, "sigs.k8s.io/kustomize/kustomize/v5")?;
+    let ldflags = format!("-s -w -X sigs.k8s.io/kustomize/api/provenance.version=kustomize/{version}");
+    let out = ensure_module(&dir, "kustomize", &ldflags, &[("sigs.k8s.io/kustomize/kustomize/v5", "kustomize")])?;
+    Ok(out.join("kustomize"))
 }
 
 /// What `flux install` would embed: flux2's build generates `cmd/flux/manifests/*.yaml` from

@@ -61,6 +61,7 @@ enum Tool {
     Helm,
     Flux,
     FluxKustomizeController,
+    Kustomize,
 }
 
 #[derive(Subcommand)]
@@ -105,10 +106,12 @@ fn main() -> Result<()> {
         Cmd::Tools { tool: Some(Tool::FluxKustomizeController) } => {
             bench_fleet::flux_kustomize_controller().map(|path| println!("{}", path.display()))
         }
+        Cmd::Tools { tool: Some(Tool::Kustomize) } => gobuild::kustomize().map(|path| println!("{}", path.display())),
         Cmd::Tools { tool: None } => gobuild::tools().map(|tools| {
             println!("{}={}", gobuild::HELM_ENV, tools.helm.display());
             println!("{}={}", gobuild::FLUX_ENV, tools.flux.display());
             println!("{}={}", gobuild::FLUX_KUSTOMIZE_CONTROLLER_ENV, tools.flux_kustomize_controller.display());
+            println!("{}={}", gobuild::KUSTOMIZE_ENV, tools.kustomize.display());
         }),
     }
 }

@@ -285,6 +285,7 @@ fn run_binaries(
                         .env(gobuild::HELM_ENV, &tools.helm)
                         .env(gobuild::FLUX_ENV, &tools.flux)
                         .env(gobuild::FLUX_KUSTOMIZE_CONTROLLER_ENV, &tools.flux_kustomize_controller)
+                        .env(gobuild::KUSTOMIZE_ENV, &tools.kustomize)
                         .env("CARGO_MANIFEST_DIR", &binary.manifest_dir)
                         .env("CARGO_PKG_NAME", &binary.package)
                         .args(&options.test_args)

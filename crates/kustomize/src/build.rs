@@ -319,7 +319,7 @@ impl<'a> Builder<'a> {
             let mut r = plugin::generate(&cfg, global, &loader).map_err(|e| e.with_file(&shown))?;
             r.origin = Some(Origin {
                 path: shown.clone(),
-                config_kind: r.obj.get("kind").and_then(Value::as_str).map(|k| format!("{k}Generator")),
+                config_kind: cfg.get("kind").and_then(Value::as_str).map(str::to_string),
                 config_name: None,
             });
             acc.append_generated(r).map_err(|e| e.with_file(&shown))?;

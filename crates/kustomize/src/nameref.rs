@@ -32,6 +32,12 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
                 if !referrer.orig_id.gvk.is_selected_by(&fs.gvk) {
                     continue;
                 }
+                if scope.blank_subject_namespace {
+                    return Err(Error::msg(format!(
+                        "Invalid Input: namespace is blank for resource \"{}\"",
+                        kyaml_id(referrer)
+                    )));
+                }
                 let segs = fs.segments();
                 let mut obj = std::mem::take(&mut resources[ri].obj);
                 let ctx = RefCtx { index: &index, referrer, scope: &scope, target: &backref.gvk, path: &fs.path };
@@ -51,20 +57,40 @@ struct Scope {
     cluster_scoped: bool,
     namespace: String,
     binding_namespaces: Vec<String>,
+    /// A ServiceAccount subject of a RoleBinding has a `namespace` that is not a string (blank
+    /// in YAML): kustomize refuses the binding as a referrer rather than guess its namespace.
+    blank_subject_namespace: bool,
+}
+
+/// A resource's id as kyaml prints it in messages: `Kind.version.group/name.namespace`.
+fn kyaml_id(r: &Resource) -> String {
+    let id = r.id();
+    let or = |s: &str, none: &str| if s.is_empty() { none.to_string() } else { s.to_string() };
+    format!(
+        "{}.{}.{}/{}.{}",
+        or(&id.gvk.kind, "[noKind]"),
+        or(&id.gvk.version, "[noVer]"),
+        or(&id.gvk.group, "[noGrp]"),
+        or(&id.name, "[noName]"),
+        or(&id.namespace, "[noNs]")
+    )
 }
 
 impl Scope {
     fn of(referrer: &Resource) -> Scope {
         let rid = referrer.id();
         let mut binding_namespaces = Vec::new();
+        let mut blank_subject_namespace = false;
         if rid.gvk.kind == "RoleBinding"
             && let Some(Value::Array(subjects)) = referrer.obj.get("subjects")
         {
             for s in subjects {
-                if s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
-                    && let Some(ns) = s.get("namespace").and_then(Value::as_str)
-                {
-                    binding_namespaces.push(ns.to_string());
+                if s.get("kind").and_then(Value::as_str) == Some("ServiceAccount") {
+                    match s.get("namespace") {
+                        Some(Value::String(ns)) => binding_namespaces.push(ns.clone()),
+                        Some(_) => blank_subject_namespace = true,
+                        None => {}
+                    }
                 }
             }
         }
@@ -72,6 +98,7 @@ impl Scope {
             cluster_scoped: rid.gvk.is_cluster_scoped(),
             namespace: rid.effective_namespace().to_string(),
             binding_namespaces,
+            blank_subject_namespace: blank_subject_namespace && !rid.gvk.is_cluster_scoped(),
         }
     }
 

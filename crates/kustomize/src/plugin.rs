@@ -33,8 +33,33 @@ fn parse<T: DeserializeOwned>(cfg: &Value, kind: &str) -> Result<T> {
     serde_json::from_value(cfg).map_err(|e| Error::msg(format!("invalid {kind} configuration: {e}")))
 }
 
-fn specs(defs: &[FieldSpecDef]) -> Vec<FieldSpec> {
-    defs.iter().map(FieldSpec::from_def).collect()
+fn specs(defs: &[PluginFieldSpec]) -> Vec<FieldSpec> {
+    defs.iter().map(|d| FieldSpec::from_def(&d.0)).collect()
+}
+
+/// A field spec in a built-in plugin's configuration. kustomize reads these configurations
+/// without strict field checks, so keys a field spec does not have (a `name:` next to `kind:`,
+/// say) are ignored here, unlike in a kustomization file, which refuses them.
+struct PluginFieldSpec(FieldSpecDef);
+
+impl<'de> Deserialize<'de> for PluginFieldSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Lenient {
+            #[serde(default)]
+            group: String,
+            #[serde(default)]
+            version: String,
+            #[serde(default)]
+            kind: String,
+            #[serde(default)]
+            path: String,
+            #[serde(default)]
+            create: bool,
+        }
+        let Lenient { group, version, kind, path, create } = Lenient::deserialize(d)?;
+        Ok(PluginFieldSpec(FieldSpecDef { group, version, kind, path, create }))
+    }
 }
 
 #[derive(Deserialize)]
@@ -46,12 +71,59 @@ struct Meta {
     namespace: String,
 }
 
+/// The IAMPolicyGenerator: a ServiceAccount bound to a cloud identity. Only GKE's workload
+/// identity exists in kustomize, and other clouds are refused as kustomize refuses them.
+fn iam_policy(cfg: &Value) -> Result<Resource> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Service {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        namespace: String,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Account {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        project_id: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct C {
+        #[serde(default)]
+        cloud: String,
+        #[serde(default)]
+        kubernetes_service: Service,
+        #[serde(default)]
+        service_account: Account,
+    }
+    let c: C = parse(cfg, "IAMPolicyGenerator")?;
+    if c.cloud != "gke" {
+        return Err(Error::msg(format!("cloud provider {} not supported yet", c.cloud)));
+    }
+    let mut metadata = serde_json::json!({
+        "annotations": {
+            "iam.gke.io/gcp-service-account":
+                format!("{}@{}.iam.gserviceaccount.com", c.service_account.name, c.service_account.project_id),
+        },
+        "name": c.kubernetes_service.name,
+    });
+    if !c.kubernetes_service.namespace.is_empty() {
+        metadata["namespace"] = Value::String(c.kubernetes_service.namespace);
+    }
+    Resource::new(serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}))
+}
+
 /// A built-in generator configuration.
 pub(crate) fn generate(cfg: &Value, global: Option<&GeneratorOptions>, loader: &dyn Loader) -> Result<Resource> {
     let (_, kind) = kind_of(cfg)?;
     let secret = match kind {
         "ConfigMapGenerator" => false,
         "SecretGenerator" => true,
+        "IAMPolicyGenerator" => return iam_policy(cfg),
         other => return Err(Error::msg(format!("builtin generator {other:?} is not supported"))),
     };
     #[derive(Deserialize)]
@@ -87,7 +159,7 @@ pub(crate) fn transform(cfg: &Value, resources: &mut Vec<Resource>, ctx: &Ctx<'_
             struct C {
                 metadata: Meta,
                 #[serde(default)]
-                field_specs: Vec<FieldSpecDef>,
+                field_specs: Vec<PluginFieldSpec>,
                 #[serde(default)]
                 unset_only: bool,
                 #[serde(default)]
@@ -110,7 +182,7 @@ pub(crate) fn transform(cfg: &Value, resources: &mut Vec<Resource>, ctx: &Ctx<'_
                 #[serde(default)]
                 suffix: String,
                 #[serde(default)]
-                field_specs: Vec<FieldSpecDef>,
+                field_specs: Vec<PluginFieldSpec>,
             }
             let c: C = parse(cfg, kind)?;
             let fs = specs(&c.field_specs);
@@ -131,7 +203,7 @@ pub(crate) fn transform(cfg: &Value, resources: &mut Vec<Resource>, ctx: &Ctx<'_
                 #[serde(default)]
                 annotations: BTreeMap<String, String>,
                 #[serde(default)]
-                field_specs: Vec<FieldSpecDef>,
+                field_specs: Vec<PluginFieldSpec>,
             }
             let c: C = parse(cfg, kind)?;
             let pairs = if kind == "LabelTransformer" { &c.labels } else { &c.annotations };
@@ -143,7 +215,7 @@ pub(crate) fn transform(cfg: &Value, resources: &mut Vec<Resource>, ctx: &Ctx<'_
             struct C {
                 image_tag: Image,
                 #[serde(default)]
-                field_specs: Vec<FieldSpecDef>,
+                field_specs: Vec<PluginFieldSpec>,
             }
             let c: C = parse(cfg, kind)?;
             transform::image_tag(&c.image_tag, resources, &specs(&c.field_specs))
@@ -154,7 +226,7 @@ pub(crate) fn transform(cfg: &Value, resources: &mut Vec<Resource>, ctx: &Ctx<'_
             struct C {
                 replica: Replica,
                 #[serde(default)]
-                field_specs: Vec<FieldSpecDef>,
+                field_specs: Vec<PluginFieldSpec>,
             }
             let c: C = parse(cfg, kind)?;
             transform::replicas(std::slice::from_ref(&c.replica), resources, &specs(&c.field_specs))

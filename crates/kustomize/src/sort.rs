@@ -45,16 +45,15 @@ pub(crate) fn sort(resources: &mut [Resource], options: Option<&SortOptions>) ->
                 }
                 return Ok(());
             }
-            Some("legacy") | None => match &o.legacy_sort_options {
+            Some("legacy") => match &o.legacy_sort_options {
                 Some(l) => (l.order_first.clone(), l.order_last.clone()),
                 None => (
                     ORDER_FIRST.iter().map(|s| s.to_string()).collect(),
                     ORDER_LAST.iter().map(|s| s.to_string()).collect(),
                 ),
             },
-            Some(other) => {
-                return Err(Error::msg(format!("unknown sort order {other:?}: expected 'legacy' or 'fifo'")));
-            }
+            // kustomize defaults the order only when `sortOptions` is absent altogether.
+            _ => return Err(Error::msg("the field 'sortOptions.order' must be one of [fifo, legacy]")),
         },
     };
     let rank = |kind: &str| -> i64 {

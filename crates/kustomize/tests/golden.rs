@@ -3,33 +3,35 @@
 //! fixture has `expected-error.txt`, the build must fail with a message containing that text.
 //!
 //! `FERRY_REGEN_GOLDEN=1 cargo test -p ferry-kustomize --test golden` rewrites `expected.yaml`
-//! from `kubectl kustomize`.
+//! from kustomize (see tests/support for which one).
 
-use ferry_kustomize::{BuildOptions, RealFs, build};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
+use std::path::PathBuf;
+use support::Truth;
+
+/// The golden cases: the hand-made fixtures, and the krusty cases on which Ferry and kustomize
+/// agree (those with an expected result).
 fn fixtures() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("fixtures directory")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| p.join(f).is_file()))
-        .collect();
-    dirs.sort();
+    let mut dirs = support::cases(&support::suite("fixtures"));
+    dirs.extend(
+        support::cases(&support::suite("krusty"))
+            .into_iter()
+            .filter(|d| d.join("expected.yaml").is_file() || d.join("expected-error.txt").is_file()),
+    );
     dirs
 }
 
 #[test]
 fn fixtures_match_kubectl_kustomize() {
-    let regen = std::env::var_os("FERRY_REGEN_GOLDEN").is_some();
+    let regen = std::env::var_os("FERRY_REGEN_GOLDEN").is_some().then(Truth::find);
     let mut failures = Vec::new();
     let dirs = fixtures();
     assert!(dirs.len() >= 20, "expected the fixture set, found {}", dirs.len());
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let error_file = dir.join("expected-error.txt");
-        let result = build(&RealFs, dir, &BuildOptions::default());
+        let result = support::ferry(dir);
         if error_file.is_file() {
             let want = std::fs::read_to_string(&error_file).unwrap();
             match result {
@@ -42,10 +44,9 @@ fn fixtures_match_kubectl_kustomize() {
             continue;
         }
         let expected_file = dir.join("expected.yaml");
-        if regen {
-            let out = Command::new("kubectl").arg("kustomize").arg(dir).output().expect("kubectl");
-            assert!(out.status.success(), "kubectl kustomize {name} failed: {}", String::from_utf8_lossy(&out.stderr));
-            std::fs::write(&expected_file, &out.stdout).unwrap();
+        if let Some(truth) = &regen {
+            let out = truth.build(dir).unwrap_or_else(|e| panic!("{} failed on {name}: {e}", truth.name()));
+            std::fs::write(&expected_file, out).unwrap();
         }
         let expected = std::fs::read_to_string(&expected_file).unwrap_or_default();
         match result {

@@ -39,7 +39,8 @@ pub fn parse_resources(text: &str) -> Result<Vec<Value>, Error> {
 /// Parses one document with YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`), as Go's
 /// yaml.v2 reads kustomization files.
 pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
-    let mut docs = parse_with(text, Mode { yaml11: true, string_keys: true, annotations_as_text: false })?;
+    let mode = Mode { yaml11: true, string_keys: true, last_key_wins: true, ..Mode::default() };
+    let mut docs = parse_with(text, mode)?;
     match docs.len() {
         0 => Ok(Value::Null),
         1 => Ok(docs.remove(0)),
@@ -49,7 +50,7 @@ pub fn parse_one_yaml11(text: &str) -> Result<Value, Error> {
 
 /// Parses documents with YAML 1.1 booleans, as Go's yaml.v2 reads JSON patches written in YAML.
 pub fn parse_documents_yaml11(text: &str) -> Result<Vec<Value>, Error> {
-    parse_with(text, Mode { yaml11: true, string_keys: false, annotations_as_text: false })
+    parse_with(text, Mode { yaml11: true, ..Mode::default() })
 }
 
 #[derive(Clone, Copy, Default)]
@@ -58,24 +59,27 @@ struct Mode {
     /// Map keys that YAML 1.1 reads as something other than a string are refused.
     string_keys: bool,
     annotations_as_text: bool,
+    /// A key repeated in one mapping replaces the earlier value instead of being refused, as
+    /// Go's yaml.v2 decodes kustomization files (yaml.v3, which reads resources, refuses it).
+    last_key_wins: bool,
 }
 
 fn parse_with(text: &str, mode: Mode) -> Result<Vec<Value>, Error> {
-    let Mode { yaml11, string_keys, annotations_as_text } = mode;
+    let Mode { yaml11, string_keys, annotations_as_text, last_key_wins } = mode;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some((line, col)) = control_character(text) {
         return Err(Error { message: "control characters are not allowed".into(), line, column: col });
     }
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut builder = Builder { yaml11, string_keys, annotations_as_text, ..Builder::default() };
+    let mut builder = Builder { yaml11, string_keys, annotations_as_text, last_key_wins, ..Builder::default() };
     let mut start: Option<Marker> = None;
     loop {
         let (event, mark) = parser.next_token().map_err(|e| Error::at(e.info().to_string(), e.marker()))?;
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
-                builder = Builder { yaml11, string_keys, annotations_as_text, ..Builder::default() };
+                builder = Builder { yaml11, string_keys, annotations_as_text, last_key_wins, ..Builder::default() };
                 start = Some(mark);
             }
             Event::DocumentEnd => {
@@ -177,6 +181,7 @@ struct Builder {
     yaml11: bool,
     string_keys: bool,
     annotations_as_text: bool,
+    last_key_wins: bool,
     expanded: usize,
 }
 
@@ -365,7 +370,7 @@ impl Builder {
                     merges.push(value);
                     return Ok(());
                 }
-                if map.contains_key(&k) {
+                if map.contains_key(&k) && !self.last_key_wins {
                     return Err(Error::at(format!("mapping key {k:?} already defined"), mark));
                 }
                 map.insert(k, value);

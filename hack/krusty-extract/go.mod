@@ -1,0 +1,3 @@
+module ferry/hack/krusty-extract
+
+go 1.26.0
