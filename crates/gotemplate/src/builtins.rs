@@ -61,7 +61,7 @@ fn length(v: &Value) -> Result<i64, FuncError> {
         Value::Bytes(b) => b.len() as i64,
         Value::List(l, _) => l.len() as i64,
         Value::Map(m) => m.len() as i64,
-        Value::Missing => return Err(FuncError::msg("len of nil pointer")),
+        Value::Missing => return Err(FuncError::msg("reflect: call of reflect.Value.Type on zero Value")),
         Value::Nil => return Err(FuncError::msg("len of nil pointer")),
         other => return Err(FuncError::msg(format!("len of type {}", other.type_name()))),
     })
@@ -154,7 +154,7 @@ fn slice(item: &Value, indexes: &[Value]) -> Result<Value, FuncError> {
     Ok(match item {
         Value::String(s) => match s.get(idx[0]..idx[1]) {
             Some(sub) => Value::string(sub),
-            None => Value::from(String::from_utf8_lossy(&s.as_bytes()[idx[0]..idx[1]]).into_owned()),
+            None => Value::from(crate::strconv::from_go_bytes(&s.as_bytes()[idx[0]..idx[1]])),
         },
         Value::List(l, e) => Value::List(Arc::new(l[idx[0]..idx[1]].to_vec()), *e),
         Value::Bytes(b) => Value::Bytes(Arc::from(&b[idx[0]..idx[1]])),
@@ -239,7 +239,7 @@ pub fn eq(a: &Value, others: &[Value]) -> Result<bool, FuncError> {
                     if ka != kb && ka != "invalid" && kb != "invalid" {
                         return Err(FuncError::msg(format!(
                             "non-comparable types {}: {}, {}: {}",
-                            gofmt::to_string(a),
+                            gofmt::sprintf("%s", std::slice::from_ref(a)),
                             a.type_name(),
                             b.type_name(),
                             gofmt::to_string(b)
@@ -252,7 +252,7 @@ pub fn eq(a: &Value, others: &[Value]) -> Result<bool, FuncError> {
                             Value::List(..) | Value::Map(_) | Value::Bytes(_) => {
                                 return Err(FuncError::msg(format!(
                                     "non-comparable type {}: {}",
-                                    gofmt::to_string(b),
+                                    gofmt::sprintf("%s", std::slice::from_ref(b)),
                                     b.type_name()
                                 )));
                             }

@@ -48,8 +48,15 @@ fn run(set: &Templates, tree: &Tree, data: Value, depth: usize) -> Result<String
 
 fn run_partial(set: &Templates, tree: &Tree, data: Value, depth: usize) -> (String, Result<(), Error>) {
     let data = if matches!(data, Value::Nil) { Value::Missing } else { data };
-    let mut state =
-        State { set, tree, vars: vec![(Arc::from("$"), data.clone())], depth, out: String::new(), at: At::None };
+    let mut state = State {
+        set,
+        tree,
+        vars: vec![(Arc::from("$"), data.clone(), false)],
+        depth,
+        out: String::new(),
+        at: At::None,
+        dot_boxed: false,
+    };
     let result = match state.walk_list(&data, &tree.root) {
         Ok(()) => Ok(()),
         Err(Stop::Error(e)) => Err(e),
@@ -89,10 +96,15 @@ enum At<'t> {
 struct State<'t> {
     set: &'t Templates,
     tree: &'t Tree,
-    vars: Vec<(Arc<str>, Value)>,
+    /// Variables: name, value, and whether Go would hold the value in an
+    /// `interface{}` (elements of `[]interface{}` and maps), which error
+    /// messages name as `interface {}`.
+    vars: Vec<(Arc<str>, Value, bool)>,
     depth: usize,
     out: String,
     at: At<'t>,
+    /// Whether dot is such an `interface{}` element (inside `range`).
+    dot_boxed: bool,
 }
 
 /// The result of a function-position lookup.
@@ -144,30 +156,36 @@ impl<'t> State<'t> {
     }
 
     fn push(&mut self, name: &Arc<str>, value: Value) {
-        self.vars.push((name.clone(), value));
+        self.vars.push((name.clone(), value, false));
     }
 
     fn set_var(&mut self, name: &str, value: Value) -> R<()> {
-        for (n, v) in self.vars.iter_mut().rev() {
+        self.set_var_boxed(name, value, false)
+    }
+
+    fn set_var_boxed(&mut self, name: &str, value: Value, boxed: bool) -> R<()> {
+        for (n, v, b) in self.vars.iter_mut().rev() {
             if &**n == name {
                 *v = value;
+                *b = boxed;
                 return Ok(());
             }
         }
         Err(self.errorf(format!("undefined variable: {name}")))
     }
 
-    fn set_top_var(&mut self, n: usize, value: Value) {
+    fn set_top_var(&mut self, n: usize, value: Value, boxed: bool) {
         let len = self.vars.len();
         if n <= len {
             self.vars[len - n].1 = value;
+            self.vars[len - n].2 = boxed;
         }
     }
 
-    fn var_value(&self, name: &str) -> R<Value> {
-        for (n, v) in self.vars.iter().rev() {
+    fn var_value(&self, name: &str) -> R<(Value, bool)> {
+        for (n, v, b) in self.vars.iter().rev() {
             if &**n == name {
-                return Ok(v.clone());
+                return Ok((v.clone(), *b));
             }
         }
         Err(self.errorf(format!("undefined variable: {name}")))
@@ -214,7 +232,14 @@ impl<'t> State<'t> {
         let r = (|| {
             let val = self.eval_pipeline(dot, Some(&b.pipe))?;
             if val.truthy() {
-                if with { self.walk_list(&val, &b.list) } else { self.walk_list(dot, &b.list) }
+                if with {
+                    let boxed = std::mem::replace(&mut self.dot_boxed, false);
+                    let r = self.walk_list(&val, &b.list);
+                    self.dot_boxed = boxed;
+                    r
+                } else {
+                    self.walk_list(dot, &b.list)
+                }
             } else if let Some(e) = &b.else_list {
                 self.walk_list(dot, e)
             } else {
@@ -233,27 +258,29 @@ impl<'t> State<'t> {
         result
     }
 
-    fn range_iteration(&mut self, r: &'t Branch, mark: usize, index: Value, elem: Value) -> R<bool> {
+    fn range_iteration(&mut self, r: &'t Branch, mark: usize, index: Value, elem: Value, boxed: bool) -> R<bool> {
         let decl = &r.pipe.decl;
         if !decl.is_empty() {
             if r.pipe.is_assign {
                 if decl.len() > 1 {
                     self.set_var(&decl[0].ident[0], index.clone())?;
                 } else {
-                    self.set_var(&decl[0].ident[0], elem.clone())?;
+                    self.set_var_boxed(&decl[0].ident[0], elem.clone(), boxed)?;
                 }
             } else {
-                self.set_top_var(1, elem.clone());
+                self.set_top_var(1, elem.clone(), boxed);
             }
         }
         if decl.len() > 1 {
             if r.pipe.is_assign {
-                self.set_var(&decl[1].ident[0], elem.clone())?;
+                self.set_var_boxed(&decl[1].ident[0], elem.clone(), boxed)?;
             } else {
-                self.set_top_var(2, index);
+                self.set_top_var(2, index, false);
             }
         }
+        let saved = std::mem::replace(&mut self.dot_boxed, boxed);
         let result = self.walk_list(&elem, &r.list);
+        self.dot_boxed = saved;
         self.pop(mark);
         match result {
             Ok(()) | Err(Stop::Continue) => Ok(true),
@@ -277,16 +304,17 @@ impl<'t> State<'t> {
                     let int64 = matches!(val, Value::Int64(_));
                     for i in 0..*n {
                         let elem = if int64 { Value::Int64(i) } else { Value::Int(i) };
-                        if !self.range_iteration(r, mark, Value::Missing, elem)? {
+                        if !self.range_iteration(r, mark, Value::Missing, elem, false)? {
                             break;
                         }
                     }
                     return Ok(());
                 }
             }
-            Value::List(items, _) if !items.is_empty() => {
+            Value::List(items, elem) if !items.is_empty() => {
+                let boxed = *elem == Elem::Any;
                 for (i, item) in items.iter().enumerate() {
-                    if !self.range_iteration(r, mark, Value::Int(i as i64), item.clone())? {
+                    if !self.range_iteration(r, mark, Value::Int(i as i64), item.clone(), boxed)? {
                         break;
                     }
                 }
@@ -294,7 +322,7 @@ impl<'t> State<'t> {
             }
             Value::Bytes(items) if !items.is_empty() => {
                 for (i, item) in items.iter().enumerate() {
-                    if !self.range_iteration(r, mark, Value::Int(i as i64), Value::Int(*item as i64))? {
+                    if !self.range_iteration(r, mark, Value::Int(i as i64), Value::Int(*item as i64), false)? {
                         break;
                     }
                 }
@@ -302,7 +330,7 @@ impl<'t> State<'t> {
             }
             Value::Map(m) if !m.is_empty() => {
                 for (k, v) in m.entries() {
-                    if !self.range_iteration(r, mark, Value::from(k), v)? {
+                    if !self.range_iteration(r, mark, Value::from(k), v, true)? {
                         break;
                     }
                 }
@@ -329,11 +357,13 @@ impl<'t> State<'t> {
         }
         let tree: &'t Tree = tree;
         let dot = self.eval_pipeline(dot, pipe)?;
-        let vars = std::mem::replace(&mut self.vars, vec![(Arc::from("$"), dot.clone())]);
+        let vars = std::mem::replace(&mut self.vars, vec![(Arc::from("$"), dot.clone(), false)]);
         let saved_tree = std::mem::replace(&mut self.tree, tree);
+        let boxed = std::mem::replace(&mut self.dot_boxed, false);
         self.depth += 1;
         let r = self.walk_list(&dot, &tree.root);
         self.depth -= 1;
+        self.dot_boxed = boxed;
         self.tree = saved_tree;
         self.vars = vars;
         r
@@ -374,7 +404,8 @@ impl<'t> State<'t> {
         match first {
             Arg::Field { ident, .. } => {
                 self.at(At::Arg(first));
-                return self.eval_field_chain(dot, dot.clone(), At::Arg(first), ident, &cmd.args, final_);
+                let boxed = self.dot_boxed;
+                return self.eval_field_chain(dot, dot.clone(), boxed, At::Arg(first), ident, &cmd.args, final_);
             }
             Arg::Chain { node, fields, .. } => return self.eval_chain(dot, first, node, fields, &cmd.args, final_),
             Arg::Identifier { name, .. } => {
@@ -436,23 +467,25 @@ impl<'t> State<'t> {
             return Err(self.errorf(format!("indirection through explicit nil in {chain}")));
         }
         let pipe = self.eval_arg(dot, None, node)?;
-        self.eval_field_chain(dot, pipe, At::Arg(chain), fields, args, final_)
+        self.eval_field_chain(dot, pipe, false, At::Arg(chain), fields, args, final_)
     }
 
     fn eval_variable(&mut self, dot: &Value, v: &'t Variable, args: &'t [Arg], final_: Option<Value>) -> R<Value> {
         self.at(At::Var(v));
-        let value = self.var_value(&v.ident[0])?;
+        let (value, boxed) = self.var_value(&v.ident[0])?;
         if v.ident.len() == 1 {
             self.not_a_function(args, &final_)?;
             return Ok(value);
         }
-        self.eval_field_chain(dot, value, At::Var(v), &v.ident[1..], args, final_)
+        self.eval_field_chain(dot, value, boxed, At::Var(v), &v.ident[1..], args, final_)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn eval_field_chain(
         &mut self,
         dot: &Value,
         mut receiver: Value,
+        first_boxed: bool,
         node: At<'t>,
         ident: &'t [Arc<str>],
         args: &'t [Arg],
@@ -460,9 +493,9 @@ impl<'t> State<'t> {
     ) -> R<Value> {
         let n = ident.len();
         for (i, name) in ident[..n - 1].iter().enumerate() {
-            receiver = self.eval_field(dot, name, node, &[], None, receiver, i > 0)?;
+            receiver = self.eval_field(dot, name, node, &[], None, receiver, i > 0 || first_boxed)?;
         }
-        self.eval_field(dot, &ident[n - 1], node, args, final_, receiver, n > 1)
+        self.eval_field(dot, &ident[n - 1], node, args, final_, receiver, n > 1 || first_boxed)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -676,7 +709,9 @@ impl<'t> State<'t> {
                 };
             }
             Arg::Field { ident, .. } => {
-                let v = self.eval_field_chain(dot, dot.clone(), At::Arg(n), ident, std::slice::from_ref(n), None)?;
+                let boxed = self.dot_boxed;
+                let v =
+                    self.eval_field_chain(dot, dot.clone(), boxed, At::Arg(n), ident, std::slice::from_ref(n), None)?;
                 return self.validate_type(v, ty);
             }
             Arg::Variable(v) => {

@@ -450,8 +450,8 @@ mod tests {
     fn printf_as_go() {
         let s = |x: &str| Value::string(x);
         assert_eq!(
-            sprintf("%s-%d-%5.2f|%-4s|%04d", &[s("a"), Value::Int(3), Value::Float(3.14159), s("b"), Value::Int(-7)]),
-            "a-3- 3.14|b   |-007"
+            sprintf("%s-%d-%5.2f|%-4s|%04d", &[s("a"), Value::Int(3), Value::Float(1.23456), s("b"), Value::Int(-7)]),
+            "a-3- 1.23|b   |-007"
         );
         assert_eq!(sprintf("%d", &[s("x")]), "%!d(string=x)");
         assert_eq!(sprintf("%d %d", &[Value::Int(1)]), "1 %!d(MISSING)");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::ast::{Arg, Branch, Command, Node, Number, Pipe, Tree, Variable};
 use crate::error::Error;
 use crate::lexer::{Kind, Token, lex};
-use crate::strconv::{Unquoted, quote, unquote, unquote_char};
+use crate::strconv::{Unquoted, parse_go_float, parse_go_int, parse_go_uint, quote, unquote, unquote_char};
 
 /// Go's `maxStackDepth` for parenthesised pipelines.
 const MAX_STACK_DEPTH: usize = 10000;
@@ -536,119 +536,6 @@ fn new_variable(pos: usize, text: &str) -> Variable {
     Variable { pos, ident: text.split('.').map(Arc::from).collect() }
 }
 
-/// Go's `strconv.ParseUint`/`ParseInt` with base 0 (prefixes and underscores).
-fn parse_go_uint(text: &str) -> Option<u64> {
-    let (base, digits, prefixed) = if let Some(r) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        (16, r, true)
-    } else if let Some(r) = text.strip_prefix("0o").or_else(|| text.strip_prefix("0O")) {
-        (8, r, true)
-    } else if let Some(r) = text.strip_prefix("0b").or_else(|| text.strip_prefix("0B")) {
-        (2, r, true)
-    } else if text.len() > 1 && text.starts_with('0') {
-        (8, &text[1..], true)
-    } else {
-        (10, text, false)
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    if digits.contains('_') && !underscore_ok(text) {
-        return None;
-    }
-    let _ = prefixed;
-    let clean: String = digits.chars().filter(|&c| c != '_').collect();
-    if clean.is_empty() {
-        return None;
-    }
-    u64::from_str_radix(&clean, base).ok()
-}
-
-/// Go's `underscoreOK`: underscores only between digits or after a base prefix.
-fn underscore_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut saw = '^';
-    let mut i = 0;
-    if b.len() >= 1 && (b[0] == b'-' || b[0] == b'+') {
-        i = 1;
-    }
-    let mut hex = false;
-    if b.len() - i >= 2 && b[i] == b'0' {
-        let c = b[i + 1] | 0x20;
-        if c == b'x' || c == b'o' || c == b'b' {
-            hex = c == b'x';
-            i += 2;
-            saw = '0';
-        }
-    }
-    while i < b.len() {
-        let c = b[i];
-        if c.is_ascii_digit() || (hex && (c | 0x20).is_ascii_hexdigit()) {
-            saw = '0';
-        } else if c == b'_' {
-            if saw != '0' {
-                return false;
-            }
-            saw = '_';
-        } else {
-            if saw == '_' {
-                return false;
-            }
-            saw = '!';
-        }
-        i += 1;
-    }
-    saw != '_'
-}
-
-fn parse_go_int(text: &str) -> Option<i64> {
-    let (neg, body) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let u = parse_go_uint(body)?;
-    if neg {
-        if u <= i64::MAX as u64 + 1 { Some((u as i128).wrapping_neg() as i64) } else { None }
-    } else if u <= i64::MAX as u64 {
-        Some(u as i64)
-    } else {
-        None
-    }
-}
-
-fn parse_go_float(text: &str) -> Option<f64> {
-    if text.contains('_') && !underscore_ok(text) {
-        return None;
-    }
-    let clean: String = text.chars().filter(|&c| c != '_').collect();
-    let (neg, body) = match clean.as_bytes().first() {
-        Some(b'-') => (true, &clean[1..]),
-        Some(b'+') => (false, &clean[1..]),
-        _ => (false, &clean[..]),
-    };
-    let v = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        let (mant, exp) = hex.split_once(['p', 'P'])?;
-        let exp: i32 = exp.parse().ok()?;
-        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-        let mut v = 0f64;
-        for c in int.chars() {
-            v = v * 16.0 + c.to_digit(16)? as f64;
-        }
-        let mut scale = 1.0 / 16.0;
-        for c in frac.chars() {
-            v += c.to_digit(16)? as f64 * scale;
-            scale /= 16.0;
-        }
-        v * 2f64.powi(exp)
-    } else {
-        if body.is_empty() || !body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')) {
-            return None;
-        }
-        body.parse::<f64>().ok()?
-    };
-    Some(if neg { -v } else { v })
-}
-
 /// Go's `newNumber`: every interpretation of a number constant.
 fn new_number(text: &str, kind: &Kind) -> Result<Number, String> {
     let mut n = Number {
@@ -685,11 +572,11 @@ fn new_number(text: &str, kind: &Kind) -> Result<Number, String> {
         }
         _ => {}
     }
-    if text.ends_with('i') {
-        if parse_go_float(&text[..text.len() - 1]).is_some() {
-            n.is_complex = true;
-            return Ok(n);
-        }
+    if let Some(imag) = text.strip_suffix('i')
+        && parse_go_float(imag).is_some()
+    {
+        n.is_complex = true;
+        return Ok(n);
     }
     let u = parse_go_uint(text);
     if let Some(u) = u {
@@ -760,6 +647,6 @@ mod tests {
         assert!(n.is_int && n.is_float);
         let n = new_number("1e3", &Kind::Number).unwrap();
         assert_eq!(n.int, 1000);
-        assert!(new_number("99999999999999999999", &Kind::Number).is_ok());
+        assert!(new_number("99999999999999999999", &Kind::Number).is_err());
     }
 }

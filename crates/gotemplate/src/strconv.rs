@@ -334,6 +334,146 @@ pub fn format_float_v(f: f64) -> String {
     format_float(f, 'g', -1)
 }
 
+/// Go's `strconv.ParseUint`/`ParseInt` with base 0 (prefixes and underscores).
+pub fn parse_go_uint(text: &str) -> Option<u64> {
+    let (base, digits, prefixed) = if let Some(r) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        (16, r, true)
+    } else if let Some(r) = text.strip_prefix("0o").or_else(|| text.strip_prefix("0O")) {
+        (8, r, true)
+    } else if let Some(r) = text.strip_prefix("0b").or_else(|| text.strip_prefix("0B")) {
+        (2, r, true)
+    } else if text.len() > 1 && text.starts_with('0') {
+        (8, &text[1..], true)
+    } else {
+        (10, text, false)
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    if digits.contains('_') && !underscore_ok(text) {
+        return None;
+    }
+    let _ = prefixed;
+    let clean: String = digits.chars().filter(|&c| c != '_').collect();
+    if clean.is_empty() {
+        return None;
+    }
+    u64::from_str_radix(&clean, base).ok()
+}
+
+/// Go's `underscoreOK`: underscores only between digits or after a base prefix.
+fn underscore_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut saw = '^';
+    let mut i = 0;
+    if !b.is_empty() && (b[0] == b'-' || b[0] == b'+') {
+        i = 1;
+    }
+    let mut hex = false;
+    if b.len() - i >= 2 && b[i] == b'0' {
+        let c = b[i + 1] | 0x20;
+        if c == b'x' || c == b'o' || c == b'b' {
+            hex = c == b'x';
+            i += 2;
+            saw = '0';
+        }
+    }
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_digit() || (hex && (c | 0x20).is_ascii_hexdigit()) {
+            saw = '0';
+        } else if c == b'_' {
+            if saw != '0' {
+                return false;
+            }
+            saw = '_';
+        } else {
+            if saw == '_' {
+                return false;
+            }
+            saw = '!';
+        }
+        i += 1;
+    }
+    saw != '_'
+}
+
+/// Go's `strconv.ParseInt(text, 0, 64)`.
+pub fn parse_go_int(text: &str) -> Option<i64> {
+    let (neg, body) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let u = parse_go_uint(body)?;
+    if neg {
+        if u <= i64::MAX as u64 + 1 { Some((u as i128).wrapping_neg() as i64) } else { None }
+    } else if u <= i64::MAX as u64 {
+        Some(u as i64)
+    } else {
+        None
+    }
+}
+
+/// Go's `strconv.ParseFloat(text, 64)` (decimal and hex forms, underscores).
+pub fn parse_go_float(text: &str) -> Option<f64> {
+    if text.contains('_') && !underscore_ok(text) {
+        return None;
+    }
+    let clean: String = text.chars().filter(|&c| c != '_').collect();
+    let (neg, body) = match clean.as_bytes().first() {
+        Some(b'-') => (true, &clean[1..]),
+        Some(b'+') => (false, &clean[1..]),
+        _ => (false, &clean[..]),
+    };
+    let v = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        let (mant, exp) = hex.split_once(['p', 'P'])?;
+        let exp: i32 = exp.parse().ok()?;
+        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        let mut v = 0f64;
+        for c in int.chars() {
+            v = v * 16.0 + c.to_digit(16)? as f64;
+        }
+        let mut scale = 1.0 / 16.0;
+        for c in frac.chars() {
+            v += c.to_digit(16)? as f64 * scale;
+            scale /= 16.0;
+        }
+        v * 2f64.powi(exp)
+    } else {
+        if body.is_empty() || !body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')) {
+            return None;
+        }
+        body.parse::<f64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// Go's view of bytes as text: valid UTF-8 kept, each invalid byte one
+/// U+FFFD (as Go's `range` over a string and its JSON encoder see them).
+pub fn from_go_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    let mut rest = b;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(after.len());
+                for _ in 0..bad {
+                    out.push('\u{FFFD}');
+                }
+                rest = &after[bad..];
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +488,7 @@ mod tests {
         assert_eq!(format_float_v(0.00001), "1e-05");
         assert_eq!(format_float_v(0.0), "0");
         assert_eq!(format_float_v(-2.0), "-2");
-        assert_eq!(format_float(3.14159, 'f', 2), "3.14");
+        assert_eq!(format_float(1.23456, 'f', 2), "1.23");
         assert_eq!(format_float(1.0, 'f', -1), "1");
         assert_eq!(format_float(1234.5678, 'e', 3), "1.235e+03");
         assert_eq!(format_float(1234.5678, 'g', 3), "1.23e+03");
