@@ -158,7 +158,7 @@ fn run(args: &TemplateArgs) -> Result<String, String> {
         post_renderer,
         ..TemplateOptions::default()
     };
-    template(chart, &vals, &topts).map(|r| r.output).map_err(|e| e.to_string())
+    template(chart, &vals, &topts).map(|r| r.output).map_err(|e| e.cli_message())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

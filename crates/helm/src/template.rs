@@ -111,14 +111,27 @@ pub enum Error {
     #[error(transparent)]
     Render(#[from] engine::Error),
     /// A rendered document is not YAML.
-    #[error("{0}\n\nUse --debug flag to render out invalid YAML")]
-    Manifest(#[source] manifest::Error),
+    #[error(transparent)]
+    Manifest(manifest::Error),
     /// The post-renderer failed.
     #[error("error while running post render on files: {0}")]
     PostRender(String),
     /// `--show-only` named nothing.
     #[error("could not find template {0} in chart")]
     ShowOnly(String),
+}
+
+impl Error {
+    /// The message `helm template` prints: errors after the release was created (rendering,
+    /// manifests, kubeVersion, post-rendering) get Helm's hint about `--debug`.
+    pub fn cli_message(&self) -> String {
+        match self {
+            Error::IncompatibleKube { .. } | Error::Render(_) | Error::Manifest(_) | Error::PostRender(_) => {
+                format!("{self}\n\nUse --debug flag to render out invalid YAML")
+            }
+            _ => self.to_string(),
+        }
+    }
 }
 
 /// What `helm template` produced.
