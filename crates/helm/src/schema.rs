@@ -150,7 +150,9 @@ pub fn validate_single(values: &Map, schema: &[u8]) -> Option<String> {
     if lines.is_empty() {
         return None;
     }
-    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    // The crate reports in schema order, as Helm's validator does, except that errors about the
+    // object itself come first there.
+    lines.sort_by_key(|(path, _)| !path.is_empty());
     let mut out = String::new();
     for (path, msg) in lines {
         out.push_str(&format!("- at '{path}': {msg}\n"));

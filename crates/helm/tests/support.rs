@@ -62,7 +62,7 @@ pub fn ferry_template(args: &[String], cwd: &Path) -> Result<String, String> {
         .merge(&mut |p| std::fs::read_to_string(cwd.join(p)).map_err(|e| e.to_string()))
         .map_err(|e| e.to_string())?;
     let chart = ferry_helm::chart::load::load(&cwd.join(&chart_path)).map_err(|e| e.to_string())?;
-    template(chart, &vals, &opts).map(|r| r.output).map_err(|e| e.cli_message())
+    template(chart, &vals, &opts).map(|r| r.output).map_err(|e| e.cli_message().trim_end().to_string())
 }
 
 /// Runs `helm template ARGS...` in `cwd`: stdout, or the message after `Error: `.
@@ -79,12 +79,9 @@ pub fn helm_template(helm: &Path, args: &[String], cwd: &Path) -> Result<String,
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
+        // Helm logs warnings before the error; the error starts at `Error: `.
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        let msg = err
-            .lines()
-            .filter(|l| !l.starts_with("WARNING:") && !l.starts_with("walk.go"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        Err(msg.strip_prefix("Error: ").unwrap_or(&msg).trim_end().to_string())
+        let start = err.find("Error: ").map(|i| i + "Error: ".len()).unwrap_or(0);
+        Err(err[start..].trim_end().to_string())
     }
 }
