@@ -13,8 +13,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/Masterminds/sprig/v3"
 )
@@ -112,9 +114,53 @@ func readCases(text string) []input {
 	return cases
 }
 
+// bench parses each case once and executes it n times, printing the time
+// per render, to compare with crates/gotemplate/examples/render_bench.rs.
+func bench(count string, paths []string) {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for _, path := range paths {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for _, in := range readCases(string(text)) {
+			var data interface{}
+			_ = json.Unmarshal(in.Data, &data)
+			start := time.Now()
+			t := template.New(in.Name).Funcs(funcs())
+			if in.MissingKey != "" {
+				t = t.Option("missingkey=" + in.MissingKey)
+			}
+			t = template.Must(t.Parse(in.Template))
+			parse := time.Since(start)
+			start = time.Now()
+			size := 0
+			for i := 0; i < n; i++ {
+				var b strings.Builder
+				if err := t.ExecuteTemplate(&b, in.Name, data); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+				size += b.Len()
+			}
+			exec := time.Since(start)
+			fmt.Printf("%s: parse %v; %d renders in %v (%.1f µs each, %d bytes each)\n", in.Name, parse, n, exec, float64(exec.Microseconds())/float64(n), size/n)
+		}
+	}
+}
+
 func main() {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
+	if len(os.Args) > 3 && os.Args[1] == "-bench" {
+		bench(os.Args[2], os.Args[3:])
+		return
+	}
 	if len(os.Args) > 1 {
 		for _, path := range os.Args[1:] {
 			text, err := os.ReadFile(path)

@@ -1,6 +1,7 @@
 //! `ferry`: Ferry's command line.
 
 mod controllers;
+mod helm;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ferry_kustomize::{BuildOptions, LoadRestrictions, RealFs};
@@ -25,6 +26,11 @@ enum Cmd {
     Kustomize {
         #[command(subcommand)]
         command: KustomizeCmd,
+    },
+    /// Helm charts, natively.
+    Helm {
+        #[command(subcommand)]
+        command: helm::HelmCmd,
     },
     /// Ferry's controllers.
     Controllers {
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Helm { command } => helm::main(command),
         Cmd::Kustomize { command: KustomizeCmd::Build { dir, load_restrictor } } => {
             let options = BuildOptions {
                 load_restrictions: match load_restrictor {

@@ -9,7 +9,7 @@ use crate::error::{Error, ExecError, FuncError, Location};
 use crate::func::{Exec, Function, Special};
 use crate::gofmt;
 use crate::sig::{Signature, Ty};
-use crate::stack::with_big_stack;
+use crate::stack::{hop_needed, on_new_stack};
 use crate::strconv::quote;
 use crate::template::{MissingKey, Templates};
 use crate::value::{Elem, Map, Value};
@@ -25,7 +25,7 @@ impl Templates {
             return Err(Error::NoTemplate { name: name.to_string(), set: self.name.to_string() });
         };
         let tree = tree.clone();
-        with_big_stack(|| run(self, &tree, data.clone(), 0))
+        run(self, &tree, data.clone(), 0, 0)
     }
 
     /// Executes like [`Templates::execute`], appending to `out`; on error, `out`
@@ -35,18 +35,18 @@ impl Templates {
             return Err(Error::NoTemplate { name: name.to_string(), set: self.name.to_string() });
         };
         let tree = tree.clone();
-        let (written, result) = with_big_stack(|| run_partial(self, &tree, data.clone(), 0));
+        let (written, result) = run_partial(self, &tree, data.clone(), 0, 0);
         out.push_str(&written);
         result
     }
 }
 
-fn run(set: &Templates, tree: &Tree, data: Value, depth: usize) -> Result<String, Error> {
-    let (out, result) = run_partial(set, tree, data, depth);
+fn run(set: &Templates, tree: &Tree, data: Value, depth: usize, nest: usize) -> Result<String, Error> {
+    let (out, result) = run_partial(set, tree, data, depth, nest);
     result.map(|()| out)
 }
 
-fn run_partial(set: &Templates, tree: &Tree, data: Value, depth: usize) -> (String, Result<(), Error>) {
+fn run_partial(set: &Templates, tree: &Tree, data: Value, depth: usize, nest: usize) -> (String, Result<(), Error>) {
     let data = if matches!(data, Value::Nil) { Value::Missing } else { data };
     let mut state = State {
         set,
@@ -56,6 +56,7 @@ fn run_partial(set: &Templates, tree: &Tree, data: Value, depth: usize) -> (Stri
         out: String::new(),
         at: At::None,
         dot_boxed: false,
+        nest,
     };
     let result = match state.walk_list(&data, &tree.root) {
         Ok(()) => Ok(()),
@@ -105,6 +106,8 @@ struct State<'t> {
     at: At<'t>,
     /// Whether dot is such an `interface{}` element (inside `range`).
     dot_boxed: bool,
+    /// Recursion depth, to move deep executions onto fresh stacks.
+    nest: usize,
 }
 
 /// The result of a function-position lookup.
@@ -191,11 +194,21 @@ impl<'t> State<'t> {
         Err(self.errorf(format!("undefined variable: {name}")))
     }
 
+    /// Runs `f` one level deeper, on a fresh stack when the nesting calls for it.
+    fn deeper<T: Send>(&mut self, f: impl FnOnce(&mut Self) -> R<T> + Send) -> R<T> {
+        self.nest += 1;
+        let r = if hop_needed(self.nest) { on_new_stack(|| f(self)) } else { f(self) };
+        self.nest -= 1;
+        r
+    }
+
     fn walk_list(&mut self, dot: &Value, nodes: &'t [Node]) -> R<()> {
-        for node in nodes {
-            self.walk(dot, node)?;
-        }
-        Ok(())
+        self.deeper(|s| {
+            for node in nodes {
+                s.walk(dot, node)?;
+            }
+            Ok(())
+        })
     }
 
     fn walk(&mut self, dot: &Value, node: &'t Node) -> R<()> {
@@ -373,6 +386,10 @@ impl<'t> State<'t> {
         let Some(pipe) = pipe else {
             return Ok(Value::Missing);
         };
+        self.deeper(|s| s.eval_pipeline_inner(dot, pipe))
+    }
+
+    fn eval_pipeline_inner(&mut self, dot: &Value, pipe: &'t Pipe) -> R<Value> {
         self.at(At::Pipe(pipe));
         let mut value: Option<Value> = None;
         for cmd in &pipe.cmds {
@@ -801,13 +818,13 @@ impl Exec for State<'_> {
                 cause: None,
             })));
         }
-        run(self.set, tree, data, self.depth + 1)
+        run(self.set, tree, data, self.depth + 1, self.nest)
     }
 
     fn execute_text(&mut self, name: &str, text: &str, data: Value) -> Result<String, Error> {
         let mut set = self.set.clone();
         let tree = set.parse_tree(name, text)?;
-        run(&set, &tree, data, self.depth + 1)
+        run(&set, &tree, data, self.depth + 1, self.nest)
     }
 
     fn has_template(&self, name: &str) -> bool {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::ast::{Arg, Branch, Command, Node, Number, Pipe, Tree, Variable};
 use crate::error::Error;
 use crate::lexer::{Kind, Token, lex};
+use crate::stack::{hop_needed, on_new_stack};
 use crate::strconv::{Unquoted, parse_go_float, parse_go_int, parse_go_uint, quote, unquote, unquote_char};
 
 /// Go's `maxStackDepth` for parenthesised pipelines.
@@ -14,7 +15,7 @@ const MAX_STACK_DEPTH: usize = 10000;
 
 /// Parses `text` under `name`; returns the trees it defines (the top-level one
 /// under `name` first), or Go's parse error.
-pub fn parse(name: &str, text: &str, has_function: &dyn Fn(&str) -> bool) -> Result<Vec<Tree>, Error> {
+pub fn parse(name: &str, text: &str, has_function: &(dyn Fn(&str) -> bool + Sync)) -> Result<Vec<Tree>, Error> {
     let tokens = lex(text);
     let text: Arc<str> = Arc::from(text);
     let name: Arc<str> = Arc::from(name);
@@ -28,6 +29,7 @@ pub fn parse(name: &str, text: &str, has_function: &dyn Fn(&str) -> bool) -> Res
         range_depth: 0,
         action_line: 0,
         stack_depth: 0,
+        nest: 0,
         has_function,
         trees: Vec::new(),
         index: HashMap::new(),
@@ -71,7 +73,9 @@ struct Parser<'a, 'f> {
     range_depth: usize,
     action_line: usize,
     stack_depth: usize,
-    has_function: &'f dyn Fn(&str) -> bool,
+    /// Recursion depth, to move deep parses onto fresh stacks.
+    nest: usize,
+    has_function: &'f (dyn Fn(&str) -> bool + Sync),
     trees: Vec<Tree>,
     index: HashMap<Arc<str>, usize>,
 }
@@ -276,9 +280,17 @@ impl<'a> Parser<'a, '_> {
         Ok(Item::Else)
     }
 
+    /// Runs `f` one level deeper, on a fresh stack when the nesting calls for it.
+    fn deeper<T: Send>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T> + Send) -> PResult<T> {
+        self.nest += 1;
+        let r = if hop_needed(self.nest) { on_new_stack(|| f(self)) } else { f(self) };
+        self.nest -= 1;
+        r
+    }
+
     fn parse_control(&mut self, context: &str) -> PResult<Branch> {
         let mark = self.vars.len();
-        let r = self.parse_control_inner(context);
+        let r = self.deeper(|p| p.parse_control_inner(context));
         self.vars.truncate(mark);
         r
     }
@@ -514,7 +526,7 @@ impl<'a> Parser<'a, '_> {
                     return Err(self.errorf("max expression depth exceeded"));
                 }
                 self.stack_depth += 1;
-                let r = self.pipeline("parenthesized pipeline", Kind::RightParen);
+                let r = self.deeper(|p| p.pipeline("parenthesized pipeline", Kind::RightParen));
                 self.stack_depth -= 1;
                 Arg::Pipe(Box::new(r?))
             }

@@ -1,42 +1,49 @@
-//! Running deep recursion on a thread with a large stack: Go's goroutine
-//! stacks grow, so Go accepts nesting (parentheses, `template` calls) that
-//! would overflow a Rust thread's fixed stack.
+//! Deep recursion without stack overflows, and without a thread per call:
+//! Go's goroutine stacks grow, so Go accepts nesting (parentheses, nested
+//! blocks, `template` recursion up to 100000) that would overflow a fixed
+//! Rust stack. Parsing and execution count their nesting and, every so many
+//! levels, continue on a fresh scoped thread with a large stack. Ordinary
+//! templates never nest that deep and never pay for a thread.
 
-/// The stack size of the worker thread: address space only; pages are
-/// committed as the recursion touches them.
-const STACK_SIZE: usize = 1 << 30;
+/// Nesting level at which the work first moves off the caller's stack
+/// (which may be a small worker-thread stack).
+const FIRST_HOP: usize = 48;
+/// Nesting levels run on each fresh stack after the first hop.
+const HOP: usize = 384;
+/// Size of each fresh stack (address space; pages are committed on use).
+const STACK_SIZE: usize = 64 << 20;
 
-std::thread_local! {
-    /// Set on the worker thread, so nested parses and executions (Helm's
-    /// `include` and `tpl`) run inline instead of spawning again.
-    static ON_BIG_STACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// Whether the nesting level `depth` starts a new stack.
+pub fn hop_needed(depth: usize) -> bool {
+    depth == FIRST_HOP || (depth > FIRST_HOP && (depth - FIRST_HOP).is_multiple_of(HOP))
 }
 
-/// Runs `f` on a scoped thread with a large stack, or inline if already on
-/// one or if the thread cannot be spawned.
-pub fn with_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    if ON_BIG_STACK.with(std::cell::Cell::get) {
-        return f();
-    }
+/// Runs `f` on a scoped thread with a large stack, or inline if the thread
+/// cannot be spawned.
+pub fn on_new_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     let mut f = Some(f);
     let result = std::thread::scope(|scope| {
         let builder = std::thread::Builder::new().name("gotemplate".into()).stack_size(STACK_SIZE);
         let spawn_f = &mut f;
-        let handle = builder.spawn_scoped(scope, move || {
-            ON_BIG_STACK.with(|b| b.set(true));
-            spawn_f.take().map(|f| f())
-        });
-        match handle {
-            Ok(h) => h.join().ok().flatten(),
+        match builder.spawn_scoped(scope, move || spawn_f.take().map(|f| f())) {
+            Ok(h) => match h.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
             Err(_) => None,
         }
     });
     match result {
         Some(r) => r,
-        // The spawn failed (or the thread panicked before taking `f`): run inline.
+        // The thread could not be spawned: run inline.
         None => match f.take() {
             Some(f) => f(),
-            None => std::panic::resume_unwind(Box::new("gotemplate worker thread panicked")),
+            None => unreachable_none(),
         },
     }
+}
+
+/// The worker took `f` but returned nothing, which `on_new_stack` rules out.
+fn unreachable_none<T>() -> T {
+    std::panic::resume_unwind(Box::new("gotemplate: worker thread returned no result"))
 }

@@ -10,7 +10,6 @@ use crate::builtins;
 use crate::error::Error;
 use crate::func::FuncMap;
 use crate::parser;
-use crate::stack::with_big_stack;
 
 /// What a field lookup on a map does when the key is absent: Go's
 /// `missingkey` option.
@@ -77,7 +76,7 @@ impl Templates {
     /// existing template of that name).
     pub(crate) fn parse_tree(&mut self, name: &str, text: &str) -> Result<Arc<Tree>, Error> {
         let funcs = self.funcs.clone();
-        let trees = with_big_stack(|| parser::parse(name, text, &|f| funcs.contains(f)))?;
+        let trees = parser::parse(name, text, &|f| funcs.contains(f))?;
         let trees_map = Arc::make_mut(&mut self.trees);
         let mut top = None;
         for tree in trees {

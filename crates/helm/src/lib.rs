@@ -9,6 +9,8 @@ pub mod archive;
 pub mod chart;
 pub mod release;
 pub mod render;
+pub mod schema;
+pub mod template;
 pub mod value;
 pub mod values;
 pub mod yaml;

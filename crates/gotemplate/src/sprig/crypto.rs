@@ -1,6 +1,7 @@
 //! Sprig's hashes and random values. Random and key-generating functions are
-//! nondeterministic in Helm too; the certificate and key generators that
-//! need an X.509 stack report that Ferry does not support them yet.
+//! nondeterministic in Helm too; `bcrypt`, `htpasswd`, `derivePassword`,
+//! `buildCustomCert` and the AES functions report that Ferry does not
+//! support them yet.
 
 use base64::Engine;
 use rand::RngCore;
@@ -68,21 +69,8 @@ pub(super) fn register(m: &mut FuncMap) {
     };
     m.insert("bcrypt", unsupported("bcrypt", &[Str]));
     m.insert("htpasswd", unsupported("htpasswd", &[Str, Str]));
-    m.insert("genPrivateKey", unsupported("genPrivateKey", &[Str]));
     m.insert("derivePassword", unsupported("derivePassword", &[Ty::Uint32, Str, Str, Str, Str]));
     m.insert("buildCustomCert", unsupported("buildCustomCert", &[Str, Str]));
-    m.insert("genCA", unsupported("genCA", &[Str, Int]));
-    m.insert("genCAWithKey", unsupported("genCAWithKey", &[Str, Int, Str]));
-    m.insert("genSelfSignedCert", unsupported("genSelfSignedCert", &[Str, Ty::Slice, Ty::Slice, Int]));
-    m.insert(
-        "genSelfSignedCertWithKey",
-        unsupported("genSelfSignedCertWithKey", &[Str, Ty::Slice, Ty::Slice, Int, Str]),
-    );
-    m.insert("genSignedCert", unsupported("genSignedCert", &[Str, Ty::Slice, Ty::Slice, Int, Ty::Any]));
-    m.insert(
-        "genSignedCertWithKey",
-        unsupported("genSignedCertWithKey", &[Str, Ty::Slice, Ty::Slice, Int, Ty::Any, Str]),
-    );
     m.insert("encryptAES", unsupported("encryptAES", &[Str, Str]));
     m.insert("decryptAES", unsupported("decryptAES", &[Str, Str]));
     m.insert(

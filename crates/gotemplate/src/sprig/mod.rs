@@ -8,6 +8,7 @@ use crate::func::FuncMap;
 use crate::gofmt;
 use crate::value::Value;
 
+mod certs;
 mod conv;
 mod crypto;
 mod date;
@@ -39,6 +40,7 @@ pub fn funcs() -> FuncMap {
     regex::register(&mut m);
     encoding::register(&mut m);
     crypto::register(&mut m);
+    certs::register(&mut m);
     date::register(&mut m);
     paths::register(&mut m);
     semver::register(&mut m);

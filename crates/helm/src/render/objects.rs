@@ -80,7 +80,13 @@ impl Object for Files {
         Ok(match name {
             "Get" => Value::string(String::from_utf8_lossy(&self.get_bytes(&arg()))),
             "GetBytes" => Value::Bytes(self.get_bytes(&arg())),
-            "Glob" => Value::Object(Arc::new(self.glob(&arg()))),
+            "Glob" => {
+                // An empty result is an empty map: Go treats an empty `files` as false and ranges
+                // over it zero times, which the template engine does for maps but not for host
+                // objects.
+                let found = self.glob(&arg());
+                if found.files.is_empty() { Value::map(Default::default()) } else { Value::Object(Arc::new(found)) }
+            }
             "Lines" => {
                 let data = self.get_bytes(&arg());
                 if data.is_empty() {

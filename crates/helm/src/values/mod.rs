@@ -3,4 +3,5 @@
 
 pub mod coalesce;
 pub mod dependencies;
+pub mod options;
 pub mod strvals;
