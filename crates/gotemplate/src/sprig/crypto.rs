@@ -1,5 +1,5 @@
 //! Sprig's hashes and random values. Random and key-generating functions are
-//! nondeterministic in Helm too; `bcrypt`, `htpasswd`, `derivePassword`,
+//! nondeterministic in Helm too; `derivePassword`,
 //! `buildCustomCert` and the AES functions report that Ferry does not
 //! support them yet.
 
@@ -67,8 +67,17 @@ pub(super) fn register(m: &mut FuncMap) {
     let unsupported = |name: &'static str, params: &'static [Ty]| {
         Function::fixed(params, move |_| Err(FuncError::msg(format!("{name} is not supported by Ferry yet"))))
     };
-    m.insert("bcrypt", unsupported("bcrypt", &[Str]));
-    m.insert("htpasswd", unsupported("htpasswd", &[Str, Str]));
+    m.insert("bcrypt", Function::fixed(&[Str], |a| Ok(Value::from(super::bcrypt::hash(s(&a[0]).as_bytes())))));
+    m.insert(
+        "htpasswd",
+        Function::fixed(&[Str, Str], |a| {
+            let user = s(&a[0]);
+            if user.contains(':') {
+                return Ok(Value::from(format!("invalid username: {user}")));
+            }
+            Ok(Value::from(format!("{user}:{}", super::bcrypt::hash(s(&a[1]).as_bytes()))))
+        }),
+    );
     m.insert("derivePassword", unsupported("derivePassword", &[Ty::Uint32, Str, Str, Str, Str]));
     m.insert("buildCustomCert", unsupported("buildCustomCert", &[Str, Str]));
     m.insert("encryptAES", unsupported("encryptAES", &[Str, Str]));
