@@ -122,6 +122,10 @@ pub fn flux() -> Result<PathBuf> {
     if binary.is_file() {
         return Ok(binary);
     }
+    let _lock = build_lock(&out)?;
+    if binary.is_file() {
+        return Ok(binary);
+    }
     let staging = out.with_extension("partial");
     let _ = fs::remove_dir_all(&staging);
     let src = staging.join("src");
@@ -234,6 +238,10 @@ pub(crate) fn ensure_module(dir: &Path, prefix: &str, ldflags: &str, targets: &[
     if targets.iter().all(|(_, bin)| out.join(bin).is_file()) {
         return Ok(out);
     }
+    let _lock = build_lock(&out)?;
+    if targets.iter().all(|(_, bin)| out.join(bin).is_file()) {
+        return Ok(out);
+    }
     let staging = out.with_extension("partial");
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging)?;
@@ -243,6 +251,24 @@ pub(crate) fn ensure_module(dir: &Path, prefix: &str, ldflags: &str, targets: &[
     let _ = fs::remove_dir_all(&out);
     fs::rename(&staging, &out).with_context(|| format!("moving binaries into {}", out.display()))?;
     Ok(out)
+}
+
+/// An exclusive lock on `<out>.lock`, held while one process builds `out`: several checkouts
+/// (CI, worktrees) share the cache, and two builders in one staging folder delete each
+/// other's files. The second waits, then finds the binaries built.
+fn build_lock(out: &Path) -> Result<fs::File> {
+    if let Some(parent) = out.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let path = out.with_extension("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.lock().with_context(|| format!("locking {}", path.display()))?;
+    Ok(file)
 }
 
 /// `go build -trimpath` of `package` in `cwd` into `output`; `module` and `cache` only name

@@ -29,6 +29,8 @@
 //! feature gate) reading an unset variable is an error, except through an operator that
 //! supplies a default.
 
+#![deny(missing_docs)]
+
 mod eval;
 mod parse;
 
@@ -42,7 +44,7 @@ pub enum Error {
     /// A `${...}` expression is malformed.
     #[error("{kind} at line {line}, column {column}: {excerpt}")]
     Parse {
-        /// What is wrong.
+        /// Which rule the expression breaks, so callers can tell a typo from an unsupported form.
         kind: ParseErrorKind,
         /// 1-based line of the `${` of the malformed expression.
         line: usize,

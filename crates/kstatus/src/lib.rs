@@ -12,6 +12,7 @@
 //! - [`CelHealthCheck`] evaluates one `healthCheckExprs` entry; [`HealthChecker`] picks the entry
 //!   for an object's group and kind and falls back to [`compute`].
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod builtin;
 mod cel;

@@ -1,5 +1,6 @@
 //! configMapGenerator and secretGenerator, and the content hash kustomize appends to their names.
 
+use crate::loader::Loader;
 use crate::resource::{Behavior, Resource};
 use crate::types::{GeneratorArgs, GeneratorOptions};
 use crate::{Error, Result};
@@ -7,11 +8,6 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-
-/// What a generator needs from the build: reading files relative to the kustomization.
-pub trait Loader {
-    fn load(&self, path: &str) -> Result<Vec<u8>>;
-}
 
 pub fn merge_options(local: Option<&GeneratorOptions>, global: Option<&GeneratorOptions>) -> GeneratorOptions {
     let mut out = local.cloned().unwrap_or_default();

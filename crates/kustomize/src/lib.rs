@@ -10,11 +10,15 @@
 //! # Ok::<(), ferry_kustomize::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod build;
 mod config;
+mod context;
 mod fs;
 mod generator;
 mod jsonpatch;
+mod loader;
 mod nameref;
 mod patch;
 mod plugin;
@@ -27,8 +31,9 @@ mod types;
 mod vars;
 pub mod yaml;
 
-pub use build::{BuildOptions, LoadRestrictions, Reorder, build, build_resources};
+pub use build::{BuildOptions, Reorder, build, build_resources};
 pub use fs::{FileSystem, MemFs, RealFs};
+pub use loader::LoadRestrictions;
 pub use types::Kustomization;
 
 /// Why a build failed. The message names the file at fault where there is one.
@@ -39,7 +44,7 @@ pub enum Error {
     File {
         /// The file or directory at fault.
         path: String,
-        /// What went wrong.
+        /// The reason, in kustomize's words where Ferry matches its message.
         message: String,
     },
     /// The build itself failed (a conflict between resources, a bad reference...).

@@ -1,7 +1,7 @@
 //! `patches`, `patchesStrategicMerge` and `patchesJson6902`, and resource selectors.
 
+use crate::context::Ctx;
 use crate::resource::{ResId, Resource};
-use crate::transform::Ctx;
 use crate::types::{Patch, Selector};
 use crate::{Error, Result, jsonpatch, smp, yaml};
 use regex::Regex;

@@ -1,9 +1,11 @@
 //! Built-in plugin configurations (`apiVersion: builtin`) listed under `generators` and
 //! `transformers`. Other plugins need kustomize's alpha flags, and are refused.
 
-use crate::generator::{self, Loader};
+use crate::context::Ctx;
+use crate::generator;
+use crate::loader::Loader;
 use crate::resource::{FieldSpec, Resource};
-use crate::transform::{self, Ctx};
+use crate::transform;
 use crate::types::{FieldSpecDef, GeneratorArgs, GeneratorOptions, Image, Patch, ReplacementField, Replica, Selector};
 use crate::{Error, Result, patch, replacement};
 use serde::Deserialize;

@@ -1,6 +1,6 @@
 //! `replacements`: copy a field from a source resource into fields of target resources.
 
-use crate::build::DirLoader;
+use crate::loader::DirLoader;
 use crate::patch::LabelSelector;
 use crate::resource::{Gvk, ResId, Resource};
 use crate::types::{FieldOptions, Replacement, ReplacementField, Selector, SourceSelector};

@@ -29,6 +29,7 @@ pub enum Shape {
 /// What the schema says about one field.
 #[derive(Debug, Clone)]
 pub struct Field {
+    /// Whether the value is one node, a list or a map, which decides how a patch merges into it.
     pub shape: Shape,
     /// The definition of the field's value (or of its items / map values).
     pub reference: Option<String>,

@@ -1,21 +1,13 @@
 //! The built-in transformers of one kustomization level, run in kustomize's order.
 
-use crate::build::DirLoader;
 use crate::config::TransformerConfig;
+use crate::context::Ctx;
 use crate::resource::{FieldSpec, Resource, visit_path};
-use crate::smp::Schema;
 use crate::types::{Image, Kustomization, Label, Replica};
 use crate::{Error, Result, patch};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// What the transformers of one level need besides the resources.
-pub(crate) struct Ctx<'a> {
-    pub loader: &'a DirLoader<'a>,
-    pub schemas: &'a [&'a Schema],
-    pub kust_file: &'a str,
-}
 
 pub(crate) fn run_all(
     kust: &Kustomization,

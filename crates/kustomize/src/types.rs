@@ -8,41 +8,75 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Kustomization {
+    /// `kustomize.config.k8s.io/v1beta1`, or `v1alpha1` for a Component; kept to tell the two apart.
     pub api_version: Option<String>,
+    /// `Kustomization` or `Component`: a Component's transformers apply to its parent's resources.
     pub kind: Option<String>,
+    /// Ignored by the build, but accepted because kustomize accepts it.
     pub metadata: Option<Value>,
+    /// A custom OpenAPI schema (`path:`) or a built-in version, consulted by strategic merge patches for merge keys.
     #[serde(rename = "openapi")]
     pub openapi: Option<BTreeMap<String, String>>,
+    /// Prepended to every resource name (and to the references to it).
     pub name_prefix: Option<String>,
+    /// Appended to every resource name (and to the references to it).
     pub name_suffix: Option<String>,
+    /// Set on every namespaced resource, and on references such as RoleBinding subjects.
     pub namespace: Option<String>,
+    /// Labels set on every resource and, unlike `labels`, on selectors and templates too.
     pub common_labels: Option<BTreeMap<String, String>>,
+    /// Labels with a choice of whether selectors and templates get them as well.
     pub labels: Option<Vec<Label>>,
+    /// Annotations set on every resource and its pod templates.
     pub common_annotations: Option<BTreeMap<String, String>>,
+    /// Deprecated strategic merge patches (files or inline), still applied in kustomize's order.
     pub patches_strategic_merge: Option<Vec<String>>,
+    /// Deprecated JSON 6902 patches with a target, still applied in kustomize's order.
     #[serde(rename = "patchesJson6902")]
     pub patches_json6902: Option<Vec<Patch>>,
+    /// Strategic merge or JSON 6902 patches, each with an optional target selector.
     pub patches: Option<Vec<Patch>>,
+    /// Image name, tag and digest overrides for containers.
     pub images: Option<Vec<Image>>,
+    /// The old name of `images`, still read by kustomize.
     pub image_tags: Option<Vec<Image>>,
+    /// Copies of a field of one resource into fields of others (the successor of `vars`).
     pub replacements: Option<Vec<ReplacementField>>,
+    /// Replica count overrides by resource name.
     pub replicas: Option<Vec<Replica>>,
+    /// Deprecated `$(VAR)` substitution from fields of other resources.
     pub vars: Option<Vec<Var>>,
+    /// The output order (`legacyOrder` or `fifo`); unset means the build option decides.
     pub sort_options: Option<SortOptions>,
+    /// Files, directories and kustomizations whose resources this level starts from.
     pub resources: Option<Vec<String>>,
+    /// CRD files whose schemas tell the name-reference and strategic-merge steps about custom kinds.
     pub crds: Option<Vec<String>>,
+    /// Components whose transformers run on this level's resources.
     pub components: Option<Vec<String>>,
+    /// The old name of `resources` for kustomization directories.
     pub bases: Option<Vec<String>>,
+    /// ConfigMaps to generate from literals, files and env files.
     pub config_map_generator: Option<Vec<GeneratorArgs>>,
+    /// Secrets to generate from literals, files and env files.
     pub secret_generator: Option<Vec<GeneratorArgs>>,
+    /// Read so the build can refuse it clearly: kustomize needs `--enable-helm`, and the engine runs no Helm.
     pub helm_globals: Option<Value>,
+    /// Read so the build can refuse it clearly: kustomize needs `--enable-helm`, and the engine runs no Helm.
     pub helm_charts: Option<Value>,
+    /// Read so the build can refuse it clearly: kustomize needs `--enable-helm`, and the engine runs no Helm.
     pub helm_chart_inflation_generator: Option<Value>,
+    /// Labels, annotations and hash options applied to every generated ConfigMap and Secret.
     pub generator_options: Option<GeneratorOptions>,
+    /// Files that extend the built-in field specs (name references, labels, prefixes...).
     pub configurations: Option<Vec<String>>,
+    /// Generator plugin configurations (built-in kinds only), or kustomizations whose output is generated.
     pub generators: Option<Vec<String>>,
+    /// Transformer plugin configurations (built-in kinds only), or kustomizations whose output transforms.
     pub transformers: Option<Vec<String>>,
+    /// Read so the build can refuse them clearly: kustomize needs `--enable-alpha-plugins` for them.
     pub validators: Option<Vec<String>>,
+    /// `originAnnotations`, `transformerAnnotations`, `managedByLabel`: what the build records on resources.
     pub build_metadata: Option<Vec<String>>,
 }
 

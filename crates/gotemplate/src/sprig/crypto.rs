@@ -1,0 +1,109 @@
+//! Sprig's hashes and random values. Random and key-generating functions are
+//! nondeterministic in Helm too; the certificate and key generators that
+//! need an X.509 stack report that Ferry does not support them yet.
+
+use base64::Engine;
+use rand::RngCore;
+use sha1::Digest as _;
+
+use crate::error::FuncError;
+use crate::func::{FuncMap, Function};
+use crate::sig::Ty;
+use crate::value::Value;
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// Adler-32 as Go's `hash/adler32`.
+fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in data {
+        a = (a + x as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}
+
+/// A random (version 4) UUID in Go's `uuid.New().String()` form.
+fn uuidv4() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+pub(super) fn register(m: &mut FuncMap) {
+    use Ty::{Int, String as Str};
+    m.insert(
+        "sha1sum",
+        Function::fixed(&[Str], |a| Ok(Value::from(hex::encode(sha1::Sha1::digest(s(&a[0]).as_bytes()))))),
+    );
+    m.insert(
+        "sha256sum",
+        Function::fixed(&[Str], |a| Ok(Value::from(hex::encode(sha2::Sha256::digest(s(&a[0]).as_bytes()))))),
+    );
+    m.insert(
+        "sha512sum",
+        Function::fixed(&[Str], |a| Ok(Value::from(hex::encode(sha2::Sha512::digest(s(&a[0]).as_bytes()))))),
+    );
+    m.insert("adler32sum", Function::fixed(&[Str], |a| Ok(Value::from(adler32(s(&a[0]).as_bytes()).to_string()))));
+    m.insert("uuidv4", Function::fixed(&[], |_| Ok(Value::from(uuidv4()))));
+    m.insert(
+        "randBytes",
+        Function::fixed(&[Int], |a| {
+            let n = match &a[0] {
+                Value::Int(i) => (*i).max(0) as usize,
+                _ => 0,
+            };
+            let mut b = vec![0u8; n];
+            rand::rng().fill_bytes(&mut b);
+            Ok(Value::from(base64::engine::general_purpose::STANDARD.encode(b)))
+        }),
+    );
+    let unsupported = |name: &'static str, params: &'static [Ty]| {
+        Function::fixed(params, move |_| Err(FuncError::msg(format!("{name} is not supported by Ferry yet"))))
+    };
+    m.insert("bcrypt", unsupported("bcrypt", &[Str]));
+    m.insert("htpasswd", unsupported("htpasswd", &[Str, Str]));
+    m.insert("genPrivateKey", unsupported("genPrivateKey", &[Str]));
+    m.insert("derivePassword", unsupported("derivePassword", &[Ty::Uint32, Str, Str, Str, Str]));
+    m.insert("buildCustomCert", unsupported("buildCustomCert", &[Str, Str]));
+    m.insert("genCA", unsupported("genCA", &[Str, Int]));
+    m.insert("genCAWithKey", unsupported("genCAWithKey", &[Str, Int, Str]));
+    m.insert("genSelfSignedCert", unsupported("genSelfSignedCert", &[Str, Ty::Slice, Ty::Slice, Int]));
+    m.insert(
+        "genSelfSignedCertWithKey",
+        unsupported("genSelfSignedCertWithKey", &[Str, Ty::Slice, Ty::Slice, Int, Str]),
+    );
+    m.insert("genSignedCert", unsupported("genSignedCert", &[Str, Ty::Slice, Ty::Slice, Int, Ty::Any]));
+    m.insert(
+        "genSignedCertWithKey",
+        unsupported("genSignedCertWithKey", &[Str, Ty::Slice, Ty::Slice, Int, Ty::Any, Str]),
+    );
+    m.insert("encryptAES", unsupported("encryptAES", &[Str, Str]));
+    m.insert("decryptAES", unsupported("decryptAES", &[Str, Str]));
+    m.insert(
+        "getHostByName",
+        Function::fixed(&[Str], |a| {
+            use std::net::ToSocketAddrs;
+            let ip = (s(&a[0]), 0).to_socket_addrs().ok().and_then(|mut it| it.next()).map(|sa| sa.ip().to_string());
+            Ok(Value::from(ip.unwrap_or_default()))
+        }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums() {
+        assert_eq!(adler32(b"Wikipedia"), 0x11E60398);
+        let u = uuidv4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+}
