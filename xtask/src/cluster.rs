@@ -5,7 +5,8 @@ use std::fs::{self, File};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -29,6 +30,14 @@ pub const NODE_NAME: &str = "kwok-node-0";
 pub struct Component {
     pub name: String,
     pub pid: i32,
+    /// When the process started, in clock ticks after boot (field 22 of
+    /// `/proc/<pid>/stat`). With the pid and the boot id it names one process
+    /// for good: pids wrap (pid_max is 32768 on small machines) and every
+    /// checkout's etcd runs the same cached binary, so neither the pid nor the
+    /// command line tells our etcd from another checkout's. `None` in states
+    /// written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
     pub binary: PathBuf,
 }
 
@@ -36,25 +45,130 @@ pub struct Component {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
     pub server: String,
+    /// The kernel's boot id when the state was written: start times count from
+    /// boot, so after a reboot no process of the state is alive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
     pub components: Vec<Component>,
 }
 
+/// The processes this very command spawned, by pid, with their start time.
+/// While we hold a `Child` unreaped its pid cannot be recycled, and waiting on
+/// it is the only exact answer to "has it exited, and how".
+static SPAWNED: Mutex<Vec<(i32, u64, Child)>> = Mutex::new(Vec::new());
+
+/// What this command knows of a process it spawned.
+enum Ownership {
+    Running,
+    /// Exited, with its status when waiting for it worked.
+    Exited(Option<ExitStatus>),
+}
+
+/// What `/proc/<pid>/stat` says about a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProcStat {
+    /// The one-letter state: `R`, `S`, `D`, `Z` (zombie), `X` (dead)...
+    state: char,
+    start_time: u64,
+}
+
+fn proc_stat(pid: i32) -> Option<ProcStat> {
+    parse_proc_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Parses `/proc/<pid>/stat`; the command name in parentheses may hold
+/// spaces and parentheses, so fields are counted after the last `)`.
+fn parse_proc_stat(stat: &str) -> Option<ProcStat> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // Field 3 is the state; the start time is field 22.
+    let start_time = fields.nth(22 - 4)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+fn boot_id() -> Option<String> {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|id| id.trim().to_string())
+}
+
 impl Component {
-    /// True while the process runs and is still the binary we started (a
-    /// recycled pid after a reboot is not ours).
+    /// True while the process we started runs.
+    ///
+    /// A process this command spawned is asked directly (`try_wait`). Any
+    /// other is identified by pid and start time, never by its command line:
+    /// `/proc/<pid>/cmdline` is empty while `execve` is still loading the
+    /// binary, a window that `spawn` returning does not close and that a
+    /// loaded machine stretches, and which made `up` kill healthy components.
     fn alive(&self) -> bool {
-        let proc_dir = PathBuf::from(format!("/proc/{}", self.pid));
-        let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
+        if let Some(own) = self.own_exit() {
+            return matches!(own, Ownership::Running);
+        }
+        let Some(stat) = proc_stat(self.pid) else {
             return false;
         };
-        // The state is the first field after the parenthesised command name.
-        let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-        if zombie {
+        if matches!(stat.state, 'Z' | 'X' | 'x') {
             return false;
         }
-        let cmdline = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
-        let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-        argv0 == self.binary.as_os_str().as_encoded_bytes()
+        match self.start_time {
+            Some(start_time) => stat.start_time == start_time,
+            // A state from before start times were recorded: the old argv0
+            // check, sound for long-running processes, so that such a cluster
+            // can still be stopped.
+            None => {
+                let cmdline = fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
+                let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+                argv0 == self.binary.as_os_str().as_encoded_bytes()
+            }
+        }
+    }
+
+    /// When this command spawned the process: whether it still runs, or how it
+    /// ended. `None` for processes of another command.
+    fn own_exit(&self) -> Option<Ownership> {
+        let start_time = self.start_time?;
+        let mut spawned = SPAWNED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (_, _, child) = spawned.iter_mut().find(|(pid, start, _)| *pid == self.pid && *start == start_time)?;
+        Some(match child.try_wait() {
+            Ok(None) => Ownership::Running,
+            Ok(Some(status)) => Ownership::Exited(Some(status)),
+            // waitpid failing means the child is gone for us.
+            Err(_) => Ownership::Exited(None),
+        })
+    }
+
+    /// How the process ended, when this command spawned it and knows.
+    fn exit_description(&self) -> String {
+        match self.own_exit() {
+            Some(Ownership::Exited(Some(status))) => format!(" ({status})"),
+            _ => String::new(),
+        }
+    }
+
+    /// Sends `signal` if the process is still the one we started.
+    fn signal(&self, signal: Signal) {
+        if self.alive() {
+            let _ = kill(Pid::from_raw(self.pid), signal);
+        }
+    }
+
+    /// Forgets the `Child` of a process that exited (reaping it).
+    fn forget(&self) {
+        let mut spawned = SPAWNED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        spawned.retain_mut(|(pid, _, child)| *pid != self.pid || matches!(child.try_wait(), Ok(None)));
+    }
+}
+
+impl State {
+    /// True when every component runs (and the machine has not rebooted since).
+    fn all_alive(&self) -> bool {
+        self.same_boot() && self.components.iter().all(Component::alive)
+    }
+
+    fn same_boot(&self) -> bool {
+        match (&self.boot_id, boot_id()) {
+            (Some(then), Some(now)) => *then == now,
+            _ => true,
+        }
     }
 }
 
@@ -73,13 +187,13 @@ pub fn load_state() -> Result<Option<State>> {
 
 /// True when a cluster started by `up` is running now.
 pub fn is_running() -> Result<bool> {
-    Ok(load_state()?.is_some_and(|state| state.components.iter().all(Component::alive)))
+    Ok(load_state()?.is_some_and(|state| state.all_alive()))
 }
 
 /// Starts the control plane. Returns `false` when one was already running.
 pub async fn up() -> Result<bool> {
     if let Some(state) = load_state()? {
-        if state.components.iter().all(Component::alive) {
+        if state.all_alive() {
             println!("A local cluster is already running at {}.", state.server);
             println!("  kubeconfig: {}", paths::kubeconfig().display());
             println!("  stop it with `cargo xtask cluster down`.");
@@ -96,7 +210,7 @@ pub async fn up() -> Result<bool> {
 
     let bins = gobuild::ensure()?;
     let started = Instant::now();
-    let mut state = State { server: String::new(), components: Vec::new() };
+    let mut state = State { server: String::new(), boot_id: boot_id(), components: Vec::new() };
     match start(&dir, &bins, &mut state).await {
         Ok(()) => {
             println!("Local control plane ready in {:.1?}: {}", started.elapsed(), state.server);
@@ -259,7 +373,7 @@ pub async fn status() -> Result<()> {
         println!("  {:<24} pid {:<8} {health}", component.name, component.pid);
     }
     println!("  kubeconfig: {}", paths::kubeconfig().display());
-    if state.components.iter().all(Component::alive) {
+    if state.all_alive() {
         let client = admin_client().await?;
         let version = client.apiserver_version().await?;
         println!("  version:    {}", version.git_version);
@@ -274,23 +388,30 @@ pub async fn admin_client() -> Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
+/// Stops the components in reverse order: SIGTERM, then SIGKILL after 10 s.
+/// Only processes that are still the ones we started are signalled, so a
+/// stale state never kills a process that took over one of its pids.
 fn stop(state: &State) {
+    if !state.same_boot() {
+        return;
+    }
     for component in state.components.iter().rev() {
         if !component.alive() {
+            component.forget();
             continue;
         }
-        let pid = Pid::from_raw(component.pid);
-        let _ = kill(pid, Signal::SIGTERM);
+        component.signal(Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         while component.alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         if component.alive() {
-            let _ = kill(pid, Signal::SIGKILL);
+            component.signal(Signal::SIGKILL);
             while component.alive() {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        component.forget();
     }
 }
 
@@ -310,9 +431,14 @@ fn spawn(dir: &Path, state: &mut State, name: &str, binary: &Path, args: &[Strin
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = i32::try_from(child.id()).context("pid out of range")?;
+    // Read while the child is ours and unreaped, so the pid is still its own.
+    let start_time = proc_stat(pid).map(|stat| stat.start_time).with_context(|| format!("reading /proc/{pid}/stat"))?;
+    SPAWNED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((pid, start_time, child));
     state.components.push(Component {
         name: name.to_string(),
-        pid: i32::try_from(child.id()).context("pid out of range")?,
+        pid,
+        start_time: Some(start_time),
         binary: binary.to_path_buf(),
     });
     save_state(state)
@@ -369,7 +495,12 @@ where
             return Ok(());
         }
         if let Some(dead) = state.components.iter().find(|c| !c.alive()) {
-            bail!("{} exited while waiting for {what}:\n{}", dead.name, log_tail(&dead.name));
+            bail!(
+                "{} exited{} while waiting for {what}:\n{}",
+                dead.name,
+                dead.exit_description(),
+                log_tail(&dead.name)
+            );
         }
         if Instant::now() > deadline {
             bail!("timed out after {timeout:?} waiting for {what}");
@@ -405,4 +536,40 @@ async fn create_node(client: &Client) -> Result<()> {
     }))?;
     nodes.create(&PostParams::default(), &node).await.context("creating the simulated Node")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_state_and_start_time_from_proc_stat() {
+        let stat = "4242 (kube (api) server) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 12 0 987654 1000 200 18446744073709551615";
+        assert_eq!(parse_proc_stat(stat), Some(ProcStat { state: 'S', start_time: 987654 }));
+        assert_eq!(parse_proc_stat("garbage"), None);
+        let me = proc_stat(i32::try_from(std::process::id()).unwrap()).unwrap();
+        assert!(me.start_time > 0 && me.state == 'R');
+    }
+
+    /// Right after `spawn` returns, `/proc/<pid>/cmdline` is often still empty
+    /// (exec has not finished loading the binary): what made `up` declare
+    /// healthy components dead. The start time is there from the fork on.
+    #[test]
+    fn a_process_is_alive_from_the_moment_spawn_returns() {
+        let sleep = PathBuf::from("/bin/sleep");
+        for _ in 0..200 {
+            let mut child = Command::new(&sleep).arg("30").stdin(Stdio::null()).spawn().unwrap();
+            let pid = i32::try_from(child.id()).unwrap();
+            let start_time = proc_stat(pid).unwrap().start_time;
+            let component =
+                Component { name: "sleep".into(), pid, start_time: Some(start_time), binary: sleep.clone() };
+            assert!(component.alive(), "judged dead right after spawn");
+            // The same pid with another start time is another process.
+            let other = Component { start_time: Some(start_time + 1), ..component.clone() };
+            assert!(!other.alive());
+            child.kill().unwrap();
+            child.wait().unwrap();
+            assert!(!component.alive(), "reaped, so gone");
+        }
+    }
 }

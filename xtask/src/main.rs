@@ -4,6 +4,7 @@ mod bench;
 mod bench_fleet;
 mod bench_git;
 mod cluster;
+mod cluster_stress;
 mod codegen;
 mod demo;
 mod deps;
@@ -82,6 +83,8 @@ enum ClusterCmd {
     Down,
     /// Show what runs and where.
     Status,
+    /// Consecutive up/down cycles while a build loads the machine; fails on any failed cycle.
+    Stress(cluster_stress::Options),
 }
 
 fn main() -> Result<()> {
@@ -93,6 +96,7 @@ fn main() -> Result<()> {
                 ClusterCmd::Up => runtime.block_on(cluster::up()).map(|_| ()),
                 ClusterCmd::Down => cluster::down(),
                 ClusterCmd::Status => runtime.block_on(cluster::status()),
+                ClusterCmd::Stress(options) => cluster_stress::run(&options),
             }
         }
         Cmd::Test(options) => test::run(options),

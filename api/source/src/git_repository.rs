@@ -58,7 +58,8 @@ pub struct GitRepositorySpec {
     #[schemars(regex(pattern = SHORT_DURATION_PATTERN), extend("default" = "60s"))]
     pub timeout: Option<String>,
 
-    /// The revision to check out; the default branch when unset.
+    /// The revision to check out and watch; the `master` branch when unset (as in Flux, not the
+    /// remote's default branch).
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<GitRepositoryRef>,
 
@@ -111,7 +112,7 @@ pub enum GitProvider {
 /// branch.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct GitRepositoryRef {
-    /// A branch name.
+    /// A branch name; `master` when no other field is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
 
@@ -127,7 +128,7 @@ pub struct GitRepositoryRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 
-    /// A commit SHA; with `branch`, the commit must be on that branch.
+    /// A commit SHA; with `branch`, that branch is fetched and the commit must be in its history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
 }

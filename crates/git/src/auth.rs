@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use gix::protocol::transport::client::blocking_io::http;
 
@@ -63,19 +64,38 @@ pub(crate) fn scratch_repo(dir: &Path, url: &str, auth: &Auth) -> Result<gix::Re
     if is_ssh(url) && auth.ssh_identity.is_some() && auth.ssh_known_hosts.is_none() {
         return Err(Error::InvalidAuth("an SSH identity needs 'known_hosts' to check the server's key".into()));
     }
+    // Flux's go-git dials SSH through a SOCKS5 proxy; Ferry runs OpenSSH,
+    // which has no proxy of its own: refused, never silently bypassed.
+    if is_ssh(url) && auth.proxy.as_deref().is_some_and(|p| !p.is_empty()) {
+        return Err(Error::InvalidAuth(
+            "a proxy (proxySecretRef) is supported for HTTP(S) repositories only, not for SSH".into(),
+        ));
+    }
     gix::init_bare(dir).map_err(|e| Error::FetchFailed { url: url.to_string(), message: e.to_string() })?;
     gix::open_opts(dir, gix::open::Options::isolated())
         .map_err(|e| Error::FetchFailed { url: url.to_string(), message: e.to_string() })
 }
 
-/// Puts SSH settings into the scratch repository's configuration.
-pub(crate) fn configure(repo: &mut gix::Repository, url: &str, auth: &Auth) -> Result<()> {
+/// Puts SSH settings into the scratch repository's configuration. With a
+/// deadline, ssh runs under `timeout(1)`, which kills it when the deadline
+/// passes: ssh has no overall time limit of its own, and a server that
+/// accepts and then hangs (before or after authentication) would otherwise
+/// hold the fetch forever.
+pub(crate) fn configure(repo: &mut gix::Repository, url: &str, auth: &Auth, deadline: Option<Instant>) -> Result<()> {
     if !is_ssh(url) {
         return Ok(());
     }
     let dir = repo.path().to_path_buf();
-    let mut command =
-        String::from("ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null");
+    let mut command = String::new();
+    if let Some(deadline) = deadline {
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64().max(0.001);
+        command.push_str(&format!("timeout -s KILL {left:.3} "));
+        // Connecting and the banner exchange give up by themselves too.
+        command.push_str(&format!("ssh -o ConnectTimeout={} ", left.ceil().max(1.0)));
+    } else {
+        command.push_str("ssh ");
+    }
+    command.push_str("-o BatchMode=yes -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null");
     let known_hosts = dir.join("ferry_known_hosts");
     std::fs::write(&known_hosts, auth.ssh_known_hosts.as_deref().unwrap_or_default())?;
     command.push_str(&format!(" -o UserKnownHostsFile={}", known_hosts.display()));
@@ -109,6 +129,9 @@ pub(crate) fn configure(repo: &mut gix::Repository, url: &str, auth: &Auth) -> R
     config
         .set_value(&gix::config::tree::Core::SSH_COMMAND, command.as_str())
         .map_err(|e| Error::InvalidAuth(e.to_string()))?;
+    // It is OpenSSH whatever the command starts with (`timeout`): gix then
+    // passes the port and protocol options without probing the command.
+    config.set_value(&gix::config::tree::Ssh::VARIANT, "ssh").map_err(|e| Error::InvalidAuth(e.to_string()))?;
     config.commit().map_err(|e| Error::InvalidAuth(e.to_string()))?;
     Ok(())
 }
@@ -143,12 +166,13 @@ pub(crate) fn connect<'a>(
     remote: &'a gix::Remote<'a>,
     url: &str,
     auth: &Auth,
+    deadline: Option<Instant>,
 ) -> Result<gix::remote::Connection<'a, 'a, 'a, Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>>
 {
     ensure_crypto_provider();
-    let connection = remote.connect(gix::remote::Direction::Fetch).map_err(|e| fail(repo, url, &e))?;
+    let connection = remote.connect(gix::remote::Direction::Fetch).map_err(|e| fail(repo, url, &e, deadline))?;
     let connection = if url.starts_with("http://") || url.starts_with("https://") {
-        connection.with_transport_options(Box::new(http_options(repo, url, auth)?))
+        connection.with_transport_options(Box::new(http_options(repo, url, auth, deadline)?))
     } else {
         connection
     };
@@ -168,7 +192,7 @@ pub(crate) fn connect<'a>(
     }))
 }
 
-fn http_options(repo: &gix::Repository, url: &str, auth: &Auth) -> Result<http::Options> {
+fn http_options(repo: &gix::Repository, url: &str, auth: &Auth, deadline: Option<Instant>) -> Result<http::Options> {
     let mut options = repo
         .transport_options(url, None)
         .ok()
@@ -180,9 +204,13 @@ fn http_options(repo: &gix::Repository, url: &str, auth: &Auth) -> Result<http::
     if let Some(token) = auth.bearer_token.as_deref().filter(|t| !t.is_empty()) {
         options.extra_headers.push(format!("Authorization: Bearer {token}"));
     }
-    if let Some(proxy) = &auth.proxy {
-        options.proxy = Some(proxy.clone());
-    }
+    // gix's reqwest backend ignores `options.proxy`: the proxy goes into the
+    // client itself, replacing the environment's (HTTPS_PROXY...), as
+    // proxySecretRef does in Flux.
+    let proxy = match auth.proxy.as_deref().filter(|p| !p.is_empty()) {
+        Some(address) => Some(proxy(address)?),
+        None => None,
+    };
     let roots = match &auth.ca_pem {
         Some(pem) => reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| Error::InvalidAuth(format!("'ca.crt' is not a PEM certificate bundle: {e}")))?,
@@ -208,11 +236,40 @@ fn http_options(repo: &gix::Repository, url: &str, auth: &Auth) -> Result<http::
         if let Some(identity) = &identity {
             builder = builder.identity(identity.clone());
         }
+        if let Some(proxy) = &proxy {
+            builder = builder.proxy(proxy.clone());
+        }
+        // The client is built for the first request of this connection: every
+        // request (connect, headers and body) must end by the deadline. A
+        // request made later in the same connection gets the same budget, so
+        // the deadline holds for a server that hangs from the start; the
+        // interrupt flag (see `fetch`) stops a pack transfer that runs late.
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            builder = builder.timeout(left).connect_timeout(left.min(Duration::from_secs(20)));
+        }
         Ok(builder)
     };
     let backend = http::reqwest::Options { configure_client: Some(Box::new(configure)), configure_request: None };
     options.backend = Some(Arc::new(Mutex::new(backend)));
     Ok(options)
+}
+
+/// The proxy at `address` (`http://[user:password@]host:port`, or
+/// `https://`): CONNECT tunnels for HTTPS remotes, absolute-URI requests for
+/// plain HTTP ones, with basic auth from the address's user and password.
+fn proxy(address: &str) -> Result<reqwest::Proxy> {
+    let invalid = |reason: String| Error::InvalidAuth(format!("invalid proxy address: {reason}"));
+    let url = reqwest::Url::parse(address).map_err(|e| invalid(e.to_string()))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        "socks5" | "socks5h" => return Err(invalid("SOCKS5 proxies are not supported, only HTTP(S) ones".into())),
+        other => return Err(invalid(format!("unsupported scheme {other:?}: use http:// or https://"))),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host".into()));
+    }
+    reqwest::Proxy::all(url).map_err(|e| invalid(e.to_string()))
 }
 
 /// Installs ring as rustls's process-wide provider, once.
@@ -240,13 +297,29 @@ const SSH_STDERR: &str = "ferry_ssh_stderr";
 
 /// The error of a remote operation in the scratch repository `repo`: the
 /// error chain, with what ssh said last (if it ran), classified.
-pub(crate) fn fail(repo: &gix::Repository, url: &str, error: &dyn std::error::Error) -> Error {
+pub(crate) fn fail(
+    repo: &gix::Repository,
+    url: &str,
+    error: &(dyn std::error::Error + 'static),
+    deadline: Option<Instant>,
+) -> Error {
     let mut message = chain(error);
-    if let Some(said) = ssh_said(repo.path()) {
+    // Past the deadline, whatever broke (a timed-out request, a killed ssh,
+    // an interrupted transfer) broke because time ran out.
+    if let Some(deadline) = deadline.filter(|d| Instant::now() >= *d) {
+        return Error::Timeout { url: url.to_string(), late: Instant::now() - deadline, message };
+    }
+    let ssh = ssh_said(repo.path());
+    let refused = http_refused(error) || ssh.as_deref().is_some_and(ssh_refused);
+    if let Some(said) = ssh {
         message.push_str(": ssh: ");
         message.push_str(&said);
     }
-    classify(url, message)
+    if refused {
+        Error::AuthenticationFailed { url: url.to_string(), message }
+    } else {
+        Error::FetchFailed { url: url.to_string(), message }
+    }
 }
 
 /// The last meaningful line ssh wrote to standard error, if any.
@@ -258,13 +331,53 @@ fn ssh_said(dir: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Tells authentication failures apart from other transport errors.
-pub(crate) fn classify(url: &str, message: String) -> Error {
-    let lower = message.to_lowercase();
-    let auth = ["authentication", "permission denied", "401", "403", "credentials", "unauthorized"];
-    if auth.iter().any(|needle| lower.contains(needle)) {
-        Error::AuthenticationFailed { url: url.to_string(), message }
-    } else {
-        Error::FetchFailed { url: url.to_string(), message }
+/// True when the HTTP server refused the request's credentials: a 401
+/// (which gix's transport marks [`gix::error::Class::Unauthenticated`]) or a
+/// 403 (a `reqwest` error with that status). Decided by the transport's
+/// status code, never by the message, which holds the URL: a repository on
+/// port 40119 or a host named `403.example` answering 404 is no
+/// authentication failure.
+fn http_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    gix::error::classify(error).any(|found| match found.class() {
+        gix::error::Class::Unauthenticated => true,
+        // A local file's PermissionDenied is not the server's answer: only
+        // the HTTP status counts.
+        gix::error::Class::PermissionDenied => found
+            .error()
+            .downcast_ref::<reqwest::Error>()
+            .and_then(reqwest::Error::status)
+            .is_some_and(|status| status == reqwest::StatusCode::FORBIDDEN),
+        _ => false,
+    })
+}
+
+/// True when ssh's last line is its own authentication failure,
+/// `<user>@<host>: Permission denied (<methods>).`. ssh exits with 255 for
+/// every failure of its own (unknown host key, refused connection, refused
+/// key), so its exit status cannot tell them apart: this fixed line can. It is
+/// matched at the end, where the user and host (user data, first in the
+/// line) cannot reach, and the method list must be ssh's method names.
+fn ssh_refused(line: &str) -> bool {
+    let Some(methods) = line.strip_suffix(").").and_then(|rest| rest.rsplit_once(": Permission denied (")) else {
+        return false;
+    };
+    let methods = methods.1;
+    !methods.is_empty()
+        && methods.split(',').all(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ssh_refused;
+
+    #[test]
+    fn ssh_refusals_are_told_by_ssh_own_line() {
+        assert!(ssh_refused("git@127.0.0.1: Permission denied (publickey)."));
+        assert!(ssh_refused("git@github.com: Permission denied (publickey,keyboard-interactive)."));
+        // Other failures of ssh, with user data in them.
+        assert!(!ssh_refused("Host key verification failed."));
+        assert!(!ssh_refused("ssh: connect to host 403.example port 40119: Connection refused"));
+        assert!(!ssh_refused("ssh: Could not resolve hostname permission-denied.example: Name or service not known"));
+        assert!(!ssh_refused("Permission denied (publickey). is what the banner says: not ours"));
     }
 }

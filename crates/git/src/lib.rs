@@ -7,6 +7,14 @@
 //!   commit > name > semver > tag > branch (default branch `master`).
 //! - [`checkout`] fetches just that commit (depth 1 for refs) into a scratch
 //!   repository and writes its tree into a directory.
+//! - [`parse_repo_spec`] and [`fetch_remote_base`] read and fetch kustomize
+//!   remote bases (`https://host/org/repo//path?ref=v1` and kustomize's other
+//!   forms).
+//!
+//! Deadlines: [`list_refs_until`] and [`CheckoutOptions::deadline`] share one
+//! instant, enforced inside the operation (HTTP request timeouts, ssh killed
+//! by `timeout(1)`, the transfer interrupted), so a reconcile takes at most
+//! its `spec.timeout` and nothing keeps running after it gives up.
 //!
 //! Authentication: HTTP basic (user/password), bearer tokens, a custom CA
 //! and client certificates over HTTPS; SSH keys with `known_hosts` (run
@@ -19,16 +27,18 @@
 mod auth;
 mod export;
 mod reference;
+pub mod remote_base;
 mod submodule;
 mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use auth::Auth;
 pub use reference::{GitRef, RemoteRef, Resolved, resolve};
+pub use remote_base::{FetchedBase, RepoSpec, fetch_remote_base, parse_repo_spec};
 pub use verify::{TrustedKeys, VerifyError};
 
 /// What went wrong talking to a remote or reading a repository.
@@ -80,6 +90,16 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The operation ran past its deadline (`spec.timeout`) and was stopped.
+    #[error("timed out talking to {url}: the deadline passed ({late:?} ago): {message}")]
+    Timeout {
+        /// The remote.
+        url: String,
+        /// How long after the deadline the operation stopped.
+        late: Duration,
+        /// What the transport said when it was stopped.
+        message: String,
+    },
     /// A local filesystem operation failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -91,8 +111,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Options of a checkout.
 #[derive(Debug, Clone, Default)]
 pub struct CheckoutOptions {
-    /// Give up after this long (the GitRepository's `spec.timeout`).
+    /// Give up after this long from the call (the GitRepository's `spec.timeout`).
     pub timeout: Option<Duration>,
+    /// Give up at this instant: one deadline shared with [`list_refs_until`],
+    /// so that listing and fetching together take at most `spec.timeout`.
+    /// The earlier of this and `timeout` holds.
+    pub deadline: Option<Instant>,
     /// Write only these directories of the tree (`spec.sparseCheckout`).
     pub sparse: Vec<String>,
     /// Check out submodules too, recursively, at the commits the tree
@@ -130,30 +154,44 @@ pub struct Tag {
 
 /// Lists the refs of the remote at `url`.
 pub fn list_refs(url: &str, auth: &Auth) -> Result<Vec<RemoteRef>> {
+    list_refs_until(url, auth, None)
+}
+
+/// Lists the refs of the remote at `url`, giving up with [`Error::Timeout`]
+/// at `deadline`: requests end by then and ssh is killed then, so no thread
+/// or process outlives the call.
+pub fn list_refs_until(url: &str, auth: &Auth, deadline: Option<Instant>) -> Result<Vec<RemoteRef>> {
     let scratch = tempfile::Builder::new().prefix("ferry-git-ls-").tempdir()?;
     let mut repo = auth::scratch_repo(scratch.path(), url, auth)?;
-    auth::configure(&mut repo, url, auth)?;
+    auth::configure(&mut repo, url, auth, deadline)?;
     let remote = repo
         .remote_at(url)
         .map_err(|e| Error::InvalidUrl { url: url.to_string(), reason: e.to_string() })?
         .with_refspecs(Some("+refs/*:refs/*"), gix::remote::Direction::Fetch)
         .map_err(|e| Error::InvalidUrl { url: url.to_string(), reason: e.to_string() })?;
-    let connection = auth::connect(&repo, &remote, url, auth)?;
+    let connection = auth::connect(&repo, &remote, url, auth, deadline)?;
     let options = gix::remote::ref_map::Options { prefix_from_spec_as_filter_on_remote: false, ..Default::default() };
     let (ref_map, _handshake) =
-        connection.ref_map(gix::progress::Discard, options).map_err(|e| auth::fail(&repo, url, &e))?;
+        connection.ref_map(gix::progress::Discard, options).map_err(|e| auth::fail(&repo, url, &e, deadline))?;
     Ok(ref_map.remote_refs.iter().filter_map(reference::remote_ref).collect())
 }
 
 /// Fetches the commit `resolved` names from `url` and writes its tree into
 /// `dir` (which must be empty or missing). Returns the commit.
 pub fn checkout(url: &str, auth: &Auth, resolved: &Resolved, dir: &Path, options: &CheckoutOptions) -> Result<Commit> {
-    let deadline = options.timeout.map(|timeout| std::time::Instant::now() + timeout);
-    // A named ref travels by name at depth 1; a bare commit by its hash.
+    let deadline = match (options.timeout.map(|timeout| Instant::now() + timeout), options.deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    // A named ref travels by name at depth 1; a bare commit by its hash; a
+    // commit pinned on a branch with the branch's history, where it must be.
     let (scratch, repo) = match &resolved.reference {
-        Some(name) => fetch(url, auth, &format!("+{name}:{FETCHED}"), true, deadline)?,
+        Some(name) => fetch(url, auth, &format!("+{name}:{FETCHED}"), !resolved.on_branch, deadline)?,
         None => fetch(url, auth, &format!("+{}:{FETCHED}", resolved.commit), false, deadline)?,
     };
+    if resolved.on_branch {
+        reference::ensure_on_branch(&repo, FETCHED, resolved)?;
+    }
     let (mut commit, gitlinks) = export::commit_to_dir(&repo, &resolved.commit, dir, &options.sparse)?;
     if let Some(tag) = &resolved.tag_object {
         commit.tag = Some(export::read_tag(&repo, tag)?);
@@ -177,29 +215,30 @@ pub(crate) fn fetch(
     auth: &Auth,
     refspec: &str,
     shallow: bool,
-    deadline: Option<std::time::Instant>,
+    deadline: Option<Instant>,
 ) -> Result<(tempfile::TempDir, gix::Repository)> {
     let scratch = tempfile::Builder::new().prefix("ferry-git-fetch-").tempdir()?;
     let mut repo = auth::scratch_repo(scratch.path(), url, auth)?;
-    auth::configure(&mut repo, url, auth)?;
+    auth::configure(&mut repo, url, auth, deadline)?;
     let remote = repo
         .remote_at(url)
         .map_err(|e| Error::InvalidUrl { url: url.to_string(), reason: e.to_string() })?
         .with_refspecs(Some(refspec), gix::remote::Direction::Fetch)
         .map_err(|e| Error::InvalidUrl { url: url.to_string(), reason: e.to_string() })?
         .with_fetch_tags(gix::remote::fetch::Tags::None);
-    let connection = auth::connect(&repo, &remote, url, auth)?;
+    let connection = auth::connect(&repo, &remote, url, auth, deadline)?;
     let interrupt = Arc::new(AtomicBool::new(false));
-    let prepare =
-        connection.prepare_fetch(gix::progress::Discard, Default::default()).map_err(|e| auth::fail(&repo, url, &e))?;
+    let prepare = connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|e| auth::fail(&repo, url, &e, deadline))?;
     let prepare = if shallow {
         prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(std::num::NonZeroU32::MIN))
     } else {
         prepare
     };
-    let timeout = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+    let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
     let _watchdog = timeout.map(|timeout| Watchdog::start(timeout, interrupt.clone()));
-    prepare.receive(gix::progress::Discard, &interrupt).map_err(|e| auth::fail(&repo, url, &e))?;
+    prepare.receive(gix::progress::Discard, &interrupt).map_err(|e| auth::fail(&repo, url, &e, deadline))?;
     drop(remote);
     Ok((scratch, repo))
 }

@@ -50,6 +50,11 @@ pub struct Resolved {
     /// The artifact revision as Flux writes it: `main@sha1:<hash>`,
     /// `v1.0.0@sha1:<hash>`, `refs/pull/1/head@sha1:<hash>` or `sha1:<hash>`.
     pub revision: String,
+    /// `ref.commit` with `ref.branch`: the commit must be in the branch's
+    /// history. As Flux clones that branch and then looks the commit up in
+    /// it, the checkout fetches the branch's whole history (`reference`) and
+    /// refuses a commit that is not on it.
+    pub on_branch: bool,
 }
 
 pub(crate) fn remote_ref(r: &gix::protocol::handshake::Ref) -> Option<RemoteRef> {
@@ -88,11 +93,28 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
             return Err(Error::RefNotFound(format!("commit {commit:?} is not a full SHA-1 hash")));
         }
         let commit = commit.to_ascii_lowercase();
-        let revision = match non_empty(&reference.branch) {
-            Some(branch) => format!("{branch}@sha1:{commit}"),
-            None => format!("sha1:{commit}"),
-        };
-        return Ok(Resolved { reference: None, commit, revision, tag_object: None });
+        return Ok(match non_empty(&reference.branch) {
+            Some(branch) => {
+                let name = format!("refs/heads/{branch}");
+                if find(refs, &name).is_none() {
+                    return Err(Error::RefNotFound(format!("couldn't find remote ref \"{name}\"")));
+                }
+                Resolved {
+                    reference: Some(name),
+                    revision: format!("{branch}@sha1:{commit}"),
+                    commit,
+                    tag_object: None,
+                    on_branch: true,
+                }
+            }
+            None => Resolved {
+                reference: None,
+                revision: format!("sha1:{commit}"),
+                commit,
+                tag_object: None,
+                on_branch: false,
+            },
+        });
     }
     if let Some(name) = non_empty(&reference.name) {
         let found = find(refs, &name).ok_or_else(|| Error::RefNotFound(format!("unable to resolve ref '{name}'")))?;
@@ -101,6 +123,7 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
             commit: found.commit().to_string(),
             revision: format!("{name}@sha1:{}", found.commit()),
             tag_object: tag_object(found),
+            on_branch: false,
         });
     }
     if let Some(range) = non_empty(&reference.semver) {
@@ -118,6 +141,7 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
             commit: found.commit().to_string(),
             revision: format!("{tag}@sha1:{}", found.commit()),
             tag_object: tag_object(found),
+            on_branch: false,
         });
     }
     if let Some(tag) = non_empty(&reference.tag) {
@@ -129,6 +153,7 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
             commit: found.commit().to_string(),
             revision: format!("{tag}@sha1:{}", found.commit()),
             tag_object: tag_object(found),
+            on_branch: false,
         });
     }
     let branch = non_empty(&reference.branch).unwrap_or_else(|| "master".to_string());
@@ -139,7 +164,31 @@ pub fn resolve(refs: &[RemoteRef], reference: &GitRef) -> Result<Resolved> {
         commit: found.commit().to_string(),
         revision: format!("{branch}@sha1:{}", found.commit()),
         tag_object: None,
+        on_branch: false,
     })
+}
+
+/// Checks that `commit` is in the history of the fetched branch tip
+/// `fetched` (`ref.commit` with `ref.branch`), as Flux's clone of the
+/// branch followed by a lookup of the commit does.
+pub(crate) fn ensure_on_branch(repo: &gix::Repository, fetched: &str, resolved: &Resolved) -> Result<()> {
+    let failed = |message: String| Error::CheckoutFailed { commit: resolved.commit.clone(), message };
+    let branch = resolved.reference.as_deref().unwrap_or_default();
+    let wanted = gix::ObjectId::from_hex(resolved.commit.as_bytes()).map_err(|e| failed(e.to_string()))?;
+    let tip = repo
+        .find_reference(fetched)
+        .map_err(|e| failed(e.to_string()))?
+        .peel_to_id()
+        .map_err(|e| failed(e.to_string()))?
+        .detach();
+    let walk = repo.rev_walk([tip]).all().map_err(|e| failed(e.to_string()))?;
+    for info in walk {
+        if info.map_err(|e| failed(e.to_string()))?.id == wanted {
+            return Ok(());
+        }
+    }
+    let short = branch.strip_prefix("refs/heads/").unwrap_or(branch);
+    Err(failed(format!("unable to resolve commit object: the commit is not on branch '{short}'")))
 }
 
 #[cfg(test)]
@@ -177,7 +226,11 @@ mod tests {
             name: Some("refs/pull/1/head".into()),
             commit: Some("7".repeat(40)),
         };
-        assert_eq!(get(all.clone()).unwrap().revision, format!("main@sha1:{}", "7".repeat(40)));
+        let pinned = get(all.clone()).unwrap();
+        assert_eq!(pinned.revision, format!("main@sha1:{}", "7".repeat(40)));
+        assert_eq!((pinned.reference.as_deref(), pinned.on_branch), (Some("refs/heads/main"), true));
+        let elsewhere = GitRef { branch: Some("nope".into()), ..all.clone() };
+        assert!(matches!(get(elsewhere), Err(Error::RefNotFound(_))), "the branch must exist, as Flux clones it");
         let no_commit = GitRef { commit: None, ..all.clone() };
         assert_eq!(get(no_commit.clone()).unwrap().revision, format!("refs/pull/1/head@sha1:{}", "8".repeat(40)));
         let no_name = GitRef { name: None, ..no_commit };

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use ferry_git::{Auth, CheckoutOptions, Error, GitRef, checkout, list_refs, resolve};
 use ferry_testenv::git::{GitRepo, GitServer, GitServerOptions};
+use ferry_testenv::proxy::ForwardProxy;
 use ferry_testenv::sshd::SshServer;
 
 fn sample(repo: &GitRepo) -> String {
@@ -144,6 +145,55 @@ async fn missing_refs_and_bad_urls_fail_clearly() {
     let closed = "http://127.0.0.1:1/app.git".to_string();
     let err = blocking(move || list_refs(&closed, &Auth::default())).await.unwrap_err();
     assert!(matches!(err, Error::FetchFailed { .. }), "{err}");
+}
+
+/// A 404 is no authentication failure, whatever digits the URL holds: the
+/// transport's status decides, not the text of the message (which once
+/// turned a cold CI run's port 40119 into `AuthenticationFailed`).
+#[tokio::test]
+async fn a_not_found_on_a_port_that_reads_401_or_403_is_not_an_authentication_failure() {
+    let mut servers = Vec::new();
+    for (low, high) in [(40100, 40200), (40300, 40400)] {
+        for port in low..high {
+            let options = GitServerOptions { port: Some(port), ..GitServerOptions::default() };
+            if let Ok(server) = GitServer::start(options).await {
+                servers.push(server);
+                break;
+            }
+        }
+    }
+    assert_eq!(servers.len(), 2, "one free port in 40100..40199 and one in 40300..40399");
+    for server in &servers {
+        sample(&server.create_repo("app").unwrap());
+        let port = server.addr().port().to_string();
+        assert!(port.starts_with("401") || port.starts_with("403"), "{port}");
+        // Missing repositories whose names hold the same digits, and an existing one for contrast.
+        for name in ["does-not-exist", "401", "403-forbidden"] {
+            let url = server.url(name);
+            let err = blocking(move || list_refs(&url, &Auth::default())).await.unwrap_err();
+            assert!(matches!(err, Error::FetchFailed { .. }), "{err}");
+            assert!(err.to_string().contains(&port), "the message names the URL: {err}");
+        }
+        let url = server.url("app");
+        let refs = blocking(move || list_refs(&url, &Auth::default())).await.unwrap();
+        assert!(refs.iter().any(|r| r.name == "refs/heads/main"));
+    }
+
+    // The same digits, with a real refusal: still AuthenticationFailed.
+    let basic = Some(("git".into(), "s3cret".into()));
+    let mut refusing = None;
+    for port in 40100..40200 {
+        let options = GitServerOptions { port: Some(port), basic_auth: basic.clone(), ..GitServerOptions::default() };
+        if let Ok(server) = GitServer::start(options).await {
+            refusing = Some(server);
+            break;
+        }
+    }
+    let refusing = refusing.expect("a free port in 40100..40199");
+    sample(&refusing.create_repo("app").unwrap());
+    let url = refusing.url("app");
+    let err = blocking(move || list_refs(&url, &Auth::default())).await.unwrap_err();
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -364,4 +414,179 @@ async fn submodules_are_checked_out_recursively_when_asked() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+}
+
+/// proxySecretRef: HTTP and HTTPS remotes are reached through the proxy (a
+/// real forward proxy that counts what it relays), with its credentials; SSH
+/// with a proxy is refused instead of silently going direct.
+#[tokio::test]
+async fn http_and_https_go_through_the_proxy() {
+    let proxy = ForwardProxy::start(Some(("mandalorian".into(), "grogu".into()))).await.unwrap();
+    let with_proxy = |auth: Auth| Auth { proxy: Some(format!("http://mandalorian:grogu@{}", proxy.addr())), ..auth };
+
+    // Plain HTTP: absolute-URI requests.
+    let http = GitServer::start(GitServerOptions::default()).await.unwrap();
+    sample(&http.create_repo("app").unwrap());
+    let url = http.url("app");
+    let auth = with_proxy(Auth::default());
+    let refs = blocking({
+        let (url, auth) = (url.clone(), auth.clone());
+        move || list_refs(&url, &auth)
+    })
+    .await
+    .unwrap();
+    let resolved = resolve(&refs, &GitRef { branch: Some("main".into()), ..GitRef::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().to_path_buf();
+    blocking(move || checkout(&url, &auth, &resolved, &target, &CheckoutOptions::default())).await.unwrap();
+    assert!(dir.path().join("deploy/app.yaml").exists());
+    let relayed = proxy.requests();
+    assert!(
+        relayed.iter().all(|r| r.relayed && r.target.starts_with(&format!("http://{}/", http.addr()))),
+        "{relayed:?}"
+    );
+    assert!(relayed.iter().any(|r| r.method == "POST" && r.target.ends_with("/git-upload-pack")), "{relayed:?}");
+    assert_eq!(proxy.relayed(), http.requests().len(), "every request the server saw came through the proxy");
+
+    // HTTPS: CONNECT tunnels, the custom CA still checked end to end.
+    let https = GitServer::start(GitServerOptions { tls: true, ..GitServerOptions::default() }).await.unwrap();
+    sample(&https.create_repo("secure").unwrap());
+    let before = proxy.relayed();
+    let auth = with_proxy(Auth { ca_pem: Some(https.ca_pem().unwrap().as_bytes().to_vec()), ..Auth::default() });
+    let url = https.url("secure");
+    let refs = blocking(move || list_refs(&url, &auth)).await.unwrap();
+    assert!(refs.iter().any(|r| r.name == "refs/heads/main"));
+    let tunnels: Vec<_> = proxy.requests().into_iter().skip(before).collect();
+    assert!(!tunnels.is_empty(), "went through the proxy");
+    assert!(tunnels.iter().all(|r| r.method == "CONNECT" && r.target == https.addr().to_string()), "{tunnels:?}");
+
+    // Wrong proxy credentials: the proxy refuses, nothing reaches the server.
+    let served = http.requests().len();
+    let wrong = Auth { proxy: Some(format!("http://mandalorian:nope@{}", proxy.addr())), ..Auth::default() };
+    let url = http.url("app");
+    let err = blocking(move || list_refs(&url, &wrong)).await.unwrap_err();
+    assert!(matches!(err, Error::FetchFailed { .. }), "{err}");
+    assert!(proxy.refused() > 0);
+    assert_eq!(http.requests().len(), served);
+
+    // No proxy configured: direct, the proxy sees nothing more.
+    let seen = proxy.requests().len();
+    let url = http.url("app");
+    blocking(move || list_refs(&url, &Auth::default())).await.unwrap();
+    assert_eq!(proxy.requests().len(), seen);
+
+    // Unusable addresses and SSH are refused clearly.
+    for (url, address) in [
+        (http.url("app"), "socks5://127.0.0.1:1080".to_string()),
+        (http.url("app"), "not a url".to_string()),
+        ("ssh://git@127.0.0.1:22/app.git".to_string(), proxy.url()),
+    ] {
+        let auth = Auth { proxy: Some(address), ..Auth::default() };
+        let err = blocking(move || list_refs(&url, &auth)).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidAuth(_)), "{err}");
+    }
+}
+
+/// `ref.commit` with `ref.branch`, as Flux does it: the branch is cloned
+/// and the commit must be in its history; the revision names the branch.
+#[tokio::test]
+async fn a_commit_with_a_branch_must_be_on_that_branch() {
+    let server = GitServer::start(GitServerOptions::default()).await.unwrap();
+    let repo = server.create_repo("app").unwrap();
+    let first = sample(&repo);
+    let main_tip = repo.head().unwrap();
+    repo.checkout("feature").unwrap();
+    repo.write("feature.txt", "new\n").unwrap();
+    let on_feature = repo.commit("feature only").unwrap();
+    repo.checkout("main").unwrap();
+    let url = server.url("app");
+    let refs = blocking({
+        let url = url.clone();
+        move || list_refs(&url, &Auth::default())
+    })
+    .await
+    .unwrap();
+
+    let pinned = |commit: &str, branch: &str| GitRef {
+        commit: Some(commit.to_string()),
+        branch: Some(branch.to_string()),
+        ..GitRef::default()
+    };
+    let attempt = |reference: GitRef| {
+        let (url, refs) = (url.clone(), refs.clone());
+        blocking(move || {
+            let resolved = resolve(&refs, &reference)?;
+            let dir = tempfile::tempdir()?;
+            let commit = checkout(&url, &Auth::default(), &resolved, dir.path(), &CheckoutOptions::default())?;
+            Ok::<_, Error>((resolved.revision, commit.hash, files(dir.path())))
+        })
+    };
+
+    // An older commit of the branch: its tree, the branch in the revision.
+    let (revision, hash, listed) = attempt(pinned(&first, "main")).await.unwrap();
+    assert_eq!((revision, hash), (format!("main@sha1:{first}"), first.clone()));
+    assert!(!listed.contains(&"feature.txt".to_string()));
+    // The tip itself, and an ancestor reached from another branch.
+    attempt(pinned(&main_tip, "main")).await.unwrap();
+    let (revision, ..) = attempt(pinned(&first, "feature")).await.unwrap();
+    assert_eq!(revision, format!("feature@sha1:{first}"));
+    // A commit that exists in the repository, but not on the branch.
+    let err = attempt(pinned(&on_feature, "main")).await.unwrap_err();
+    assert!(matches!(err, Error::CheckoutFailed { .. }), "{err}");
+    assert!(err.to_string().contains("not on branch 'main'"), "{err}");
+    // A branch the remote does not have.
+    let err = attempt(pinned(&first, "nope")).await.unwrap_err();
+    assert!(matches!(err, Error::RefNotFound(_)), "{err}");
+}
+
+/// Kustomize remote bases against the local git server: parsed with
+/// kustomize's grammar, fetched shallow at their ref into a directory.
+#[tokio::test]
+async fn remote_bases_are_fetched_at_their_ref() {
+    let server = GitServer::start(GitServerOptions::default()).await.unwrap();
+    let repo = server.create_repo("bases").unwrap();
+    repo.write("deploy/base/kustomization.yaml", "resources: [cm.yaml]\n").unwrap();
+    repo.write("deploy/base/cm.yaml", "kind: ConfigMap\nmetadata: {name: v1}\n").unwrap();
+    let v1 = repo.commit("v1").unwrap();
+    repo.tag("v1.0.0", Some("release")).unwrap();
+    repo.write("deploy/base/cm.yaml", "kind: ConfigMap\nmetadata: {name: v2}\n").unwrap();
+    let v2 = repo.commit("v2").unwrap();
+
+    let base = server.url("bases");
+    for (spec, commit, name) in [
+        (format!("{base}//deploy/base?ref=v1.0.0"), &v1, "v1"),
+        (format!("git::{base}//deploy/base?ref=main"), &v2, "v2"),
+        (format!("{base}/deploy/base"), &v2, "v2"),
+        (format!("{base}//deploy/base?version={v1}"), &v1, "v1"),
+    ] {
+        let parsed = ferry_git::parse_repo_spec(&spec).unwrap();
+        assert_eq!(parsed.clone_url, base, "{spec}");
+        assert_eq!(parsed.path, "deploy/base", "{spec}");
+        let fetched = blocking(move || {
+            let dir = tempfile::tempdir().unwrap();
+            let fetched = ferry_git::fetch_remote_base(&parsed, &Auth::default(), dir.path(), None)?;
+            let cm = std::fs::read_to_string(fetched.root.join("cm.yaml"))?;
+            Ok::<_, Error>((fetched.commit, cm))
+        })
+        .await
+        .unwrap();
+        assert_eq!(&fetched.0, commit, "{spec}");
+        assert!(fetched.1.contains(&format!("name: {name}")), "{spec}: {}", fetched.1);
+    }
+
+    // A missing ref, a missing repository, a file:// base: clear errors.
+    for (spec, expect_ref_error) in [
+        (format!("{base}//deploy/base?ref=nope"), true),
+        (format!("{}//deploy", server.url("missing")), false),
+        ("file:///tmp/repo//deploy".to_string(), false),
+    ] {
+        let parsed = ferry_git::parse_repo_spec(&spec).unwrap();
+        let err = blocking(move || {
+            let dir = tempfile::tempdir().unwrap();
+            ferry_git::fetch_remote_base(&parsed, &Auth::default(), dir.path(), None)
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(matches!(err, Error::RefNotFound(_)), expect_ref_error, "{spec}: {err}");
+    }
 }

@@ -38,6 +38,9 @@ pub struct GitServerOptions {
     /// Serve HTTPS with a certificate signed by a fresh CA
     /// ([`GitServer::ca_pem`]).
     pub tls: bool,
+    /// Listen on this loopback port instead of one the system picks (a port
+    /// whose digits look like an HTTP status, for instance).
+    pub port: Option<u16>,
 }
 
 /// One request the server answered: method, path and query, and status.
@@ -84,9 +87,10 @@ impl GitServer {
 
     async fn serve(root: PathBuf, dir: Option<tempfile::TempDir>, options: GitServerOptions) -> Result<Self> {
         let tls = options.tls;
+        let port = options.port;
         let state = Arc::new(ServerState { root: root.clone(), options, log: Mutex::new(Vec::new()) });
         let router = Router::new().fallback(handle).with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).await?;
         let addr = listener.local_addr()?;
         let (task, ca_pem) = if tls {
             let tls = crate::tls::ServerTls::generate(&["127.0.0.1", "localhost"])?;

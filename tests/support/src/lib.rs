@@ -18,7 +18,9 @@
 pub mod git;
 pub mod keys;
 pub mod process;
+pub mod proxy;
 pub mod sshd;
+pub mod stall;
 pub mod tls;
 
 use std::fmt::Debug;
