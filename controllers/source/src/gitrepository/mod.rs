@@ -328,13 +328,16 @@ impl GitRepositoryReconciler {
 
         // Resolve the ref on the remote.
         let reference = git_ref(spec);
+        // One deadline for listing and fetching together: the whole git
+        // operation takes at most `spec.timeout`, as in Flux.
+        let deadline = std::time::Instant::now() + timeout;
         let resolved = {
             let (url, credentials, reference) = (url.clone(), credentials.clone(), reference.clone());
             run_blocking(timeout, move || {
                 let refs = if reference.commit.as_deref().is_some_and(|c| !c.is_empty()) && reference.branch.is_none() {
                     Vec::new()
                 } else {
-                    ferry_git::list_refs(&url, &credentials).map_err(git_error)?
+                    ferry_git::list_refs_until(&url, &credentials, Some(deadline)).map_err(git_error)?
                 };
                 ferry_git::resolve(&refs, &reference).map_err(git_error)
             })
@@ -379,8 +382,12 @@ impl GitRepositoryReconciler {
         let dir: PathBuf = work.path().to_path_buf();
         let commit = {
             let (url, credentials, resolved, dir) = (url.clone(), credentials.clone(), resolved.clone(), dir.clone());
-            let options =
-                CheckoutOptions { timeout: Some(timeout), sparse: sparse.clone(), recurse_submodules: recurse };
+            let options = CheckoutOptions {
+                timeout: Some(timeout),
+                deadline: Some(deadline),
+                sparse: sparse.clone(),
+                recurse_submodules: recurse,
+            };
             run_blocking(timeout, move || {
                 ferry_git::checkout(&url, &credentials, &resolved, &dir, &options).map_err(git_error)
             })
