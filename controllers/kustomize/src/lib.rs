@@ -5,10 +5,12 @@
 
 pub mod kustomization;
 
+use clap::{Args as _, FromArgMatches as _};
 use ferry_api_kustomize::{Kustomization, KustomizationSourceKind, SubstituteKind};
 use ferry_api_source::{Bucket, ExternalArtifact, GitRepository, OCIRepository};
 use ferry_sdk::client::ClientFactory;
-use ferry_sdk::reconcile::{Controller, Runtime};
+use ferry_sdk::module::{BoxError, Module, Setup};
+use ferry_sdk::reconcile::{Controller, Manager, Runtime};
 use kube::runtime::reflector::ObjectRef;
 
 pub use kustomization::{KustomizationReconciler, Options};
@@ -167,23 +169,37 @@ fn substitute_from(kustomization: &Kustomization, kind: SubstituteKind) -> Vec<S
         .collect()
 }
 
-/// Spawns the Kustomization controller into `runtime`, as
-/// `kustomize-controller`, for [`Runtime::wait`] to run (the all-in-one mode).
-pub fn spawn(runtime: &mut Runtime, factory: ClientFactory, options: Options) -> anyhow::Result<()> {
-    let reconciler = KustomizationReconciler::new(factory, options, CONTROLLER_NAME)?;
-    runtime.spawn_as(CONTROLLER_NAME, reconciler, watches)?;
-    Ok(())
+/// kustomize-controller as a module of a binary: its flags and its kinds.
+/// Its own binary and `ferry controllers run` both run it.
+pub static MODULE: Module = Module {
+    name: CONTROLLER_NAME,
+    about: "Builds and applies Flux Kustomizations",
+    flags: KustomizeFlags::augment_args,
+    add: module_add,
+};
+
+fn module_add<'r>(manager: Manager<'r>, setup: &Setup<'_>) -> Result<Manager<'r>, BoxError> {
+    let flags = KustomizeFlags::from_arg_matches(setup.matches)?;
+    let options = flags.options(setup.flags, setup.runtime_namespace)?;
+    Ok(add_kinds(manager, setup.factory.clone(), options)?)
 }
 
-/// Runs the Kustomization controller on `runtime` until `shutdown` completes.
+/// Adds kustomize-controller's kinds to `manager` (the manager of
+/// [`CONTROLLER_NAME`]).
+pub fn add_kinds(manager: Manager<'_>, factory: ClientFactory, options: Options) -> anyhow::Result<Manager<'_>> {
+    let reconciler = KustomizationReconciler::new(factory, options, CONTROLLER_NAME)?;
+    Ok(manager.add_with(reconciler, watches))
+}
+
+/// Runs kustomize-controller's kinds on `runtime` until `shutdown` completes.
 pub async fn run(
-    runtime: Runtime,
+    mut runtime: Runtime,
     factory: ClientFactory,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let reconciler = KustomizationReconciler::new(factory, options, CONTROLLER_NAME)?;
-    runtime.run(reconciler, watches, shutdown).await?;
+    add_kinds(runtime.manager(CONTROLLER_NAME), factory, options)?.start()?;
+    runtime.wait(shutdown).await?;
     Ok(())
 }
 

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ferry_sdk::reconcile::{Controller, Runtime};
+use clap::{Args as _, FromArgMatches as _};
+use ferry_sdk::module::{BoxError, Module, Setup};
+use ferry_sdk::reconcile::{Controller, Manager, Runtime};
 use ferry_storage::{DigestAlgorithm, Storage};
 use gitrepository::GitRepositoryReconciler;
 
@@ -108,13 +110,15 @@ impl StorageFlags {
 }
 
 /// Serves the storage over HTTP on `addr` until `stop` completes; returns
-/// the bound address (useful with port 0).
-pub async fn serve_storage(
+/// the bound address (useful with port 0). Call it within a Tokio runtime.
+pub fn serve_storage(
     storage: &Storage,
     addr: SocketAddr,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    listener.set_nonblocking(true).with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::from_std(listener).with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
     let router = ferry_storage::server::router(storage.base());
     tokio::spawn(async move {
@@ -161,37 +165,46 @@ pub fn watches(controller: Controller<GitRepositoryReconciler>) -> Controller<Gi
         )
 }
 
-/// Starts the artifact server (when `storage_addr` is set, until `stop`
-/// completes) and spawns the GitRepository controller into `runtime`, as
-/// `source-controller`, for [`Runtime::wait`] to run: the all-in-one mode
-/// runs it next to other controllers this way.
-pub async fn spawn(
-    runtime: &mut Runtime,
-    storage: Storage,
-    storage_addr: Option<SocketAddr>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    spawn_with(runtime, storage, storage_addr, GitOptions::default(), stop).await
+/// source-controller as a module of a binary: its flags (the storage and
+/// source ones) and its kinds. Its own binary and `ferry controllers run`
+/// both run it.
+pub static MODULE: Module = Module {
+    name: CONTROLLER_NAME,
+    about: "Reconciles Flux sources (GitRepository) into artifacts and serves them",
+    flags: module_flags,
+    add: module_add,
+};
+
+fn module_flags(command: clap::Command) -> clap::Command {
+    SourceFlags::augment_args(StorageFlags::augment_args(command))
 }
 
-/// [`spawn`] with GitRepository options.
-pub async fn spawn_with(
-    runtime: &mut Runtime,
+fn module_add<'r>(manager: Manager<'r>, setup: &Setup<'_>) -> Result<Manager<'r>, BoxError> {
+    let storage_flags = StorageFlags::from_arg_matches(setup.matches)?;
+    let source_flags = SourceFlags::from_arg_matches(setup.matches)?;
+    let storage = storage_flags.storage()?;
+    let storage_addr = ferry_sdk::flags::parse_addr(&storage_flags.storage_addr)?;
+    Ok(add_kinds(manager, storage, storage_addr, source_flags.options(setup.flags))?)
+}
+
+/// Adds source-controller's kinds to `manager` (the manager of
+/// [`CONTROLLER_NAME`]), and serves the artifacts on `storage_addr`, when
+/// set, until the runtime stops. Call it within a Tokio runtime.
+pub fn add_kinds<'r>(
+    manager: Manager<'r>,
     storage: Storage,
     storage_addr: Option<SocketAddr>,
     options: GitOptions,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Manager<'r>> {
     if let Some(addr) = storage_addr {
-        serve_storage(&storage, addr, stop).await?;
+        serve_storage(&storage, addr, manager.runtime().stopped())?;
     }
     let reconciler = GitRepositoryReconciler::new(Arc::new(storage)).with_options(options);
-    runtime.spawn_as(CONTROLLER_NAME, reconciler, watches)?;
-    Ok(())
+    Ok(manager.add_with(reconciler, watches))
 }
 
-/// Runs the artifact server (when `storage_addr` is set) and the
-/// GitRepository controller on `runtime` until `shutdown` completes.
+/// Runs the artifact server (when `storage_addr` is set) and
+/// source-controller's kinds on `runtime` until `shutdown` completes.
 pub async fn run(
     runtime: Runtime,
     storage: Storage,
@@ -203,21 +216,12 @@ pub async fn run(
 
 /// [`run`] with GitRepository options.
 pub async fn run_with(
-    runtime: Runtime,
+    mut runtime: Runtime,
     storage: Storage,
     storage_addr: Option<SocketAddr>,
     options: GitOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    if let Some(addr) = storage_addr {
-        serve_storage(&storage, addr, async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        })
-        .await?;
-    }
-    let reconciler = GitRepositoryReconciler::new(Arc::new(storage)).with_options(options);
-    let result = runtime.run(reconciler, watches, shutdown).await;
-    stop_tx.send_replace(true);
-    Ok(result?)
+    add_kinds(runtime.manager(CONTROLLER_NAME), storage, storage_addr, options)?.start()?;
+    Ok(runtime.wait(shutdown).await?)
 }

@@ -3,7 +3,7 @@
 //! the kubeconfig Secret of `spec.kubeConfig`.
 
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -170,21 +170,8 @@ pub fn build(config: Config, qps: f32, burst: u32) -> Result<Client> {
     Ok(builder.with_layer(&RateLimitLayer::new(qps, burst)).with_layer(&CountRequestsLayer { host }).build())
 }
 
-/// client-go's `rest_client_requests_total{code,host,method}`, counted for
-/// every client the process builds (each [`crate::metrics::Metrics`]
-/// registry serves it).
-pub(crate) static REQUESTS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
-    let opts = prometheus::Opts::new(
-        "rest_client_requests_total",
-        "Number of HTTP requests, partitioned by status code, method, and host.",
-    );
-    prometheus::IntCounterVec::new(opts, &["code", "host", "method"]).unwrap_or_else(|error| {
-        // The options above are constant and valid; this cannot happen.
-        unreachable!("rest_client_requests_total: {error}")
-    })
-});
-
-/// A tower layer counting requests into [`REQUESTS`].
+/// A tower layer counting requests into `rest_client_requests_total`
+/// ([`crate::metrics::REST_CLIENT_REQUESTS`]).
 #[derive(Debug, Clone)]
 struct CountRequestsLayer {
     host: String,
@@ -228,7 +215,9 @@ where
                 Ok(response) => response.status().as_u16().to_string(),
                 Err(_) => "<error>".to_string(),
             };
-            REQUESTS.with_label_values(&[code.as_str(), host.as_str(), method.as_str()]).inc();
+            crate::metrics::REST_CLIENT_REQUESTS
+                .with_label_values(&[code.as_str(), host.as_str(), method.as_str()])
+                .inc();
             result
         })
     }

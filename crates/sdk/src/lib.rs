@@ -5,7 +5,10 @@
 //!
 //! - [`reconcile`]: the harness on kube-runtime's `Controller` (finalizer,
 //!   suspend, `requestedAt`, backoff, interval requeue, watches, status
-//!   written once per reconcile).
+//!   written once per reconcile), and the [`Manager`](reconcile::Manager)
+//!   that runs any number of kinds under one controller identity.
+//! - [`module`]: a controller packaged for its own binary and for
+//!   `ferry controllers run`.
 //! - [`conditions`] and [`status`]: kstatus conditions the way Flux sets them,
 //!   and the server-side-apply status patch.
 //! - [`error`]: the reason and class every reconcile error carries.
@@ -33,6 +36,7 @@ pub mod health;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod module;
 pub mod reconcile;
 pub mod status;
 pub mod telemetry;

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -96,8 +96,22 @@ fn runtime_result(result: &str) -> &'static str {
     }
 }
 
+/// client-go's `rest_client_requests_total{code,host,method}`, counted for
+/// every Kubernetes client the process builds (each [`Metrics`]
+/// registry serves it).
+pub(crate) static REST_CLIENT_REQUESTS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
+    let opts = prometheus::Opts::new(
+        "rest_client_requests_total",
+        "Number of HTTP requests, partitioned by status code, method, and host.",
+    );
+    prometheus::IntCounterVec::new(opts, &["code", "host", "method"]).unwrap_or_else(|error| {
+        // The options above are constant and valid; this cannot happen.
+        unreachable!("rest_client_requests_total: {error}")
+    })
+});
+
 /// Something that knows how many objects of one kind are due for a
-/// reconcile and not yet running (the harness's own queue bookkeeping).
+/// reconcile and not yet running: a kind's work queue.
 pub(crate) trait QueueSource: Send + Sync {
     /// The objects waiting now.
     fn depth(&self) -> i64;
@@ -236,7 +250,7 @@ impl Metrics {
         registry.register(Box::new(runtime.time.clone()))?;
         registry.register(Box::new(runtime.active.clone()))?;
         registry.register(Box::new(runtime.max_concurrent.clone()))?;
-        registry.register(Box::new(crate::client::REQUESTS.clone()))?;
+        registry.register(Box::new(REST_CLIENT_REQUESTS.clone()))?;
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self { registry, duration, condition, suspend, reconciles, in_flight, queue, runtime })
     }

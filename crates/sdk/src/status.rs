@@ -4,7 +4,7 @@
 //! controller's field manager. Flux's controllers write status under their
 //! controller name (`source-controller`, …), except kustomize-controller,
 //! which uses `gotk-kustomize-controller` (see
-//! [`Reconciler::status_manager`](crate::reconcile::Reconciler::status_manager)),
+//! [`Reconciler::status_manager`](crate::Reconciler::status_manager)),
 //! so a Ferry controller under the same name takes over the status fields of
 //! its Flux twin.
 

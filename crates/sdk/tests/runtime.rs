@@ -1,5 +1,6 @@
 //! The runtime around controllers, on the local control plane: the queue
-//! depth it reports, and several controllers in one process (all-in-one).
+//! depth it reports, several controllers in one process (all-in-one), and
+//! one controller identity running several kinds.
 
 #[allow(dead_code)]
 #[path = "../examples/configmap_mirror/mirror.rs"]
@@ -89,7 +90,7 @@ async fn queue_depth_counts_objects_waiting_and_returns_to_zero() -> Result<()> 
     let mut runtime = Runtime::new(ns.client(), Settings { concurrency: 1, ..settings(&ns, gate::CONTROLLER_NAME) })?
         .with_metrics_addr(Some("127.0.0.1:0".parse()?));
     let metrics = runtime.bind().await?.metrics.context("metrics bound")?;
-    runtime.spawn(GateReconciler { open }, |controller| controller)?;
+    runtime.manager(gate::CONTROLLER_NAME).add(GateReconciler { open }).start()?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(runtime.wait(async move {
         let _ = stop_rx.await;
@@ -140,9 +141,9 @@ async fn one_runtime_runs_two_controllers() -> Result<()> {
         .with_leader_election(Some(leases));
     let bound = runtime.bind().await?;
     let (metrics, health) = (bound.metrics.context("metrics")?, bound.health.context("health")?);
-    runtime.spawn(mirror::MirrorReconciler, mirror::watches)?;
-    runtime.spawn_as(gate::CONTROLLER_NAME, GateReconciler { open: open.clone() }, |controller| controller)?;
-    let duplicate = runtime.spawn_as(gate::CONTROLLER_NAME, GateReconciler { open }, |controller| controller);
+    runtime.manager(mirror::CONTROLLER_NAME).add_with(mirror::MirrorReconciler, mirror::watches).start()?;
+    runtime.manager(gate::CONTROLLER_NAME).add(GateReconciler { open: open.clone() }).start()?;
+    let duplicate = runtime.manager(gate::CONTROLLER_NAME).add(GateReconciler { open }).start();
     assert!(
         matches!(duplicate, Err(ferry_sdk::reconcile::Error::DuplicateController(ref name)) if name == "gate-controller"),
         "{:?}",
@@ -224,5 +225,110 @@ async fn one_runtime_runs_two_controllers() -> Result<()> {
         assert!(holder.as_deref().is_none_or(str::is_empty), "{name} still held by {holder:?}");
     }
     assert!(scrape(metrics).await.is_err(), "/metrics still served after shutdown");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_identity_runs_two_kinds() -> Result<()> {
+    init_logs();
+    let ns = TestNamespace::new("sdk-manager").await?;
+    let client = ns.client();
+    gate::install_crd(&client, Gate::crd()).await?;
+    gate::install_crd(&client, Mirror::crd()).await?;
+    let (_open_tx, open) = watch::channel(true);
+    let localhost: SocketAddr = "127.0.0.1:0".parse()?;
+    let identity = "twin-controller";
+    let leases = ferry_sdk::leader::Config {
+        lease_duration: Duration::from_secs(4),
+        renew_deadline: Duration::from_secs(3),
+        retry_period: Duration::from_millis(500),
+        ..ferry_sdk::leader::Config::new(ns.name(), &format!("{identity}-leader-election"))
+    };
+    let mut runtime = Runtime::new(client.clone(), settings(&ns, identity))?
+        .with_metrics_addr(Some(localhost))
+        .with_leader_election(Some(leases));
+    let metrics = runtime.bind().await?.metrics.context("metrics")?;
+    let twice = runtime
+        .manager(identity)
+        .add(GateReconciler { open: open.clone() })
+        .add(GateReconciler { open: open.clone() })
+        .start();
+    assert!(
+        matches!(twice, Err(ferry_sdk::reconcile::Error::DuplicateKind { ref kind, .. }) if kind == "Gate"),
+        "{twice:?}"
+    );
+    runtime
+        .manager(identity)
+        .add_with(mirror::MirrorReconciler, mirror::watches)
+        .add(GateReconciler { open })
+        .start()?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(runtime.wait(async move {
+        let _ = stop_rx.await;
+    }));
+
+    let configmaps: Api<ConfigMap> = ns.api();
+    let mirrors: Api<Mirror> = ns.api();
+    let gates: Api<Gate> = ns.api();
+    let source = ConfigMap {
+        metadata: ObjectMeta { name: Some("src".into()), ..ObjectMeta::default() },
+        data: Some([("k".to_string(), "v".to_string())].into()),
+        ..ConfigMap::default()
+    };
+    configmaps.create(&PostParams::default(), &source).await?;
+    let spec = MirrorSpec { source: "src".into(), target: "dst".into(), interval: "10m".into(), suspend: false };
+    mirrors.create(&PostParams::default(), &Mirror::new("m1", spec)).await?;
+    gates.create(&PostParams::default(), &gate::gate("g1")).await?;
+    let mirrored = wait_for_condition(&mirrors, "m1", "Ready", "True", TIMEOUT).await?;
+    let gated = wait_for_condition(&gates, "g1", "Ready", "True", TIMEOUT).await?;
+
+    // One field manager for both kinds' status.
+    let managers = |fields: &Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry>>| {
+        fields
+            .iter()
+            .flatten()
+            .filter(|entry| entry.subresource.as_deref() == Some("status"))
+            .filter_map(|entry| entry.manager.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(managers(&mirrored.metadata.managed_fields), [identity]);
+    assert_eq!(managers(&gated.metadata.managed_fields), [identity]);
+
+    // One Lease for the identity, none per kind.
+    let lease_api: Api<Lease> = ns.api();
+    let leases: Vec<String> = lease_api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .map(|l| l.metadata.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(leases, [format!("{identity}-leader-election")]);
+
+    // One /metrics, each kind under its own label.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = scrape(metrics).await?;
+        if text.contains("controller_runtime_reconcile_total{controller=\"gate\"")
+            && text.contains("controller_runtime_reconcile_total{controller=\"mirror\"")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (kind, controller) in [("Mirror", "mirror"), ("Gate", "gate")] {
+        assert!(text.contains(&format!("ferry_reconcile_total{{kind=\"{kind}\",result=\"success\"}}")), "{text}");
+        assert!(
+            text.contains(&format!("workqueue_depth{{controller=\"{controller}\",name=\"{controller}\"}}")),
+            "{text}"
+        );
+    }
+
+    delete_all(&mirrors).await?;
+    delete_all(&gates).await?;
+    let _ = stop_tx.send(());
+    tokio::time::timeout(TIMEOUT, task).await.context("runtime did not stop")???;
+    let holder = lease_api.get(&format!("{identity}-leader-election")).await?.spec.and_then(|s| s.holder_identity);
+    assert!(holder.as_deref().is_none_or(str::is_empty), "lease still held by {holder:?}");
     Ok(())
 }

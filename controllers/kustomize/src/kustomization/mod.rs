@@ -784,10 +784,7 @@ impl KustomizationReconciler {
         message: &str,
         metadata: &BTreeMap<String, String>,
     ) {
-        let Some(recorder) = ctx.recorder() else { return };
-        if let Err(error) = recorder.record(object, severity, reason, message, metadata).await {
-            tracing::warn!(%error, "recording event");
-        }
+        ctx.event(object, severity, reason, message, metadata).await;
     }
 }
 

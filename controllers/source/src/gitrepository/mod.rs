@@ -458,7 +458,7 @@ impl GitRepositoryReconciler {
         remove(&mut status.conditions, &[cond::ARTIFACT_OUTDATED]);
         if new_digest {
             let event = format!("stored artifact for commit '{}'", short_message(&commit.message));
-            ctx.event(repo, Severity::Info, source::NEW_ARTIFACT_REASON, &event).await;
+            ctx.event(repo, Severity::Info, source::NEW_ARTIFACT_REASON, &event, &Default::default()).await;
         }
         let storage = self.storage.clone();
         let current = artifact_path.clone();
