@@ -61,6 +61,8 @@ impl<'r> Manager<'r> {
     }
 
     /// Adds a kind that watches only its own objects.
+    // `add` reads as the list of kinds it builds; it is no arithmetic `Add`.
+    #[allow(clippy::should_implement_trait)]
     pub fn add<R: Reconciler>(self, reconciler: R) -> Self {
         self.add_controller(Controller::new(reconciler))
     }
