@@ -18,6 +18,7 @@ pub use object::parse_duration_field;
 mod reference;
 pub mod revision;
 mod shared;
+mod source;
 
 pub use artifact::Artifact;
 pub use condition::{Condition, ConditionStatus};
@@ -32,6 +33,7 @@ pub use shared::{
     CommonMetadata, CustomHealthCheck, DependencyReference, IgnoreRule, Image, Patch, ResourceInventory, Selector,
     Snapshot, drop_description, go_int, preserve_unknown_fields,
 };
+pub use source::{DEFAULT_REQUEUE_AFTER, Source};
 
 /// The finalizer every Flux controller puts on the objects it reconciles.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";

@@ -14,6 +14,7 @@ mod git_repository;
 mod helm_chart;
 mod helm_repository;
 mod oci_repository;
+mod source;
 mod verification;
 
 pub use bucket::*;
@@ -22,6 +23,7 @@ pub use git_repository::*;
 pub use helm_chart::*;
 pub use helm_repository::*;
 pub use oci_repository::*;
+pub use source::*;
 pub use verification::*;
 
 /// The API group of these kinds.

@@ -2,6 +2,9 @@
 //! artifacts with Ferry's native kustomize engine and applies them with
 //! server-side apply, with Flux's flags, conditions, events, inventory and
 //! pruning.
+// Library users (the all-in-one binary, the twin tests, other controllers'
+// tests) read these items' docs: every public item says what it is for.
+#![deny(missing_docs)]
 
 pub mod kustomization;
 

@@ -1,6 +1,9 @@
 //! Ferry's source-controller: reconciles GitRepository objects into
 //! tarballs in its storage, and serves them to the other controllers, with
 //! Flux's flags, conditions, events and artifact format.
+// Library users (the all-in-one binary, the twin tests, other controllers'
+// tests) read these items' docs: every public item says what it is for.
+#![deny(missing_docs)]
 
 pub mod gitrepository;
 

@@ -50,6 +50,49 @@ pub fn mark_unknown(
     set(conditions, type_, ConditionStatus::Unknown, reason, message, generation);
 }
 
+/// Condition changes on a status itself, so that a reconciler writes
+/// `status.mark_true(..)` instead of reaching for the list
+/// (`status.conditions.get_or_insert_with(Vec::new)`) at every step.
+///
+/// Implemented for every [`ReconcileStatus`](ferry_api_meta::ReconcileStatus).
+pub trait StatusConditions {
+    /// Sets `type_` to `True` (see [`set`]).
+    fn mark_true(&mut self, type_: &str, reason: &str, message: &str, generation: Option<i64>);
+    /// Sets `type_` to `False` (see [`set`]).
+    fn mark_false(&mut self, type_: &str, reason: &str, message: &str, generation: Option<i64>);
+    /// Sets `type_` to `Unknown` (see [`set`]).
+    fn mark_unknown(&mut self, type_: &str, reason: &str, message: &str, generation: Option<i64>);
+    /// Removes the conditions of these types; removing a missing one is no change.
+    fn remove(&mut self, types: &[&str]);
+    /// Whether the condition `type_` is `True`.
+    fn is_true(&self, type_: &str) -> bool;
+}
+
+impl<S: ferry_api_meta::ReconcileStatus + ?Sized> StatusConditions for S {
+    fn mark_true(&mut self, type_: &str, reason: &str, message: &str, generation: Option<i64>) {
+        mark_true(self.conditions_mut(), type_, reason, message, generation);
+    }
+
+    fn mark_false(&mut self, type_: &str, reason: &str, message: &str, generation: Option<i64>) {
+        mark_false(self.conditions_mut(), type_, reason, message, generation);
+    }
+
+    fn mark_unknown(&mut self, type_: &str, reason: &str, message: &str, generation: Option<i64>) {
+        mark_unknown(self.conditions_mut(), type_, reason, message, generation);
+    }
+
+    fn remove(&mut self, types: &[&str]) {
+        // Only touch a list that exists: an absent list stays absent.
+        if self.conditions().iter().any(|c| types.contains(&c.type_.as_str())) {
+            self.conditions_mut().retain(|c| !types.contains(&c.type_.as_str()));
+        }
+    }
+
+    fn is_true(&self, type_: &str) -> bool {
+        is_true(self.conditions(), type_)
+    }
+}
+
 /// Which conditions make up `Ready`, and which of them have negative polarity.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
@@ -159,6 +202,42 @@ mod tests {
         let ready = get(&conditions, READY).unwrap();
         assert_eq!(ready.status, ConditionStatus::True);
         assert_eq!(ready.message, "stored artifact for revision main@sha1:abc");
+    }
+
+    #[test]
+    fn statuses_change_their_own_conditions() {
+        use ferry_api_meta::ReconcileStatus;
+        #[derive(Default)]
+        struct Status {
+            conditions: Option<Vec<Condition>>,
+        }
+        impl ReconcileStatus for Status {
+            fn conditions(&self) -> &[Condition] {
+                self.conditions.as_deref().unwrap_or_default()
+            }
+            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+                self.conditions.get_or_insert_with(Vec::new)
+            }
+            fn observed_generation(&self) -> Option<i64> {
+                None
+            }
+            fn set_observed_generation(&mut self, _: Option<i64>) {}
+            fn last_handled_reconcile_at(&self) -> Option<&str> {
+                None
+            }
+            fn set_last_handled_reconcile_at(&mut self, _: Option<String>) {}
+        }
+        let mut status = Status::default();
+        status.remove(&["A"]);
+        assert!(status.conditions.is_none(), "removing from no list leaves no list");
+        status.mark_true("A", SUCCEEDED, "ok", Some(1));
+        status.mark_false("B", FAILED, "no", Some(1));
+        status.mark_unknown("C", PROGRESSING, "working", Some(1));
+        assert!(StatusConditions::is_true(&status, "A"));
+        assert!(is_false(status.conditions(), "B"));
+        status.remove(&["A", "C"]);
+        let types: Vec<&str> = status.conditions().iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["B"]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use ferry_sdk::artifact::{self, Error, Extracted, Fetcher, Limits};
+use ferry_sdk::artifact::{self, Error, Extracted, Fetcher, Limits, Tree};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
@@ -254,6 +254,88 @@ fn caps_the_file_count() {
     assert!(matches!(error, Error::FileLimitExceeded(10)), "{error}");
     assert!(!sandbox.target().join("f10").exists());
     assert_nothing_outside(&sandbox);
+}
+
+/// A 64 KiB file and 4,096 hard links to it: under 200 KiB of gzip that
+/// would expand to 256 MiB if links were free.
+fn hard_link_bomb() -> Vec<u8> {
+    let mut archive = Archive::new().file("big", &[b'x'; 64 << 10]);
+    for i in 0..4096 {
+        archive = archive.link(EntryType::Link, &format!("l{i}"), "big");
+    }
+    archive.bytes()
+}
+
+#[test]
+fn hard_links_count_against_the_size_budget() {
+    let bomb = hard_link_bomb();
+    assert!(bomb.len() < 200 << 10, "the archive is small: {} bytes", bomb.len());
+    let limits = Limits { max_size: 1 << 20, max_files: 100_000 };
+
+    // On disk: stopped at the 16th copy, never writing past the budget.
+    let sandbox = Sandbox::new();
+    let error = sandbox.extract(bomb.clone(), limits).unwrap_err();
+    assert!(matches!(error, Error::SizeLimitExceeded(max) if max == 1 << 20), "{error}");
+    assert!(error.to_string().contains("more than 1048576 bytes"), "{error}");
+    let written: u64 = fs::read_dir(sandbox.target()).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(written <= 1 << 20, "wrote {written} bytes");
+    assert_nothing_outside(&sandbox);
+
+    // In memory: the same error, before the tree grows past the budget.
+    let error = Tree::from_tar_gz(bomb.as_slice(), limits).unwrap_err();
+    assert!(matches!(error, Error::SizeLimitExceeded(_)), "{error}");
+}
+
+#[test]
+fn symlinks_and_every_entry_count_too() {
+    // Symlinks store their target: they count against the byte budget.
+    let target = "t".repeat(90);
+    let mut archive = Archive::new();
+    for i in 0..20 {
+        archive = archive.link(EntryType::Symlink, &format!("s{i}"), &target);
+    }
+    let error = Tree::from_tar_gz(archive.bytes().as_slice(), Limits { max_size: 1000, max_files: 100 }).unwrap_err();
+    assert!(matches!(error, Error::SizeLimitExceeded(1000)), "{error}");
+    // Directories carry no bytes but are entries.
+    let mut archive = Archive::new();
+    for i in 0..20 {
+        archive = archive.dir(&format!("d{i}/"));
+    }
+    let error = Tree::from_tar_gz(archive.bytes().as_slice(), Limits { max_size: 1000, max_files: 10 }).unwrap_err();
+    assert!(matches!(error, Error::FileLimitExceeded(10)), "{error}");
+}
+
+#[test]
+fn the_in_memory_tree_refuses_what_the_disk_refuses() {
+    for (name, archive) in [
+        ("parent traversal", Archive::new().file("../evil", b"x")),
+        ("absolute path", Archive::new().file("/etc/evil", b"x")),
+        ("absolute link", Archive::new().link(EntryType::Symlink, "evil", "/etc")),
+        ("hard link out", Archive::new().link(EntryType::Link, "evil", "../secret")),
+        ("hard link to nothing", Archive::new().link(EntryType::Link, "evil", "missing")),
+        ("device", Archive::new().special(EntryType::Char, "dev")),
+        ("fifo", Archive::new().special(EntryType::Fifo, "fifo")),
+    ] {
+        assert!(Tree::from_tar_gz(archive.bytes().as_slice(), Limits::default()).is_err(), "{name}");
+    }
+    assert!(Tree::from_tar_gz(&b"not a tarball"[..], Limits::default()).is_err());
+    // Relative links stay, resolved inside the tree only.
+    let tree = Tree::from_tar_gz(
+        Archive::new()
+            .file("app/cm.yaml", b"a")
+            .link(EntryType::Symlink, "shared", "app")
+            .link(EntryType::Symlink, "up", "../..")
+            .link(EntryType::Link, "copy.yaml", "app/cm.yaml")
+            .bytes()
+            .as_slice(),
+        Limits::default(),
+    )
+    .unwrap();
+    let resolved = tree.resolve(Path::new("shared/cm.yaml")).unwrap();
+    assert_eq!(tree.file(&resolved), Some(&b"a"[..]));
+    assert_eq!(tree.file(Path::new("copy.yaml")), Some(&b"a"[..]));
+    assert_eq!(tree.resolve(Path::new("up/etc/passwd")), None);
+    assert_eq!(tree.bytes(), 2);
 }
 
 #[test]

@@ -17,7 +17,9 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
 use super::generate::{self, Overlay};
-use super::tree::{Tree, TreeFs};
+use ferry_sdk::artifact::Tree;
+
+use super::tree::TreeFs;
 
 /// Why a build failed; every message is Flux's or close to it.
 #[derive(Debug, thiserror::Error)]
@@ -29,19 +31,22 @@ pub enum Error {
     #[error(transparent)]
     Generate(#[from] generate::Error),
     /// Decrypting a file or a Secret failed.
-    #[error("decryption failed for '{name}': {message}")]
+    #[error("decryption failed for '{name}': {source}")]
     Decryption {
         /// The file or object.
         name: String,
-        /// What went wrong.
-        message: String,
+        /// The JSON or SOPS error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The generated kustomization file could not be written over the tree.
+    #[error("kustomization path not found: {0}")]
+    WriteFailed(#[source] std::io::Error),
     /// A Secret is encrypted but the Kustomization has no decryption.
     #[error("{0} is SOPS encrypted, configuring decryption is required for this secret to be reconciled")]
     EncryptedWithoutDecryption(String),
     /// The kustomize build failed.
     #[error("kustomize build failed: {0}")]
-    Kustomize(String),
+    Kustomize(#[source] ferry_kustomize::Error),
     /// An object lacks apiVersion, kind or name.
     #[error("failed to decode Kubernetes apiVersion, kind and name from: {0}")]
     NotAnObject(String),
@@ -96,7 +101,7 @@ pub fn run(input: &Input) -> Result<Built, Error> {
     let mut fs = TreeFs::new(&root, &input.tree, input.keys.as_ref());
     let dir = secure_join(&fs, &root, &input.path)?;
     let (file, text) = generate::prepare(&fs, &root, &dir, &input.overlay)?;
-    fs.write(&file, text.into_bytes()).map_err(|e| Error::PathNotFound(e.to_string()))?;
+    fs.write(&file, text.into_bytes()).map_err(Error::WriteFailed)?;
     let plain = match &input.substitution {
         Some(_) => plain_scalars_with_vars(&input.tree),
         None => HashSet::new(),
@@ -105,8 +110,7 @@ pub fn run(input: &Input) -> Result<Built, Error> {
     // order unset: the resources come out as read unless `sortOptions` says
     // otherwise, and the status history's digest is of that stream.
     let options = BuildOptions { load_restrictions: LoadRestrictions::None, reorder: Reorder::None };
-    let mut objects =
-        ferry_kustomize::build_resources(&fs, &dir, &options).map_err(|e| Error::Kustomize(e.to_string()))?;
+    let mut objects = ferry_kustomize::build_resources(&fs, &dir, &options).map_err(Error::Kustomize)?;
     for object in objects.iter_mut() {
         let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -317,10 +321,10 @@ fn collect_plain(text: &str, found: &mut HashSet<(String, String)>) {
 
 /// Decrypts a Secret that still carries SOPS metadata after the build.
 fn decrypt_object(object: &Value, keys: &ferry_sops::KeyRing, name: &str) -> Result<Value, Error> {
-    let fail = |message: String| Error::Decryption { name: name.to_string(), message };
-    let json = serde_json::to_vec(object).map_err(|e| fail(e.to_string()))?;
-    let plain = ferry_sops::decrypt(&json, ferry_sops::Format::Json, keys).map_err(|e| fail(e.to_string()))?;
-    serde_json::from_slice(&plain).map_err(|e| fail(e.to_string()))
+    let fail = |source: Box<dyn std::error::Error + Send + Sync>| Error::Decryption { name: name.to_string(), source };
+    let json = serde_json::to_vec(object).map_err(|e| fail(e.into()))?;
+    let plain = ferry_sops::decrypt(&json, ferry_sops::Format::Json, keys).map_err(|e| fail(e.into()))?;
+    serde_json::from_slice(&plain).map_err(|e| fail(e.into()))
 }
 
 #[cfg(test)]

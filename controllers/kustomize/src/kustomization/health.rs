@@ -3,8 +3,18 @@
 
 use std::time::{Duration, Instant};
 
+use ferry_api_kustomize::{Kustomization, KustomizationStatus};
+use ferry_api_meta::conditions as reasons;
 use ferry_kstatus::{HealthChecker, Status};
+use ferry_sdk::conditions::StatusConditions;
+use ferry_sdk::events::Severity;
+use ferry_sdk::reconcile::Context;
 use ferry_ssa::{ObjectRef, ResourceManager};
+use kube::ResourceExt;
+
+use super::apply::Applied;
+use super::source::Fetched;
+use super::{Error, KustomizationReconciler, Result, Run, go_duration, history};
 
 /// How often objects are polled while waiting.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -17,8 +27,8 @@ pub struct Checks {
 impl Checks {
     /// Compiles `spec.healthCheckExprs`; an invalid expression is an error
     /// for the caller to stall on.
-    pub fn new(exprs: &[ferry_api_meta::CustomHealthCheck]) -> Result<Self, String> {
-        Ok(Self { checker: HealthChecker::new(exprs).map_err(|e| e.to_string())? })
+    pub fn new(exprs: &[ferry_api_meta::CustomHealthCheck]) -> Result<Self, ferry_kstatus::Error> {
+        Ok(Self { checker: HealthChecker::new(exprs)? })
     }
 
     fn status_of(&self, object: &serde_json::Value) -> (Status, String) {
@@ -70,4 +80,87 @@ pub async fn wait(
         }
         tokio::time::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
+}
+
+impl KustomizationReconciler {
+    /// Health: waits until the applied objects (`spec.wait`) or those of
+    /// `spec.healthChecks` are Current, within the timeout.
+    ///
+    /// Conditions: sets `Healthy` (Unknown while checking, then True or
+    /// False with `HealthCheckFailed`) and `Reconciling` while checking;
+    /// removes `Healthy` when there is nothing to check.
+    pub async fn reconcile_health(
+        &self,
+        ctx: &Context,
+        object: &Kustomization,
+        status: &mut KustomizationStatus,
+        run: &Run,
+        source: &Fetched,
+        applied: &Applied,
+    ) -> Result<()> {
+        let namespace = object.namespace().unwrap_or_default();
+        let generation = object.metadata.generation;
+        let to_check: Vec<ObjectRef> = if object.spec.wait.unwrap_or(false) {
+            applied
+                .objects
+                .iter()
+                .filter(|o| !(o.kind == "Kustomization" && o.name == object.name_any() && o.namespace == namespace))
+                .cloned()
+                .collect()
+        } else {
+            health_check_refs(object, &namespace)
+        };
+        if to_check.is_empty() {
+            status.remove(&[reasons::HEALTHY]);
+            return Ok(());
+        }
+        let was_healthy = StatusConditions::is_true(status, reasons::HEALTHY);
+        let message = format!(
+            "Running health checks for revision {} with a timeout of {}",
+            source.revision,
+            go_duration(run.timeout)
+        );
+        status.mark_true(reasons::RECONCILING, reasons::PROGRESSING, &message, generation);
+        status.mark_unknown(reasons::HEALTHY, reasons::PROGRESSING, &message, generation);
+        ctx.report_progress(object, status).await;
+        let check_started = Instant::now();
+        if let Err(message) = wait(&applied.manager, &to_check, &run.checks, run.timeout).await {
+            let message = format!("health check failed after {}: {message}", go_duration(check_started.elapsed()));
+            status.mark_false(reasons::HEALTHY, reasons::HEALTH_CHECK_FAILED, &message, generation);
+            history::upsert(status, &applied.digest, run.started, reasons::HEALTH_CHECK_FAILED, &applied.history);
+            return Err(Error::HealthCheckFailed(message));
+        }
+        let message = format!("Health check passed in {}", go_duration(check_started.elapsed()));
+        let is_new_revision = status.last_applied_revision.as_deref() != Some(source.revision.as_str());
+        if !was_healthy || (is_new_revision && !applied.changed.is_empty()) {
+            self.event(ctx, object, Severity::Info, &message, &source.revision).await;
+        }
+        status.mark_true(reasons::HEALTHY, reasons::SUCCEEDED, &message, generation);
+        Ok(())
+    }
+}
+
+/// The objects of `spec.healthChecks`, in `namespace` unless they say.
+fn health_check_refs(object: &Kustomization, namespace: &str) -> Vec<ObjectRef> {
+    object
+        .spec
+        .health_checks
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|check| {
+            let api_version = check.api_version.clone().unwrap_or_default();
+            let (group, version) = match api_version.split_once('/') {
+                Some((group, version)) => (group.to_string(), version.to_string()),
+                None => (String::new(), api_version),
+            };
+            ObjectRef {
+                group,
+                version,
+                kind: check.kind.clone(),
+                namespace: check.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| namespace.to_string()),
+                name: check.name.clone(),
+            }
+        })
+        .collect()
 }

@@ -1,10 +1,19 @@
 //! The source a Kustomization builds from: its artifact, whatever the kind.
+//!
+//! The `sourceRef` kind is looked up among the source API's kinds and read
+//! through the SDK's one generic function, so a new source kind needs no
+//! change here.
+
+use std::sync::Arc;
 
 use ferry_api_kustomize::{Kustomization, KustomizationSourceKind};
-use ferry_api_meta::Artifact;
-use ferry_api_source::{Bucket, ExternalArtifact, GitRepository, OCIRepository};
-use kube::api::Api;
+use ferry_api_meta::{Artifact, Source as _};
+use ferry_sdk::artifact::Tree;
+use ferry_sdk::artifact::source::{self as sdk_source, SourceObject};
+use ferry_sdk::reconcile::Context;
 use kube::{Client, ResourceExt};
+
+use self::Error as Error_;
 
 /// The OCI annotation holding the revision an OCI artifact was built from.
 pub const OCI_REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
@@ -22,17 +31,12 @@ pub enum Error {
         /// The source name.
         name: String,
     },
-    /// The source does not exist.
-    #[error("Source '{0}' not found")]
-    NotFound(String),
-    /// Reading the source failed.
-    #[error("unable to get source '{name}': {source}")]
-    GetFailed {
-        /// `namespace/name`.
-        name: String,
-        /// The cause.
-        source: kube::Error,
-    },
+    /// The kind is no source kind this controller knows.
+    #[error("unsupported source kind '{0}'")]
+    UnknownKind(String),
+    /// Reading the source failed, or it does not exist.
+    #[error(transparent)]
+    Read(#[from] sdk_source::Error),
 }
 
 /// A source's artifact and the facts the Kustomization needs of it.
@@ -51,6 +55,12 @@ impl Source {
     }
 }
 
+impl From<SourceObject> for Source {
+    fn from(object: SourceObject) -> Self {
+        Self { display: object.display(), artifact: object.artifact().cloned() }
+    }
+}
+
 /// The namespace of the source a Kustomization references.
 pub fn source_namespace(kustomization: &Kustomization) -> String {
     kustomization
@@ -63,30 +73,12 @@ pub fn source_namespace(kustomization: &Kustomization) -> String {
 }
 
 /// The kind name as Flux writes it.
-pub fn kind_name(kind: &KustomizationSourceKind) -> &'static str {
-    match kind {
-        KustomizationSourceKind::GitRepository => "GitRepository",
-        KustomizationSourceKind::OCIRepository => "OCIRepository",
-        KustomizationSourceKind::Bucket => "Bucket",
-        KustomizationSourceKind::ExternalArtifact => "ExternalArtifact",
-    }
-}
-
-/// The artifact of source `namespace/name` of kind `K`.
-async fn artifact_of<K>(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    artifact: impl FnOnce(K) -> Option<Artifact>,
-) -> Result<Option<Artifact>, kube::Error>
-where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    Ok(artifact(api.get(name).await?))
+pub fn kind_name(kustomization: &Kustomization) -> String {
+    // The kind enum serialises to Flux's kind names.
+    serde_json::to_value(kustomization.spec.source_ref.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Reads the source of `kustomization`.
@@ -97,31 +89,84 @@ pub async fn get(
 ) -> Result<Source, Error> {
     let reference = &kustomization.spec.source_ref;
     let namespace = source_namespace(kustomization);
-    let kind = kind_name(&reference.kind);
+    let kind = kind_name(kustomization);
     let name = reference.name.clone();
     if no_cross_namespace_refs && Some(&namespace) != kustomization.namespace().as_ref() {
-        return Err(Error::CrossNamespace { kind: kind.into(), namespace, name });
+        return Err(Error::CrossNamespace { kind, namespace, name });
     }
-    let key = format!("{namespace}/{name}");
-    let display = format!("{kind}/{key}");
-    let missing = |error: kube::Error| match &error {
-        kube::Error::Api(status) if status.code == 404 => Error::NotFound(display.clone()),
-        _ => Error::GetFailed { name: key.clone(), source: error },
-    };
-    let artifact = match reference.kind {
-        KustomizationSourceKind::GitRepository => {
-            artifact_of::<GitRepository>(client, &namespace, &name, |s| s.status.and_then(|s| s.artifact)).await
+    let resource = // Flux reads the kind alone: any `apiVersion` of the source group will do.
+    ferry_api_source::source_kind(None, &kind)
+        .ok_or_else(|| Error::UnknownKind(kind.clone()))?;
+    Ok(sdk_source::get(client, &resource, &namespace, &name).await?.into())
+}
+
+/// A source with an artifact to build: what the later steps read of it.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The artifact.
+    pub artifact: Artifact,
+    /// The artifact's revision.
+    pub revision: String,
+    /// The revision the artifact was built from (OCI), if any.
+    pub origin_revision: Option<String>,
+}
+
+impl super::KustomizationReconciler {
+    /// Source: reads the referenced source, which must be allowed
+    /// (`--no-cross-namespace-refs`, the ExternalArtifact gate) and have an
+    /// artifact.
+    ///
+    /// Conditions: none directly; its failures become Ready=False with
+    /// `AccessDenied` (stalled) or `ArtifactFailed` (waiting, no event).
+    pub async fn reconcile_source(&self, ctx: &Context, object: &Kustomization) -> super::Result<Fetched> {
+        use super::Error;
+        let kind = &object.spec.source_ref.kind;
+        if *kind == KustomizationSourceKind::ExternalArtifact && !self.options.allow_external_artifact {
+            return Err(Error::AccessDenied(format!(
+                "can't access '{}/{}/{}', ExternalArtifact feature gate is disabled",
+                kind_name(object),
+                source_namespace(object),
+                object.spec.source_ref.name
+            )));
         }
-        KustomizationSourceKind::OCIRepository => {
-            artifact_of::<OCIRepository>(client, &namespace, &name, |s| s.status.and_then(|s| s.artifact)).await
-        }
-        KustomizationSourceKind::Bucket => {
-            artifact_of::<Bucket>(client, &namespace, &name, |s| s.status.and_then(|s| s.artifact)).await
-        }
-        KustomizationSourceKind::ExternalArtifact => {
-            artifact_of::<ExternalArtifact>(client, &namespace, &name, |s| s.status.and_then(|s| s.artifact)).await
+        let source = match get(ctx.client(), object, self.options.no_cross_namespace_refs).await {
+            Ok(source) => source,
+            Err(error @ Error_::CrossNamespace { .. }) => return Err(Error::AccessDenied(error.to_string())),
+            Err(error) => return Err(Error::Source(error)),
+        };
+        let origin_revision = source.origin_revision();
+        let Some(artifact) = source.artifact else {
+            let retry = self.options.requeue_dependency;
+            return Err(Error::ArtifactNotReady {
+                message: format!("Source artifact not found, retrying in {}", super::go_duration(retry)),
+                retry,
+            });
+        };
+        Ok(Fetched { revision: artifact.revision.clone(), artifact, origin_revision })
+    }
+
+    /// Fetch: the artifact's tree, downloaded (its digest checked while it
+    /// streams) and unpacked in memory once per revision by the SDK, then
+    /// shared by every Kustomization that builds from it.
+    ///
+    /// Conditions: none directly; a missing artifact waits
+    /// (`ArtifactFailed`, no event), other failures retry.
+    pub async fn reconcile_fetch(&self, source: &Fetched) -> super::Result<Arc<Tree>> {
+        use super::Error;
+        match self.artifacts.tree(&source.artifact).await {
+            Ok(tree) => Ok(tree),
+            Err(ferry_sdk::artifact::Error::NotFound { .. }) => {
+                let retry = self.options.requeue_dependency;
+                Err(Error::ArtifactNotReady {
+                    message: format!(
+                        "Source is not ready, artifact not found, retrying in {}",
+                        super::go_duration(retry)
+                    ),
+                    retry,
+                })
+            }
+            Err(error @ ferry_sdk::artifact::Error::TempDir { .. }) => Err(Error::TempDir(error)),
+            Err(error) => Err(Error::ArtifactFailed(error)),
         }
     }
-    .map_err(missing)?;
-    Ok(Source { display, artifact })
 }

@@ -24,15 +24,15 @@ use kube::ResourceExt;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `toPath` cannot be placed inside the tree.
-    #[error("path calculation for include '{name}' failed: {message}")]
+    #[error("path calculation for include '{name}' failed: {source}")]
     IllegalPath {
         /// The included repository.
         name: String,
-        /// Why.
-        message: String,
+        /// Why the path does not resolve inside the tree.
+        source: std::io::Error,
     },
     /// Unpacking or moving the included artifact failed.
-    #[error("failed to copy '{name}' include from {from} to {to}: {message}")]
+    #[error("failed to copy '{name}' include from {from} to {to}: {source}")]
     CopyFailed {
         /// The included repository.
         name: String,
@@ -40,8 +40,14 @@ pub enum Error {
         from: String,
         /// `toPath`.
         to: String,
-        /// Why.
-        message: String,
+        /// The failed operation's error (storage, extraction or filesystem).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The blocking copy task died.
+    #[error("copying the includes failed: {source}")]
+    Task {
+        /// The cause.
+        source: tokio::task::JoinError,
     },
 }
 
@@ -116,45 +122,44 @@ pub fn copy_all(
     for (include, artifact) in includes.iter().zip(artifacts) {
         let name = include.repository.name.clone();
         let (from, to) = (from_path(include), to_path(include));
-        let target =
-            secure_join(dir, &to).map_err(|e| Error::IllegalPath { name: name.clone(), message: e.to_string() })?;
-        let failed =
-            |message: String| Error::CopyFailed { name: name.clone(), from: from.clone(), to: to.clone(), message };
+        let target = secure_join(dir, &to).map_err(|source| Error::IllegalPath { name: name.clone(), source })?;
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| Error::CopyFailed {
+            name: name.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            source,
+        };
         if target == dir {
-            return Err(Error::IllegalPath {
-                name: name.clone(),
-                message: "the include would replace the whole tree".into(),
-            });
+            let source =
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "the include would replace the whole tree");
+            return Err(Error::IllegalPath { name: name.clone(), source });
         }
-        let path = ArtifactPath::parse(&artifact.path).map_err(|e| failed(e.to_string()))?;
-        let scratch = tempfile::Builder::new()
-            .prefix("ferry-include-")
-            .tempdir()
-            .map_err(|e| failed(format!("creating a scratch directory: {e}")))?;
+        let path = ArtifactPath::parse(&artifact.path).map_err(|e| failed(e.into()))?;
+        let scratch = tempfile::Builder::new().prefix("ferry-include-").tempdir().map_err(|e| failed(e.into()))?;
         let unpacked = scratch.path().join("unpack");
         let local = storage.local_path(&path);
-        let file = fs::File::open(&local).map_err(|e| failed(format!("opening {}: {e}", local.display())))?;
+        let file = fs::File::open(&local).map_err(|e| failed(e.into()))?;
         // Flux unpacks includes without a size limit: they are its own
-        // artifacts (half the range: the extractor adds to its budget).
-        let limits = ferry_sdk::artifact::Limits { max_size: u64::MAX / 2, max_files: usize::MAX / 2 };
+        // artifacts.
+        let limits = ferry_sdk::artifact::Limits { max_size: u64::MAX, max_files: usize::MAX };
         ferry_sdk::artifact::extract_tar_gz(std::io::BufReader::new(file), &unpacked, limits)
-            .map_err(|e| failed(e.to_string()))?;
-        let source = secure_join(&unpacked, &from).map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(e.into()))?;
+        let source = secure_join(&unpacked, &from).map_err(|e| failed(e.into()))?;
         if !source.exists() {
-            return Err(failed(format!("'{from}' does not exist in the artifact")));
+            return Err(failed(format!("'{from}' does not exist in the artifact").into()));
         }
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| failed(format!("creating {}: {e}", parent.display())))?;
+            fs::create_dir_all(parent).map_err(|e| failed(e.into()))?;
         }
         // As a rename does: an empty directory may be replaced, nothing else.
         if let Ok(meta) = fs::symlink_metadata(&target) {
             let empty_dir = meta.is_dir() && fs::read_dir(&target).is_ok_and(|mut d| d.next().is_none());
             if !empty_dir {
-                return Err(failed(format!("'{to}' already exists in the repository")));
+                return Err(failed(format!("'{to}' already exists in the repository").into()));
             }
-            fs::remove_dir(&target).map_err(|e| failed(e.to_string()))?;
+            fs::remove_dir(&target).map_err(|e| failed(e.into()))?;
         }
-        fs::rename(&source, &target).map_err(|e| failed(e.to_string()))?;
+        fs::rename(&source, &target).map_err(|e| failed(e.into()))?;
     }
     Ok(())
 }

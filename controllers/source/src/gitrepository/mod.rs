@@ -1,40 +1,44 @@
 //! GitRepository: from a Git ref to a stored, digest-addressed tarball.
 //!
-//! The steps, in Flux's order:
-//! 1. source: read the Secrets, look up the included repositories' artifacts
-//!    (condition `IncludeUnavailable`), list the remote's refs, resolve
-//!    `spec.ref`; when the artifact already holds that revision (and nothing
-//!    that shapes it changed: ignore rules, sparse paths, submodules,
-//!    includes and their artifacts), stop here without cloning; otherwise
-//!    fetch the commit (and its submodules when asked) and verify its
-//!    signature when `spec.verify` asks (conditions `FetchFailed`,
-//!    `SourceVerified`);
-//! 2. include: copy the included artifacts into the tree;
-//! 3. artifact: pack the tree minus ignored files, link `latest.tar.gz`,
-//!    record `status.artifact`, collect old files (conditions
-//!    `ArtifactInStorage`, `StorageOperationFailed`).
+//! [`Reconciler::reconcile`] runs Flux's steps in order, each a method that
+//! owns its conditions and hands a typed value to the next:
+//! 1. [`reconcile_storage`](GitRepositoryReconciler::reconcile_storage):
+//!    is the recorded artifact still stored ([`Storage`]);
+//! 2. [`reconcile_source`](GitRepositoryReconciler::reconcile_source): spec,
+//!    Secrets, the included artifacts, the remote's refs; stops with
+//!    [`Source::Unchanged`] when the stored artifact already is the revision
+//!    (shaped the same way), else fetches and verifies the commit
+//!    ([`Checkout`]);
+//! 3. [`reconcile_include`](GitRepositoryReconciler::reconcile_include):
+//!    copies the included artifacts into the tree;
+//! 4. [`reconcile_artifact`](GitRepositoryReconciler::reconcile_artifact):
+//!    the step every source kind shares ([`store::publish`]).
 
 pub mod auth;
+mod error;
 pub mod include;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_api_meta::Artifact;
 use ferry_api_meta::conditions as cond;
-use ferry_api_meta::{Artifact, Condition};
-use ferry_api_source::{self as source, GitProvider, GitRepository, GitRepositorySpec, GitRepositoryStatus};
+use ferry_api_source::{
+    self as source, GitProvider, GitRepository, GitRepositoryInclude, GitRepositorySpec, GitRepositoryStatus,
+};
 use ferry_git::{CheckoutOptions, GitRef, TrustedKeys};
-use ferry_sdk::conditions::{Summary, mark_false, mark_true};
-use ferry_sdk::events::Severity;
+use ferry_sdk::artifact::store::{self, Content, Publish};
+use ferry_sdk::conditions::{StatusConditions, Summary};
 use ferry_sdk::reconcile::Context;
-use ferry_sdk::{ErrorClass, Outcome, ReconcileError, Reconciler};
-use ferry_storage::{ArtifactPath, SourceIgnore, Storage};
+use ferry_sdk::{Outcome, ReconcileError, Reconciler};
+use ferry_storage::{ArtifactPath, Storage};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
 use kube::{Resource, ResourceExt};
+
+use error::git_error;
+pub use error::{Error, INVALID_TIMEOUT};
 
 /// The kind, as used in artifact paths.
 pub const KIND: &str = "GitRepository";
@@ -44,92 +48,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long to wait for an included repository (Flux's `--requeue-dependency`).
 pub const REQUEUE_DEPENDENCY: Duration = Duration::from_secs(30);
-
-/// What went wrong reconciling a GitRepository.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The spec cannot work (a bad URL, a bad duration).
-    #[error("{0}")]
-    InvalidSpec(String),
-    /// `spec.provider` names a cloud identity this controller cannot obtain.
-    #[error("{0}")]
-    UnsupportedProvider(String),
-    /// A referenced Secret could not be read.
-    #[error("failed to get secret '{name}': {message}")]
-    SecretUnavailable {
-        /// `<namespace>/<name>`.
-        name: String,
-        /// Why.
-        message: String,
-    },
-    /// A referenced Secret is unusable.
-    #[error("invalid secret '{name}': {message}")]
-    InvalidSecret {
-        /// `<namespace>/<name>`.
-        name: String,
-        /// Why.
-        message: String,
-    },
-    /// The remote refused the credentials.
-    #[error("{0}")]
-    AuthenticationFailed(String),
-    /// Listing, fetching or checking out failed.
-    #[error("{0}")]
-    GitOperationFailed(String),
-    /// The signature could not be verified (`reason` is Flux's).
-    #[error("{message}")]
-    VerificationFailed {
-        /// The `SourceVerified` reason.
-        reason: &'static str,
-        /// Why.
-        message: String,
-        /// No retry helps until the spec changes.
-        stalled: bool,
-    },
-    /// An included repository is missing or has no artifact yet.
-    #[error("{message}")]
-    IncludeUnavailable {
-        /// The `IncludeUnavailable` reason.
-        reason: &'static str,
-        /// Why.
-        message: String,
-        /// When to look again (`--requeue-dependency`).
-        retry: Duration,
-    },
-    /// Copying an included artifact into the tree failed.
-    #[error(transparent)]
-    Include(#[from] include::Error),
-    /// Writing the artifact failed.
-    #[error("{0}")]
-    StorageOperationFailed(String),
-}
-
-impl ReconcileError for Error {
-    fn reason(&self) -> &str {
-        match self {
-            Self::InvalidSpec(_) => cond::URL_INVALID,
-            Self::UnsupportedProvider(_) => source::INVALID_PROVIDER_CONFIGURATION_REASON,
-            Self::SecretUnavailable { .. } | Self::InvalidSecret { .. } | Self::AuthenticationFailed(_) => {
-                cond::AUTHENTICATION_FAILED
-            }
-            Self::GitOperationFailed(_) => cond::GIT_OPERATION_FAILED,
-            Self::VerificationFailed { reason, .. } | Self::IncludeUnavailable { reason, .. } => reason,
-            Self::Include(include::Error::IllegalPath { .. }) => source::INCLUDE_ILLEGAL_PATH_REASON,
-            Self::Include(include::Error::CopyFailed { .. }) => source::INCLUDE_COPY_FAILURE_REASON,
-            Self::StorageOperationFailed(_) => cond::ARCHIVE_OPERATION_FAILED,
-        }
-    }
-
-    fn class(&self) -> ErrorClass {
-        match self {
-            Self::InvalidSpec(_) | Self::UnsupportedProvider(_) | Self::VerificationFailed { stalled: true, .. } => {
-                ErrorClass::Stalled
-            }
-            Self::IncludeUnavailable { retry, .. } => ErrorClass::Waiting(Some(*retry)),
-            _ => ErrorClass::Transient,
-        }
-    }
-}
 
 /// How GitRepositories are fetched, from the controller's flags.
 #[derive(Debug, Clone)]
@@ -171,6 +89,37 @@ impl GitRepositoryReconciler {
     }
 }
 
+/// What [`GitRepositoryReconciler::reconcile_storage`] found.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored {
+    /// Whether the file of `status.artifact` is still in storage.
+    pub artifact_present: bool,
+}
+
+/// What [`GitRepositoryReconciler::reconcile_source`] decided.
+pub enum Source {
+    /// The stored artifact already is this revision: nothing more to do.
+    Unchanged {
+        /// The revision (`main@sha1:...`).
+        revision: String,
+        /// The `ArtifactInStorage` message.
+        message: String,
+    },
+    /// A new tree to store.
+    Fetched(Checkout),
+}
+
+/// A fetched and verified commit in a working directory, with what shapes
+/// its artifact.
+pub struct Checkout {
+    work: tempfile::TempDir,
+    path: ArtifactPath,
+    resolved: ferry_git::Resolved,
+    commit: ferry_git::Commit,
+    includes: Vec<GitRepositoryInclude>,
+    included: Vec<Artifact>,
+}
+
 fn is_ssh(url: &str) -> bool {
     url.starts_with("ssh://")
 }
@@ -189,20 +138,21 @@ async fn secret_data(
     let full = format!("{namespace}/{name}");
     match secrets.get_opt(name).await {
         Ok(Some(secret)) => Ok(secret.data.unwrap_or_default()),
-        Ok(None) => Err(Error::SecretUnavailable { name: full, message: "not found".into() }),
-        Err(err) => Err(Error::SecretUnavailable { name: full, message: err.to_string() }),
+        Ok(None) => Err(Error::SecretNotFound { name: full }),
+        Err(source) => Err(Error::SecretUnavailable { name: full, source }),
     }
 }
 
-fn set_fetch_failed(status: &mut GitRepositoryStatus, generation: Option<i64>, err: &Error) {
-    let conditions = status.conditions.get_or_insert_with(Vec::new);
-    mark_true(conditions, cond::FETCH_FAILED, err.reason(), &err.to_string(), generation);
+/// Where the shared artifact step records the artifact.
+fn artifact_of(status: &mut GitRepositoryStatus) -> &mut Option<Artifact> {
+    &mut status.artifact
 }
 
-fn remove(conditions: &mut Option<Vec<Condition>>, types: &[&str]) {
-    if let Some(list) = conditions {
-        list.retain(|c| !types.contains(&c.type_.as_str()));
-    }
+/// Marks `type_` True with the error's reason and message, and hands the
+/// error on: a step sets its condition where the failure happens.
+fn failed(status: &mut GitRepositoryStatus, type_: &str, generation: Option<i64>, error: Error) -> Error {
+    status.mark_true(type_, error.reason(), &error.to_string(), generation);
+    error
 }
 
 impl Reconciler for GitRepositoryReconciler {
@@ -229,22 +179,13 @@ impl Reconciler for GitRepositoryReconciler {
         status: &mut GitRepositoryStatus,
         ctx: &Context,
     ) -> Result<Outcome, Error> {
-        let generation = repo.meta().generation;
-        let result = self.reconcile_steps(repo, status, ctx).await;
-        match &result {
-            Err(err @ (Error::StorageOperationFailed(_) | Error::Include(_))) => {
-                let conditions = status.conditions.get_or_insert_with(Vec::new);
-                mark_true(conditions, cond::STORAGE_OPERATION_FAILED, err.reason(), &err.to_string(), generation);
-            }
-            Err(err @ Error::IncludeUnavailable { .. }) => {
-                let conditions = status.conditions.get_or_insert_with(Vec::new);
-                mark_true(conditions, cond::INCLUDE_UNAVAILABLE, err.reason(), &err.to_string(), generation);
-            }
-            Err(Error::VerificationFailed { .. }) => {}
-            Err(err) => set_fetch_failed(status, generation, err),
-            Ok(_) => remove(&mut status.conditions, &[cond::FETCH_FAILED, cond::STORAGE_OPERATION_FAILED]),
-        }
-        result
+        let stored = self.reconcile_storage(repo, status);
+        let checkout = match self.reconcile_source(ctx, repo, status, stored).await? {
+            Source::Unchanged { revision, message } => return Ok(Outcome::ready(message).with_revision(revision)),
+            Source::Fetched(checkout) => checkout,
+        };
+        let checkout = self.reconcile_include(repo, status, checkout).await?;
+        self.reconcile_artifact(ctx, repo, status, checkout).await
     }
 
     async fn cleanup(&self, repo: &GitRepository, _ctx: &Context) -> Result<(), Error> {
@@ -252,62 +193,56 @@ impl Reconciler for GitRepositoryReconciler {
         self.storage
             .remove_all(KIND, &namespace, &repo.name_any())
             .map(|_| ())
-            .map_err(|e| Error::StorageOperationFailed(format!("garbage collection for deleted resource failed: {e}")))
+            .map_err(|source| Error::Cleanup { source })
     }
 }
 
 impl GitRepositoryReconciler {
-    async fn reconcile_steps(
+    /// Storage: whether the recorded artifact is still stored, so that a
+    /// lost file is rebuilt even when the revision did not move.
+    ///
+    /// Conditions: sets and removes none.
+    pub fn reconcile_storage(&self, _repo: &GitRepository, status: &GitRepositoryStatus) -> Stored {
+        let artifact_present = status
+            .artifact
+            .as_ref()
+            .and_then(|a| ArtifactPath::parse(&a.path).ok())
+            .is_some_and(|path| self.storage.exists(&path));
+        Stored { artifact_present }
+    }
+
+    /// Source: checks the spec, reads the Secrets and the included
+    /// repositories' artifacts, resolves `spec.ref` on the remote and, unless
+    /// the stored artifact already is that revision shaped the same way
+    /// (ignore rules, sparse paths, submodules, includes and their
+    /// artifacts), fetches the commit and verifies it as `spec.verify` asks.
+    ///
+    /// Conditions: sets `FetchFailed` (bad spec, Secret, Git failure),
+    /// `IncludeUnavailable`, `ArtifactOutdated` (`NewRevision`,
+    /// `IncludeChange`), `SourceVerified` (True or False), and
+    /// `ArtifactInStorage` when unchanged; removes `FetchFailed` and
+    /// `IncludeUnavailable` once past them, a failed `SourceVerified`
+    /// before verifying again, and `SourceVerified` when nothing is verified.
+    pub async fn reconcile_source(
         &self,
+        ctx: &Context,
         repo: &GitRepository,
         status: &mut GitRepositoryStatus,
-        ctx: &Context,
-    ) -> Result<Outcome, Error> {
+        stored: Stored,
+    ) -> Result<Source, Error> {
+        let generation = repo.meta().generation;
+        let fetch_failed =
+            |status: &mut GitRepositoryStatus, error| failed(status, cond::FETCH_FAILED, generation, error);
         let spec = &repo.spec;
         let namespace = repo.namespace().unwrap_or_default();
-        let generation = repo.meta().generation;
-        let url = spec.url.clone();
-        if !(url.starts_with("http://") || url.starts_with("https://") || is_ssh(&url)) {
-            return Err(Error::InvalidSpec(format!("invalid URL '{url}': the scheme must be http, https or ssh")));
-        }
-        let timeout = match &spec.timeout {
-            Some(text) => ferry_api_meta::duration::parse(text)
-                .map_err(|e| Error::InvalidSpec(format!("invalid timeout '{text}': {e}")))?,
-            None => DEFAULT_TIMEOUT,
+        let (url, timeout) = match checked_spec(spec) {
+            Ok(checked) => checked,
+            Err(error) => return Err(fetch_failed(status, error)),
         };
-
-        // Cloud identities (GitHub App, Azure and AWS workload identity) are
-        // not obtained by Ferry: say so instead of cloning anonymously.
-        let provider = match spec.provider.unwrap_or_default() {
-            GitProvider::Generic => None,
-            GitProvider::Aws => Some("aws"),
-            GitProvider::Azure => Some("azure"),
-            GitProvider::Github => Some("github"),
+        let credentials = match self.credentials(ctx, &namespace, spec).await {
+            Ok(credentials) => credentials,
+            Err(error) => return Err(fetch_failed(status, error)),
         };
-        if let Some(provider) = provider {
-            return Err(Error::UnsupportedProvider(format!(
-                "provider '{provider}' is not supported by this source-controller: use provider 'generic' with a secretRef"
-            )));
-        }
-
-        // Credentials.
-        let mut credentials = ferry_git::Auth::default();
-        if let Some(secret) = &spec.secret_ref {
-            let data = secret_data(ctx, &namespace, &secret.name).await?;
-            credentials = auth::from_secret(&data, is_ssh(&url)).map_err(|e| Error::InvalidSecret {
-                name: format!("{namespace}/{}", secret.name),
-                message: e.to_string(),
-            })?;
-        }
-        credentials.ssh_kex_algorithms = self.options.ssh_kex_algorithms.clone();
-        credentials.ssh_host_key_algorithms = self.options.ssh_host_key_algorithms.clone();
-        if let Some(proxy) = &spec.proxy_secret_ref {
-            let data = secret_data(ctx, &namespace, &proxy.name).await?;
-            credentials.proxy = Some(auth::proxy_from_secret(&data).map_err(|e| Error::InvalidSecret {
-                name: format!("{namespace}/{}", proxy.name),
-                message: e.to_string(),
-            })?);
-        }
 
         // A failed verification is computed again; a passed one stays until
         // the new revision is verified.
@@ -317,13 +252,15 @@ impl GitRepositoryReconciler {
 
         // The included repositories' artifacts.
         let includes = spec.include.clone().unwrap_or_default();
-        let included = self.fetch_includes(ctx, &namespace, &includes).await?;
-        remove(&mut status.conditions, &[cond::INCLUDE_UNAVAILABLE]);
+        let included = match self.fetch_includes(ctx, &namespace, &includes).await {
+            Ok(included) => included,
+            Err(error) => return Err(failed(status, cond::INCLUDE_UNAVAILABLE, generation, error)),
+        };
+        status.remove(&[cond::INCLUDE_UNAVAILABLE]);
         let includes_changed = include::artifacts_differ(&included, status.included_artifacts.as_deref());
         if includes_changed && status.included_artifacts.is_some() {
-            let conditions = status.conditions.get_or_insert_with(Vec::new);
             let message = "included artifacts differ from last observed includes";
-            mark_true(conditions, cond::ARTIFACT_OUTDATED, source::INCLUDE_CHANGE_REASON, message, generation);
+            status.mark_true(cond::ARTIFACT_OUTDATED, source::INCLUDE_CHANGE_REASON, message, generation);
         }
 
         // Resolve the ref on the remote.
@@ -341,20 +278,27 @@ impl GitRepositoryReconciler {
                 };
                 ferry_git::resolve(&refs, &reference).map_err(git_error)
             })
-            .await?
+            .await
+        };
+        let resolved = match resolved {
+            Ok(resolved) => resolved,
+            Err(error) => return Err(fetch_failed(status, error)),
         };
 
         // Nothing to do when the stored artifact already is this revision,
         // shaped the same way.
-        let ignore = spec.ignore.clone();
+        let path = ArtifactPath::new(KIND, &namespace, &repo.name_any(), &format!("{}.tar.gz", resolved.commit))
+            .map_err(|source| Error::ArtifactPath { source });
+        let path = match path {
+            Ok(path) => path,
+            Err(error) => return Err(failed(status, cond::STORAGE_OPERATION_FAILED, generation, error)),
+        };
         let sparse = spec.sparse_checkout.clone().unwrap_or_default();
         let recurse = spec.recurse_submodules.unwrap_or(false);
-        let artifact_path =
-            ArtifactPath::new(KIND, &namespace, &repo.name_any(), &format!("{}.tar.gz", resolved.commit))
-                .map_err(|e| Error::StorageOperationFailed(e.to_string()))?;
         let unchanged = status.artifact.as_ref().is_some_and(|a| a.revision == resolved.revision)
-            && self.storage.exists(&artifact_path)
-            && status.observed_ignore == ignore
+            && stored.artifact_present
+            && self.storage.exists(&path)
+            && status.observed_ignore == spec.ignore
             && status.observed_sparse_checkout.clone().unwrap_or_default() == sparse
             && status.observed_recurse_submodules.unwrap_or(false) == recurse
             && status.observed_include.clone().unwrap_or_default() == includes
@@ -362,115 +306,148 @@ impl GitRepositoryReconciler {
             && (spec.verify.is_none() || status.source_verification_mode.is_some());
         if unchanged {
             let message = format!("stored artifact for revision '{}'", resolved.revision);
-            let conditions = status.conditions.get_or_insert_with(Vec::new);
-            mark_true(conditions, cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
-            remove(&mut status.conditions, &[cond::ARTIFACT_OUTDATED]);
-            return Ok(Outcome::ready(message).with_revision(resolved.revision));
+            status.mark_true(cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
+            status.remove(&[cond::ARTIFACT_OUTDATED, cond::FETCH_FAILED, cond::STORAGE_OPERATION_FAILED]);
+            return Ok(Source::Unchanged { revision: resolved.revision, message });
         }
         if let Some(current) = status.artifact.as_ref().filter(|a| a.revision != resolved.revision) {
             tracing::debug!(from = %current.revision, to = %resolved.revision, "new upstream revision");
             let message = format!("new upstream revision '{}'", resolved.revision);
-            let conditions = status.conditions.get_or_insert_with(Vec::new);
-            mark_true(conditions, cond::ARTIFACT_OUTDATED, source::NEW_REVISION_REASON, &message, generation);
+            status.mark_true(cond::ARTIFACT_OUTDATED, source::NEW_REVISION_REASON, &message, generation);
         }
 
-        // Fetch and write the tree.
-        let work = tempfile::Builder::new()
-            .prefix("gitrepository-")
-            .tempdir()
-            .map_err(|e| Error::StorageOperationFailed(format!("failed to create temporary working directory: {e}")))?;
-        let dir: PathBuf = work.path().to_path_buf();
+        // Fetch the tree.
+        let work = match tempfile::Builder::new().prefix("gitrepository-").tempdir() {
+            Ok(work) => work,
+            Err(source) => {
+                let error = Error::Storage { message: "failed to create temporary working directory", source };
+                return Err(failed(status, cond::STORAGE_OPERATION_FAILED, generation, error));
+            }
+        };
         let commit = {
-            let (url, credentials, resolved, dir) = (url.clone(), credentials.clone(), resolved.clone(), dir.clone());
+            let (url, credentials, resolved, dir) =
+                (url.clone(), credentials.clone(), resolved.clone(), work.path().to_path_buf());
             let options = CheckoutOptions {
                 timeout: Some(timeout),
                 deadline: Some(deadline),
-                sparse: sparse.clone(),
+                sparse,
                 recurse_submodules: recurse,
             };
             run_blocking(timeout, move || {
                 ferry_git::checkout(&url, &credentials, &resolved, &dir, &options).map_err(git_error)
             })
-            .await?
+            .await
         };
+        let commit = match commit {
+            Ok(commit) => commit,
+            Err(error) => return Err(fetch_failed(status, error)),
+        };
+        status.remove(&[cond::FETCH_FAILED]);
 
         // Verify.
         match &spec.verify {
-            Some(verify) => {
-                let verified = self.verify(ctx, &namespace, verify, &resolved, &commit).await;
-                let conditions = status.conditions.get_or_insert_with(Vec::new);
-                match verified {
-                    Ok((mode, message)) => {
-                        mark_true(conditions, cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
-                        status.source_verification_mode = Some(mode);
-                    }
-                    Err(err) => {
-                        mark_false(conditions, cond::SOURCE_VERIFIED, err.reason(), &err.to_string(), generation);
-                        status.source_verification_mode = None;
-                        return Err(err);
-                    }
+            Some(verify) => match self.verify(ctx, &namespace, verify, &resolved, &commit).await {
+                Ok((mode, message)) => {
+                    status.mark_true(cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
+                    status.source_verification_mode = Some(mode);
                 }
-            }
+                Err(error) => {
+                    status.mark_false(cond::SOURCE_VERIFIED, error.reason(), &error.to_string(), generation);
+                    status.source_verification_mode = None;
+                    return Err(error);
+                }
+            },
             None => {
-                remove(&mut status.conditions, &[cond::SOURCE_VERIFIED]);
+                status.remove(&[cond::SOURCE_VERIFIED]);
                 status.source_verification_mode = None;
             }
         }
+        Ok(Source::Fetched(Checkout { work, path, resolved, commit, includes, included }))
+    }
 
-        // Copy the includes in, pack and record the artifact.
+    /// Include: copies each included artifact (its `fromPath`) to its
+    /// `toPath` in the checked-out tree.
+    ///
+    /// Conditions: sets `StorageOperationFailed` (`IllegalPath`,
+    /// `CopyFailure`) when an include cannot be copied; removes none.
+    pub async fn reconcile_include(
+        &self,
+        repo: &GitRepository,
+        status: &mut GitRepositoryStatus,
+        checkout: Checkout,
+    ) -> Result<Checkout, Error> {
+        if checkout.includes.is_empty() {
+            return Ok(checkout);
+        }
         let storage = self.storage.clone();
-        let (stored, url_of_latest) = {
-            let (path, dir, ignore, includes, included) =
-                (artifact_path.clone(), dir.clone(), ignore.clone(), includes.clone(), included.clone());
-            tokio::task::spawn_blocking(move || -> Result<_, Error> {
-                include::copy_all(&storage, &includes, &included, &dir)?;
-                let pack = || -> Result<_, ferry_storage::Error> {
-                    let _lock = storage.lock(&path)?;
-                    let rules = SourceIgnore::load(&dir, ignore.as_deref())?;
-                    let stored = storage.archive(&path, &dir, &rules)?;
-                    let latest = storage.symlink(&path, "latest.tar.gz")?;
-                    Ok((stored, latest))
-                };
-                pack().map_err(|e| Error::StorageOperationFailed(format!("unable to archive artifact to storage: {e}")))
-            })
-            .await
-            .map_err(|e| Error::StorageOperationFailed(e.to_string()))??
+        let copied = tokio::task::spawn_blocking(move || {
+            include::copy_all(&storage, &checkout.includes, &checkout.included, checkout.work.path())
+                .map(|()| checkout)
+                .map_err(Error::from)
+        })
+        .await
+        .unwrap_or_else(|source| Err(Error::from(include::Error::Task { source })));
+        copied.map_err(|error| failed(status, cond::STORAGE_OPERATION_FAILED, repo.meta().generation, error))
+    }
+
+    /// Artifact: packs the tree through the step every source kind shares
+    /// ([`store::publish`]: lock, archive minus ignored files, `latest.tar.gz`,
+    /// `status.artifact`, `NewArtifact`, garbage collection), then records
+    /// what shaped it (`observed*`, `includedArtifacts`).
+    ///
+    /// Conditions: those of [`store::publish`]: sets `ArtifactInStorage` or
+    /// `StorageOperationFailed`, removes `ArtifactOutdated` and
+    /// `StorageOperationFailed` on success.
+    pub async fn reconcile_artifact(
+        &self,
+        ctx: &Context,
+        repo: &GitRepository,
+        status: &mut GitRepositoryStatus,
+        checkout: Checkout,
+    ) -> Result<Outcome, Error> {
+        let spec = &repo.spec;
+        let request = Publish {
+            path: checkout.path.clone(),
+            content: Content::Dir { dir: checkout.work.path().to_path_buf(), ignore: spec.ignore.clone() },
+            revision: checkout.resolved.revision.clone(),
+            latest: "latest.tar.gz".into(),
+            event: format!("stored artifact for commit '{}'", short_message(&checkout.commit.message)),
         };
-        tracing::debug!(latest = %url_of_latest, "updated the latest link");
-        let new_digest = status.artifact.as_ref().is_none_or(|a| a.digest != stored.digest);
-        status.artifact = Some(Artifact {
-            path: artifact_path.as_str().to_string(),
-            url: self.storage.url(&artifact_path),
-            revision: resolved.revision.clone(),
-            digest: stored.digest.clone(),
-            last_update_time: Time(k8s_openapi::jiff::Timestamp::now()),
-            size: i64::try_from(stored.size).ok(),
-            metadata: None,
-        });
-        status.included_artifacts = (!included.is_empty()).then_some(included);
-        status.observed_ignore = ignore;
+        let published = store::publish(ctx, repo, &self.storage, status, artifact_of, request).await?;
+        status.included_artifacts = (!checkout.included.is_empty()).then_some(checkout.included);
+        status.observed_ignore = spec.ignore.clone();
+        let sparse = spec.sparse_checkout.clone().unwrap_or_default();
         status.observed_sparse_checkout = (!sparse.is_empty()).then_some(sparse);
         status.observed_recurse_submodules = spec.recurse_submodules;
         status.observed_include = spec.include.clone();
-        let message = format!("stored artifact for revision '{}'", resolved.revision);
-        let conditions = status.conditions.get_or_insert_with(Vec::new);
-        mark_true(conditions, cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
-        remove(&mut status.conditions, &[cond::ARTIFACT_OUTDATED]);
-        if new_digest {
-            let event = format!("stored artifact for commit '{}'", short_message(&commit.message));
-            ctx.event(repo, Severity::Info, source::NEW_ARTIFACT_REASON, &event, &Default::default()).await;
+        // NewArtifact was announced by the step, as Flux's only event for it.
+        Ok(Outcome::ready(published.message).with_revision(checkout.resolved.revision).quiet())
+    }
+
+    /// The credentials `spec.secretRef` and `spec.proxySecretRef` describe,
+    /// with the controller's SSH algorithms.
+    async fn credentials(
+        &self,
+        ctx: &Context,
+        namespace: &str,
+        spec: &GitRepositorySpec,
+    ) -> Result<ferry_git::Auth, Error> {
+        let mut credentials = ferry_git::Auth::default();
+        if let Some(secret) = &spec.secret_ref {
+            let data = secret_data(ctx, namespace, &secret.name).await?;
+            credentials = auth::from_secret(&data, is_ssh(&spec.url))
+                .map_err(|source| Error::InvalidSecret { name: format!("{namespace}/{}", secret.name), source })?;
         }
-        let storage = self.storage.clone();
-        let current = artifact_path.clone();
-        match tokio::task::spawn_blocking(move || storage.garbage_collect(&current)).await {
-            Ok(Ok(removed)) if !removed.is_empty() => {
-                tracing::debug!(count = removed.len(), "garbage collected old artifacts");
-            }
-            Ok(Err(err)) => tracing::warn!(%err, "garbage collection of old artifacts failed"),
-            _ => {}
+        credentials.ssh_kex_algorithms = self.options.ssh_kex_algorithms.clone();
+        credentials.ssh_host_key_algorithms = self.options.ssh_host_key_algorithms.clone();
+        if let Some(proxy) = &spec.proxy_secret_ref {
+            let data = secret_data(ctx, namespace, &proxy.name).await?;
+            credentials.proxy = Some(
+                auth::proxy_from_secret(&data)
+                    .map_err(|source| Error::InvalidSecret { name: format!("{namespace}/{}", proxy.name), source })?,
+            );
         }
-        // NewArtifact was announced above, as Flux's only event for it.
-        Ok(Outcome::ready(message).with_revision(resolved.revision).quiet())
+        Ok(credentials)
     }
 
     /// The artifacts of the included repositories, in `spec.include` order.
@@ -488,12 +465,14 @@ impl GitRepositoryReconciler {
                 reason: source::INCLUDE_NOT_FOUND_REASON,
                 message: format!("could not get resource for include '{name}': {e}"),
                 retry: self.options.requeue_dependency,
+                source: Some(e),
             })?;
             let Some(found) = found else {
                 return Err(Error::IncludeUnavailable {
                     reason: source::INCLUDE_NOT_FOUND_REASON,
                     message: format!("could not get resource for include '{name}': not found"),
                     retry: self.options.requeue_dependency,
+                    source: None,
                 });
             };
             let Some(artifact) = found.status.and_then(|s| s.artifact) else {
@@ -501,6 +480,7 @@ impl GitRepositoryReconciler {
                     reason: source::INCLUDE_NO_ARTIFACT_REASON,
                     message: format!("no artifact available for include '{name}'"),
                     retry: self.options.requeue_dependency,
+                    source: None,
                 });
             };
             artifacts.push(artifact);
@@ -563,6 +543,30 @@ impl GitRepositoryReconciler {
     }
 }
 
+/// The URL and timeout of a spec that can work; cloud providers are
+/// refused rather than cloned anonymously.
+fn checked_spec(spec: &GitRepositorySpec) -> Result<(String, Duration), Error> {
+    let url = spec.url.clone();
+    if !(url.starts_with("http://") || url.starts_with("https://") || is_ssh(&url)) {
+        return Err(Error::InvalidUrl { url });
+    }
+    let timeout = match &spec.timeout {
+        Some(text) => ferry_api_meta::duration::parse(text)
+            .map_err(|source| Error::InvalidTimeout { value: text.clone(), source })?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let provider = match spec.provider.unwrap_or_default() {
+        GitProvider::Generic => None,
+        GitProvider::Aws => Some("aws"),
+        GitProvider::Azure => Some("azure"),
+        GitProvider::Github => Some("github"),
+    };
+    if let Some(provider) = provider {
+        return Err(Error::UnsupportedProvider { provider });
+    }
+    Ok((url, timeout))
+}
+
 /// The first line of a commit message, cut at 50 characters as Flux's
 /// `ShortMessage` does.
 pub fn short_message(message: &str) -> String {
@@ -574,16 +578,6 @@ pub fn short_message(message: &str) -> String {
     }
 }
 
-fn git_error(err: ferry_git::Error) -> Error {
-    match err {
-        ferry_git::Error::AuthenticationFailed { .. } | ferry_git::Error::InvalidAuth(_) => {
-            Error::AuthenticationFailed(format!("failed to checkout and determine revision: {err}"))
-        }
-        ferry_git::Error::InvalidUrl { .. } => Error::InvalidSpec(err.to_string()),
-        other => Error::GitOperationFailed(format!("failed to checkout and determine revision: {other}")),
-    }
-}
-
 /// Runs blocking git work off the runtime, bounded by `timeout`.
 async fn run_blocking<T, F>(timeout: Duration, f: F) -> Result<T, Error>
 where
@@ -592,8 +586,8 @@ where
 {
     match tokio::time::timeout(timeout, tokio::task::spawn_blocking(f)).await {
         Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(Error::GitOperationFailed(format!("git operation panicked or was cancelled: {join}"))),
-        Err(_) => Err(Error::GitOperationFailed(format!("git operation timed out after {timeout:?}"))),
+        Ok(Err(source)) => Err(Error::GitTask { source }),
+        Err(_) => Err(Error::GitTimeout(timeout)),
     }
 }
 
