@@ -22,6 +22,9 @@ use kube::discovery::ApiResource;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use crate::gobuild::{
+    FLUX_KUSTOMIZE_CONTROLLER_DIR as FLUX_MODULE_DIR, FLUX_KUSTOMIZE_CONTROLLER_MODULE as FLUX_MODULE,
+};
 use crate::{cluster, deps, gobuild, paths};
 
 /// The CRDs both controllers need (Flux's kustomize-controller watches every source kind).
@@ -38,10 +41,6 @@ const CRDS: [&str; 5] = [
 const RUN_LABEL: &str = "bench.ferry.dev/fleet";
 /// The field manager of the bench's own writes.
 const MANAGER: &str = "ferry-bench-fleet";
-/// The module that builds Flux's kustomize-controller.
-const FLUX_MODULE_DIR: &str = "hack/flux-kustomize-controller";
-const FLUX_MODULE: &str = "github.com/fluxcd/kustomize-controller";
-
 /// Options of `cargo xtask bench fleet`.
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -117,10 +116,10 @@ pub fn run(options: &Options) -> Result<()> {
 /// The control plane to use: `$FERRY_KUBECONFIG` when set, else the
 /// checkout's own, started here (and stopped after) when none runs.
 fn control_plane(runtime: &tokio::runtime::Runtime) -> Result<(PathBuf, bool)> {
-    if let Some(path) = std::env::var_os(crate::test::KUBECONFIG_ENV) {
+    if let Some(path) = std::env::var_os(paths::KUBECONFIG_ENV) {
         let path = PathBuf::from(path);
         if !path.is_file() {
-            bail!("{} names {}, which does not exist", crate::test::KUBECONFIG_ENV, path.display());
+            bail!("{} names {}, which does not exist", paths::KUBECONFIG_ENV, path.display());
         }
         eprintln!("==> using the control plane of {}", path.display());
         return Ok((path, false));
@@ -155,7 +154,8 @@ impl Binaries {
         let release = target_dir().join("release");
         let flux_dir = paths::root().join(FLUX_MODULE_DIR);
         let flux_version = gobuild::required_version(&flux_dir, FLUX_MODULE)?;
-        let flux = if contenders.contains(&Contender::Flux) { Some(flux_kustomize_controller()?) } else { None };
+        let flux =
+            if contenders.contains(&Contender::Flux) { Some(gobuild::flux_kustomize_controller()?) } else { None };
         Ok(Self {
             source: release.join("source-controller"),
             ferry: with_ferry.then(|| release.join("kustomize-controller")),
@@ -171,16 +171,6 @@ impl Binaries {
         }
         .context("the contender's binary was not built")
     }
-}
-
-/// Flux's kustomize-controller, built from `hack/flux-kustomize-controller` (a
-/// module that requires it and restates its replace directives) and cached by
-/// that module's digest.
-pub fn flux_kustomize_controller() -> Result<PathBuf> {
-    let dir = paths::root().join(FLUX_MODULE_DIR);
-    let out =
-        gobuild::ensure_module(&dir, "flux-kustomize-controller", "-s -w", &[(FLUX_MODULE, "kustomize-controller")])?;
-    Ok(out.join("kustomize-controller"))
 }
 
 fn target_dir() -> PathBuf {

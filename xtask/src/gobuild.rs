@@ -83,7 +83,7 @@ pub fn tools() -> Result<Tools> {
     Ok(Tools {
         helm: helm()?,
         flux: flux()?,
-        flux_kustomize_controller: crate::bench_fleet::flux_kustomize_controller()?,
+        flux_kustomize_controller: flux_kustomize_controller()?,
         kustomize: kustomize()?,
     })
 }
@@ -310,6 +310,25 @@ fn go_build(cwd: &Path, ldflags: &str, package: &str, output: &Path, module: &Pa
     }
     eprintln!("    built {bin} in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// Where Flux's kustomize-controller is built from.
+pub const FLUX_KUSTOMIZE_CONTROLLER_DIR: &str = "hack/flux-kustomize-controller";
+/// The Go module of Flux's kustomize-controller.
+pub const FLUX_KUSTOMIZE_CONTROLLER_MODULE: &str = "github.com/fluxcd/kustomize-controller";
+
+/// Flux's kustomize-controller, built from `hack/flux-kustomize-controller` (a
+/// module that requires it and restates its replace directives) when missing,
+/// and cached by that module's digest.
+pub fn flux_kustomize_controller() -> Result<PathBuf> {
+    let dir = paths::root().join(FLUX_KUSTOMIZE_CONTROLLER_DIR);
+    let out = ensure_module(
+        &dir,
+        "flux-kustomize-controller",
+        "-s -w",
+        &[(FLUX_KUSTOMIZE_CONTROLLER_MODULE, "kustomize-controller")],
+    )?;
+    Ok(out.join("kustomize-controller"))
 }
 
 #[cfg(test)]

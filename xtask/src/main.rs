@@ -108,7 +108,7 @@ fn main() -> Result<()> {
         Cmd::Tools { tool: Some(Tool::Helm) } => gobuild::helm().map(|path| println!("{}", path.display())),
         Cmd::Tools { tool: Some(Tool::Flux) } => gobuild::flux().map(|path| println!("{}", path.display())),
         Cmd::Tools { tool: Some(Tool::FluxKustomizeController) } => {
-            bench_fleet::flux_kustomize_controller().map(|path| println!("{}", path.display()))
+            gobuild::flux_kustomize_controller().map(|path| println!("{}", path.display()))
         }
         Cmd::Tools { tool: Some(Tool::Kustomize) } => gobuild::kustomize().map(|path| println!("{}", path.display())),
         Cmd::Tools { tool: None } => gobuild::tools().map(|tools| {

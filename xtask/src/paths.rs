@@ -30,3 +30,6 @@ pub fn cluster_dir() -> PathBuf {
 pub fn kubeconfig() -> PathBuf {
     cluster_dir().join("kubeconfig")
 }
+
+/// The environment variable through which tests find the control plane.
+pub const KUBECONFIG_ENV: &str = "FERRY_KUBECONFIG";

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::{cluster, deps, gobuild, paths};
 
 /// The environment variable through which tests find the control plane.
-pub const KUBECONFIG_ENV: &str = "FERRY_KUBECONFIG";
+pub const KUBECONFIG_ENV: &str = paths::KUBECONFIG_ENV;
 
 /// What to run.
 #[derive(Debug, clap::Args)]

@@ -6,6 +6,7 @@ use crate::context::Ctx;
 use crate::fs::{FileSystem, normalize};
 use crate::generator;
 use crate::loader::{DirLoader, LoadRestrictions, is_remote};
+use crate::remote::{NoRemoteBases, RemoteResolver};
 use crate::resource::{Behavior, Gvk, Origin, ResId, Resource};
 use crate::smp::Schema;
 use crate::types::{Kustomization, Var};
@@ -43,6 +44,17 @@ pub fn build(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<
 
 /// Builds the kustomization in `dir` and returns the resulting objects in output order.
 pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<Vec<Value>> {
+    build_resources_with(fs, dir, options, &NoRemoteBases)
+}
+
+/// [`build_resources`], with `remotes` turning remote bases (git repositories
+/// in `resources`) into directories instead of refusing them.
+pub fn build_resources_with(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    options: &BuildOptions,
+    remotes: &dyn RemoteResolver,
+) -> Result<Vec<Value>> {
     let abs = if dir.is_absolute() {
         dir.to_path_buf()
     } else {
@@ -52,8 +64,14 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
     if !fs.is_dir(&root) {
         return Err(Error::in_file(dir.display(), "must build at directory: not a valid directory"));
     }
-    let builder =
-        Builder { fs, options, root: root.clone(), stack: RefCell::new(Vec::new()), schema: RefCell::new(None) };
+    let builder = Builder {
+        fs,
+        options,
+        remotes,
+        root: root.clone(),
+        stack: RefCell::new(Vec::new()),
+        schema: RefCell::new(None),
+    };
     let (kust, kust_file) = builder.load_kustomization(&root)?;
     let mut acc = Acc::new();
     builder.stack.borrow_mut().push(root.clone());
@@ -195,6 +213,7 @@ impl Acc {
 pub(crate) struct Builder<'a> {
     fs: &'a dyn FileSystem,
     options: &'a BuildOptions,
+    remotes: &'a dyn RemoteResolver,
     root: PathBuf,
     stack: RefCell<Vec<PathBuf>>,
     schema: RefCell<Option<Schema>>,
@@ -380,13 +399,17 @@ impl<'a> Builder<'a> {
     }
 
     fn accumulate_resource(&self, dir: &Path, entry: &str, acc: &mut Acc, component: bool) -> Result<()> {
-        let path = normalize(&dir.join(entry));
+        let mut path = normalize(&dir.join(entry));
         let exists = self.fs.is_dir(&path) || self.fs.is_file(&path);
         if !exists && is_remote(entry) {
-            return Err(Error::in_file(
-                entry,
-                "remote resource could not be fetched: Ferry builds offline and does not clone or download remote bases",
-            ));
+            // A remote base: the resolver's directory, read like a local base.
+            path = self
+                .remotes
+                .resolve(entry)
+                .map_err(|reason| Error::in_file(entry, format!("remote resource could not be fetched: {reason}")))?;
+            if !self.fs.is_dir(&path) {
+                return Err(Error::in_file(entry, "remote resource is not a kustomization directory"));
+            }
         }
         if self.fs.is_dir(&path) {
             let real = self.fs.canonicalize(&path).unwrap_or(path.clone());

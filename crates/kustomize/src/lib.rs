@@ -22,6 +22,7 @@ mod loader;
 mod nameref;
 mod patch;
 mod plugin;
+mod remote;
 mod replacement;
 mod resource;
 pub mod smp;
@@ -31,9 +32,10 @@ mod types;
 mod vars;
 pub mod yaml;
 
-pub use build::{BuildOptions, Reorder, build, build_resources};
+pub use build::{BuildOptions, Reorder, build, build_resources, build_resources_with};
 pub use fs::{FileSystem, MemFs, RealFs};
 pub use loader::LoadRestrictions;
+pub use remote::{NoRemoteBases, RemoteResolver};
 pub use types::Kustomization;
 
 /// Why a build failed. The message names the file at fault where there is one.

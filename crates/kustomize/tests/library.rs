@@ -80,3 +80,52 @@ fn reorder_none_keeps_the_input_order_unless_sort_options_say_otherwise() {
     assert_eq!(kinds(&as_read, "/app"), ["ConfigMap", "ServiceAccount"]);
     assert_eq!(kinds(&as_read, "/sorted"), ["ServiceAccount", "ConfigMap"]);
 }
+
+/// A resolver that serves remote bases from directories of the same tree,
+/// recording what it was asked for: the engine side of remote bases, without
+/// a network.
+struct Remotes {
+    known: Vec<(&'static str, &'static str)>,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl ferry_kustomize::RemoteResolver for Remotes {
+    fn resolve(&self, url: &str) -> Result<std::path::PathBuf, String> {
+        self.asked.lock().unwrap().push(url.to_string());
+        self.known
+            .iter()
+            .find(|(known, _)| *known == url)
+            .map(|(_, dir)| dir.into())
+            .ok_or_else(|| format!("couldn't find remote ref for {url}"))
+    }
+}
+
+#[test]
+fn remote_bases_come_from_the_resolver_and_are_refused_without_one() {
+    let mut fs = tree("x");
+    fs.add("/cache/remote-1/deploy/kustomization.yaml", "resources:\n- cm.yaml\n");
+    fs.add("/cache/remote-1/deploy/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: remote\n");
+    fs.add(
+        "/app/remote/kustomization.yaml",
+        "namePrefix: r-\nresources:\n- ../base\n- https://github.com/org/repo//deploy?ref=v1\n",
+    );
+    let remotes = Remotes {
+        known: vec![("https://github.com/org/repo//deploy?ref=v1", "/cache/remote-1/deploy")],
+        asked: Default::default(),
+    };
+    let objects =
+        ferry_kustomize::build_resources_with(&fs, "/app/remote".as_ref(), &BuildOptions::default(), &remotes).unwrap();
+    let names: Vec<&str> = objects.iter().filter_map(|o| o["metadata"]["name"].as_str()).collect();
+    assert!(names.contains(&"r-remote"), "{names:?}");
+    assert!(names.contains(&"r-web"), "{names:?}");
+    assert_eq!(*remotes.asked.lock().unwrap(), ["https://github.com/org/repo//deploy?ref=v1"]);
+
+    // The resolver's refusal is the build's error; without a resolver, refused as before.
+    fs.add("/app/other/kustomization.yaml", "resources:\n- https://github.com/org/other//x?ref=v1\n");
+    let err = ferry_kustomize::build_resources_with(&fs, "/app/other".as_ref(), &BuildOptions::default(), &remotes)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("couldn't find remote ref for https://github.com/org/other//x?ref=v1"), "{err}");
+    let err = build_resources(&fs, "/app/remote".as_ref(), &BuildOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("does not clone or download remote bases"), "{err}");
+}
