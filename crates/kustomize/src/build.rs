@@ -74,6 +74,12 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
     vars::resolve(&mut acc.resources, &acc.vars, &acc.config).map_err(|e| e.with_file(&top))?;
 
     let mut resources = acc.resources;
+    // Resources marked local-config take part in the whole build (as name-reference sources,
+    // say) and are dropped only now, as kustomize drops them after its last step.
+    resources.retain(|r| {
+        let mark = r.obj.pointer("/metadata/annotations").and_then(|a| a.get(LOCAL_CONFIG));
+        mark.is_none_or(|v| v.as_str() == Some("false"))
+    });
     transform::build_metadata(&mut resources, &kust, &builder.root);
     match (kust.sort_options.as_ref(), options.reorder) {
         (None, Reorder::None) => {}
@@ -87,6 +93,9 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) 
     }
     Ok(resources.into_iter().map(|r| r.obj).collect())
 }
+
+/// The annotation that keeps a resource out of the output (kustomize's `IgnoredByKustomizeAnnotation`).
+const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
 
 /// Resources collected so far, with the configuration and vars that came with them.
 pub(crate) struct Acc {

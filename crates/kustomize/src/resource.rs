@@ -275,9 +275,23 @@ impl Resource {
         }
     }
 
-    pub fn prefixes_suffixes_equal(&self, other: &Resource) -> bool {
-        self.prefixes == other.prefixes && self.suffixes == other.suffixes
+    /// Whether two resources went through the same name prefixes and suffixes, the innermost
+    /// last, as kustomize tells apart name-reference candidates that share a name. With
+    /// `allow_empty`, a side that has no prefixes (or no suffixes) matches any.
+    pub fn prefixes_suffixes_equal(&self, other: &Resource, allow_empty: bool) -> bool {
+        let matches = |a: &[String], b: &[String]| (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b);
+        matches(&self.prefixes, &other.prefixes) && matches(&self.suffixes, &other.suffixes)
     }
+}
+
+/// Whether the shorter list is the end of the longer one (two empty lists match, an empty
+/// and a non-empty one do not).
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.is_empty() {
+        return long.is_empty();
+    }
+    long.ends_with(short)
 }
 
 pub fn short(v: &Value) -> String {
