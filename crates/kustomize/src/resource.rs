@@ -29,6 +29,11 @@ impl Gvk {
     }
 
     pub fn is_cluster_scoped(&self) -> bool {
+        // kustomize asks its built-in schema by group and kind: a custom resource's kind named
+        // Namespace (Azure's servicebus.azure.com, say) is namespaced like any unknown kind.
+        if self.kind == "Namespace" && !self.group.is_empty() {
+            return false;
+        }
         CLUSTER_SCOPED_KINDS.contains(&self.kind.as_str())
     }
 
@@ -135,9 +140,22 @@ pub struct Resource {
     /// Names of the `vars` that read their value from this resource.
     pub ref_var_names: Vec<String>,
     /// Built-in transformers that ran over it (kustomization file, transformer kind).
-    pub transformations: Vec<(String, String)>,
+    pub transformations: Vec<Transformation>,
 }
 
+/// One transformer that ran on a resource, for buildMetadata's transformer annotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transformation {
+    /// The file that configured the transformer (a kustomization, or a plugin configuration).
+    pub configured_in: String,
+    /// The transformer's kind, `NamespaceTransformer` say.
+    pub kind: String,
+    /// The plugin configuration's `metadata.name` and `metadata.namespace`, when it has them.
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// Where a resource came from, for buildMetadata's origin annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub path: String,
