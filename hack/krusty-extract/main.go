@@ -67,6 +67,14 @@ func run(src, out string) error {
 		files = append(files, f)
 	}
 	consts := packageStrings(files)
+	helpers := map[string]*ast.FuncDecl{}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && !strings.HasPrefix(fn.Name.Name, "Test") && fn.Body != nil {
+				helpers[fn.Name.Name] = fn
+			}
+		}
+	}
 	var cases []kase
 	var skipped []string
 	functions := 0
@@ -78,7 +86,7 @@ func run(src, out string) error {
 				continue
 			}
 			functions++
-			got, why := extract(fn, consts)
+			got, why := extract(fn, consts, helpers)
 			if why != "" {
 				skipped = append(skipped, fmt.Sprintf("%s %s: %s", stem, fn.Name.Name, why))
 				continue
@@ -201,30 +209,8 @@ func str(e ast.Expr, consts, locals map[string]string) (string, bool) {
 }
 
 // extract replays one test function. A non-empty reason means it was skipped.
-func extract(fn *ast.FuncDecl, consts map[string]string) ([]kase, string) {
-	locals := map[string]string{}
-	assigned := map[string]int{}
-	// Local variables bound exactly once to a static string.
-	ast.Inspect(fn.Body, func(n ast.Node) bool {
-		if a, ok := n.(*ast.AssignStmt); ok {
-			for i, l := range a.Lhs {
-				if id, ok := l.(*ast.Ident); ok {
-					assigned[id.Name]++
-					if len(a.Rhs) == len(a.Lhs) {
-						if s, ok := str(a.Rhs[i], consts, locals); ok {
-							locals[id.Name] = s
-						}
-					}
-				}
-			}
-		}
-		return true
-	})
-	for k := range locals {
-		if assigned[k] != 1 {
-			delete(locals, k)
-		}
-	}
+func extract(fn *ast.FuncDecl, consts map[string]string, helpers map[string]*ast.FuncDecl) ([]kase, string) {
+	locals := staticLocals(fn.Body, consts, nil)
 	// Option variables and whether they ask for LoadRestrictionsNone; any other change to the
 	// options is outside what a case directory can say.
 	noRoot := map[string]bool{}
@@ -270,18 +256,94 @@ func extract(fn *ast.FuncDecl, consts map[string]string) ([]kase, string) {
 	if why != "" {
 		return nil, why
 	}
-	var cases []kase
-	files := map[string]string{}
-	ast.Inspect(fn.Body, func(n ast.Node) bool {
-		if why != "" {
+	w := &walker{consts: consts, helpers: helpers, noRoot: noRoot, files: map[string]string{}}
+	w.walk(fn.Body, locals, 0)
+	if w.why != "" {
+		return nil, w.why
+	}
+	if len(w.cases) == 0 {
+		return nil, "runs no build"
+	}
+	return w.cases, ""
+}
+
+// staticLocals: the local variables of a body bound exactly once to a static string, on top
+// of the given bindings (a helper's parameters).
+func staticLocals(body ast.Node, consts, params map[string]string) map[string]string {
+	locals := map[string]string{}
+	for k, v := range params {
+		locals[k] = v
+	}
+	assigned := map[string]int{}
+	ast.Inspect(body, func(n ast.Node) bool {
+		if a, ok := n.(*ast.AssignStmt); ok {
+			for i, l := range a.Lhs {
+				if id, ok := l.(*ast.Ident); ok {
+					assigned[id.Name]++
+					if len(a.Rhs) == len(a.Lhs) {
+						if s, ok := str(a.Rhs[i], consts, locals); ok {
+							locals[id.Name] = s
+						}
+					}
+				}
+			}
+		}
+		return true
+	})
+	for k := range locals {
+		if assigned[k] != 1 {
+			delete(locals, k)
+		}
+	}
+	return locals
+}
+
+// walker replays harness calls in source order, following the package's helper functions.
+type walker struct {
+	consts  map[string]string
+	helpers map[string]*ast.FuncDecl
+	noRoot  map[string]bool
+	files   map[string]string
+	cases   []kase
+	why     string
+}
+
+func (w *walker) walk(body ast.Node, locals map[string]string, depth int) {
+	ast.Inspect(body, func(n ast.Node) bool {
+		if w.why != "" {
 			return false
 		}
 		if _, ok := n.(*ast.FuncLit); ok {
-			why = "defines a function literal"
+			w.why = "defines a function literal"
 			return false
 		}
 		call, ok := n.(*ast.CallExpr)
 		if !ok {
+			return true
+		}
+		if id, ok := call.Fun.(*ast.Ident); ok {
+			// A helper of the test package that writes files for several tests: follow it,
+			// with its string parameters bound to the static arguments.
+			if h, ok := w.helpers[id.Name]; ok {
+				if depth > 4 {
+					w.why = "helpers nest too deep"
+					return false
+				}
+				params := map[string]string{}
+				i := 0
+				for _, field := range h.Type.Params.List {
+					for _, name := range field.Names {
+						if i < len(call.Args) {
+							if v, ok := str(call.Args[i], w.consts, locals); ok {
+								params[name.Name] = v
+							}
+						}
+						i++
+					}
+				}
+				w.walk(h.Body, staticLocals(h.Body, w.consts, params), depth+1)
+				return w.why == ""
+			}
 			return true
 		}
 		sel, ok := call.Fun.(*ast.SelectorExpr)
@@ -292,16 +354,16 @@ func extract(fn *ast.FuncDecl, consts map[string]string) ([]kase, string) {
 			if i >= len(call.Args) {
 				return "", false
 			}
-			return str(call.Args[i], consts, locals)
+			return str(call.Args[i], w.consts, locals)
 		}
 		switch sel.Sel.Name {
 		case "MakeHarness", "MakeHarnessWithFs", "MakeEnhancedHarness", "MakeEnhancedHarnessWithTmpRoot", "Reset":
-			files = map[string]string{}
+			w.files = map[string]string{}
 		case "WriteK", "WriteC", "WriteF":
 			p, ok1 := arg(0)
 			body, ok2 := arg(1)
 			if !ok1 || !ok2 {
-				why = sel.Sel.Name + " with a value that is not a static string"
+				w.why = sel.Sel.Name + " with a value that is not a static string"
 				return false
 			}
 			switch sel.Sel.Name {
@@ -312,49 +374,42 @@ func extract(fn *ast.FuncDecl, consts map[string]string) ([]kase, string) {
 				p = path.Join(p, "kustomization.yaml")
 				body = "\napiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n" + body
 			}
-			files[clean(p)] = body
+			w.files[clean(p)] = body
 		case "MkDir":
 			p, ok := arg(0)
 			if !ok {
-				why = "MkDir with a value that is not a static string"
+				w.why = "MkDir with a value that is not a static string"
 				return false
 			}
-			files[clean(p)+"/"] = ""
+			w.files[clean(p)+"/"] = ""
 		case "Run", "RunWithErr":
 			if len(call.Args) != 2 {
 				return true // not the harness's Run
 			}
 			dir, ok := arg(0)
 			if !ok {
-				why = "Run with a directory that is not a static string"
+				w.why = "Run with a directory that is not a static string"
 				return false
 			}
 			c := kase{files: map[string]string{}, buildDir: clean(dir)}
-			for k, v := range files {
+			for k, v := range w.files {
 				c.files[k] = v
 			}
 			switch o := call.Args[1].(type) {
 			case *ast.Ident:
-				c.noRoot = noRoot[o.Name]
+				c.noRoot = w.noRoot[o.Name]
 			case *ast.CallExpr:
 			default:
-				why = "Run with options that are not a variable or a call"
+				w.why = "Run with options that are not a variable or a call"
 				return false
 			}
-			cases = append(cases, c)
+			w.cases = append(w.cases, c)
 		case "WriteLegacyConfigs", "GetFSys", "EvalSymlinks", "ErrIfNoHelm", "GetPluginConfig":
-			why = "uses th." + sel.Sel.Name
+			w.why = "uses th." + sel.Sel.Name
 			return false
 		}
 		return true
 	})
-	if why != "" {
-		return nil, why
-	}
-	if len(cases) == 0 {
-		return nil, "runs no build"
-	}
-	return cases, ""
 }
 
 // clean makes a harness path relative to the in-memory file system's root.

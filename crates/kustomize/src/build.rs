@@ -92,6 +92,12 @@ pub fn build_resources_with(
     vars::resolve(&mut acc.resources, &acc.vars, &acc.config).map_err(|e| e.with_file(&top))?;
 
     let mut resources = acc.resources;
+    // Resources marked local-config take part in the whole build (as name-reference sources,
+    // say) and are dropped only now, as kustomize drops them after its last step.
+    resources.retain(|r| {
+        let mark = r.obj.pointer("/metadata/annotations").and_then(|a| a.get(LOCAL_CONFIG));
+        mark.is_none_or(|v| v.as_str() == Some("false"))
+    });
     transform::build_metadata(&mut resources, &kust, &builder.root);
     match (kust.sort_options.as_ref(), options.reorder) {
         (None, Reorder::None) => {}
@@ -105,6 +111,28 @@ pub fn build_resources_with(
     }
     Ok(resources.into_iter().map(|r| r.obj).collect())
 }
+
+/// `to` relative to the directory `from`, both absolute and normalized; `None` when they share
+/// no root (different prefixes on Windows).
+fn relative_path(from: &Path, to: &Path) -> Option<String> {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return None;
+    }
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c.as_os_str());
+    }
+    Some(out.display().to_string())
+}
+
+/// The annotation that keeps a resource out of the output (kustomize's `IgnoredByKustomizeAnnotation`).
+const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
 
 /// Resources collected so far, with the configuration and vars that came with them.
 pub(crate) struct Acc {
@@ -199,7 +227,11 @@ impl Acc {
                 r.suffixes = old.suffixes.clone();
                 r.needs_hash = old.needs_hash && r.needs_hash;
                 r.behavior = old.behavior;
-                r.origin = old.origin.clone();
+                // A merge keeps the origin of what it merged into; a replacement is the new
+                // generator's resource, origin included (as kustomize records them).
+                if behavior == Behavior::Merge {
+                    r.origin = old.origin.clone();
+                }
                 r.ref_var_names = old.ref_var_names.clone();
                 r.transformations = old.transformations.clone();
                 self.resources[matches[0]] = r;
@@ -222,11 +254,13 @@ pub(crate) struct Builder<'a> {
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 impl<'a> Builder<'a> {
+    /// A path as kustomize shows it in messages and origin annotations: relative to the
+    /// directory being built, with `..` for files outside it (`../base/deploy.yaml`).
     fn rel(&self, p: &Path) -> String {
         match p.strip_prefix(&self.root) {
             Ok(r) if r.as_os_str().is_empty() => ".".to_string(),
             Ok(r) => r.display().to_string(),
-            Err(_) => p.display().to_string(),
+            Err(_) => relative_path(&self.root, p).unwrap_or_else(|| p.display().to_string()),
         }
     }
 
@@ -334,12 +368,12 @@ impl<'a> Builder<'a> {
             acc.append_generated(r).map_err(|e| e.with_file(&shown))?;
         }
         // Built-in generators configured in `generators`.
-        for cfg in self.plugin_configs(dir, kust.generators.as_deref().unwrap_or_default(), &shown)? {
+        for (cfg, configured_in) in self.plugin_configs(dir, kust.generators.as_deref().unwrap_or_default(), &shown)? {
             let mut r = plugin::generate(&cfg, global, &loader).map_err(|e| e.with_file(&shown))?;
             r.origin = Some(Origin {
-                path: shown.clone(),
+                path: configured_in,
                 config_kind: cfg.get("kind").and_then(Value::as_str).map(str::to_string),
-                config_name: None,
+                config_name: cfg.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string),
             });
             acc.append_generated(r).map_err(|e| e.with_file(&shown))?;
         }
@@ -361,8 +395,11 @@ impl<'a> Builder<'a> {
             transform::record(&mut acc.resources, &ctx, "ReplacementTransformer");
         }
         // Built-in transformers configured in `transformers`, in order.
-        for cfg in self.plugin_configs(dir, kust.transformers.as_deref().unwrap_or_default(), &shown)? {
+        for (cfg, configured_in) in
+            self.plugin_configs(dir, kust.transformers.as_deref().unwrap_or_default(), &shown)?
+        {
             plugin::transform(&cfg, &mut acc.resources, &ctx).map_err(|e| e.with_file(&shown))?;
+            transform::record_plugin(&mut acc.resources, &configured_in, &cfg);
         }
         // Vars: bind each to the resource it reads from, as it is named now.
         for v in kust.vars.iter().flatten() {
@@ -377,23 +414,26 @@ impl<'a> Builder<'a> {
 
     /// The plugin configurations listed in `generators` or `transformers`: files, inline
     /// documents, or kustomization directories whose output are configurations.
-    fn plugin_configs(&self, dir: &Path, entries: &[String], shown: &str) -> Result<Vec<Value>> {
+    fn plugin_configs(&self, dir: &Path, entries: &[String], shown: &str) -> Result<Vec<(Value, String)>> {
         let loader = self.loader(dir);
         let mut out = Vec::new();
         for entry in entries {
             let path = normalize(&dir.join(entry));
-            let docs = if entry.contains('\n') {
-                yaml::parse_documents(entry)
-                    .map_err(|e| Error::in_file(shown, format!("inline plugin configuration: {e}")))?
+            // Where each configuration was written, for buildMetadata's `configuredIn`.
+            let (docs, configured_in) = if entry.contains('\n') {
+                let docs = yaml::parse_documents(entry)
+                    .map_err(|e| Error::in_file(shown, format!("inline plugin configuration: {e}")))?;
+                (docs, shown.to_string())
             } else if self.fs.is_dir(&path) {
                 let mut sub = Acc::new();
                 self.accumulate_resource(dir, entry, &mut sub, false)?;
-                sub.resources.into_iter().map(|r| r.obj).collect()
+                (sub.resources.into_iter().map(|r| r.obj).collect(), shown.to_string())
             } else {
                 let text = loader.read_text(entry)?;
-                yaml::parse_documents(&text).map_err(|e| Error::in_file(entry, e.to_string()))?
+                let docs = yaml::parse_documents(&text).map_err(|e| Error::in_file(entry, e.to_string()))?;
+                (docs, self.rel(&path))
             };
-            out.extend(docs);
+            out.extend(docs.into_iter().map(|d| (d, configured_in.clone())));
         }
         Ok(out)
     }

@@ -186,7 +186,10 @@ impl<'a> RefCtx<'a> {
         let mut c: Vec<&Resource> = pool
             .into_iter()
             .filter(|r| {
-                let ids = r.all_ids();
+                // As kustomize, only the names a resource had before (not its current one) are
+                // matched: a resource never renamed or moved needs no reference fixed, and
+                // matching it would compete with the one that was.
+                let ids = &r.prev_ids;
                 ids.iter().any(|id| id.name == old)
                     && ids.iter().any(|id| id.gvk.is_selected_by(self.target))
                     && role_ref_gvk.as_ref().is_none_or(|g| ids.iter().any(|id| id.gvk.is_selected_by(g)))
@@ -201,7 +204,10 @@ impl<'a> RefCtx<'a> {
         if c.len() == 1 {
             return Ok(Some(c[0]));
         }
-        c.retain(|r| r.prefixes_suffixes_equal(self.referrer));
+        c.retain(|r| r.prefixes_suffixes_equal(self.referrer, true));
+        if c.len() > 1 {
+            c.retain(|r| r.prefixes_suffixes_equal(self.referrer, false));
+        }
         match c.len() {
             0 => Ok(None),
             1 => Ok(Some(c[0])),

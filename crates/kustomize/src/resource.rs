@@ -29,6 +29,11 @@ impl Gvk {
     }
 
     pub fn is_cluster_scoped(&self) -> bool {
+        // kustomize asks its built-in schema by group and kind: a custom resource's kind named
+        // Namespace (Azure's servicebus.azure.com, say) is namespaced like any unknown kind.
+        if self.kind == "Namespace" && !self.group.is_empty() {
+            return false;
+        }
         CLUSTER_SCOPED_KINDS.contains(&self.kind.as_str())
     }
 
@@ -135,9 +140,22 @@ pub struct Resource {
     /// Names of the `vars` that read their value from this resource.
     pub ref_var_names: Vec<String>,
     /// Built-in transformers that ran over it (kustomization file, transformer kind).
-    pub transformations: Vec<(String, String)>,
+    pub transformations: Vec<Transformation>,
 }
 
+/// One transformer that ran on a resource, for buildMetadata's transformer annotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transformation {
+    /// The file that configured the transformer (a kustomization, or a plugin configuration).
+    pub configured_in: String,
+    /// The transformer's kind, `NamespaceTransformer` say.
+    pub kind: String,
+    /// The plugin configuration's `metadata.name` and `metadata.namespace`, when it has them.
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// Where a resource came from, for buildMetadata's origin annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub path: String,
@@ -275,9 +293,23 @@ impl Resource {
         }
     }
 
-    pub fn prefixes_suffixes_equal(&self, other: &Resource) -> bool {
-        self.prefixes == other.prefixes && self.suffixes == other.suffixes
+    /// Whether two resources went through the same name prefixes and suffixes, the innermost
+    /// last, as kustomize tells apart name-reference candidates that share a name. With
+    /// `allow_empty`, a side that has no prefixes (or no suffixes) matches any.
+    pub fn prefixes_suffixes_equal(&self, other: &Resource, allow_empty: bool) -> bool {
+        let matches = |a: &[String], b: &[String]| (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b);
+        matches(&self.prefixes, &other.prefixes) && matches(&self.suffixes, &other.suffixes)
     }
+}
+
+/// Whether the shorter list is the end of the longer one (two empty lists match, an empty
+/// and a non-empty one do not).
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.is_empty() {
+        return long.is_empty();
+    }
+    long.ends_with(short)
 }
 
 pub fn short(v: &Value) -> String {

@@ -2,7 +2,7 @@
 
 use crate::config::TransformerConfig;
 use crate::context::Ctx;
-use crate::resource::{FieldSpec, Resource, visit_path};
+use crate::resource::{FieldSpec, Resource, Transformation, visit_path};
 use crate::types::{Image, Kustomization, Label, Replica};
 use crate::{Error, Result, patch};
 use serde_json::{Map, Value};
@@ -73,9 +73,28 @@ pub(crate) fn run_all(
 
 /// Notes, for `buildMetadata: [transformerAnnotations]`, that a built-in transformer ran over
 /// the resources.
+/// Records a transformer configured by a plugin configuration on every resource.
+pub(crate) fn record_plugin(resources: &mut [Resource], configured_in: &str, cfg: &Value) {
+    let text = |p: &str| cfg.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let t = Transformation {
+        configured_in: configured_in.to_string(),
+        kind: text("/kind").unwrap_or_default(),
+        name: text("/metadata/name"),
+        namespace: text("/metadata/namespace"),
+    };
+    for r in resources.iter_mut() {
+        r.transformations.push(t.clone());
+    }
+}
+
 pub(crate) fn record(resources: &mut [Resource], ctx: &Ctx<'_>, kind: &str) {
     for r in resources.iter_mut() {
-        r.transformations.push((ctx.kust_file.to_string(), kind.to_string()));
+        r.transformations.push(Transformation {
+            configured_in: ctx.kust_file.to_string(),
+            kind: kind.to_string(),
+            name: None,
+            namespace: None,
+        });
     }
 }
 
@@ -113,6 +132,11 @@ pub(crate) fn namespace(
         }
         for fs in specs {
             if fs.path == "metadata/namespace" || !applies(fs, r) {
+                continue;
+            }
+            // `metadata/name` is set only on `v1` objects, so that a CRD's kind that happens to
+            // be called Namespace keeps its name (kustomize's removeUnneededMetaFieldSpecs).
+            if fs.path == "metadata/name" && r.obj.get("apiVersion").and_then(Value::as_str) != Some("v1") {
                 continue;
             }
             if (gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding") && fs.path == "subjects" {
@@ -402,17 +426,29 @@ pub(crate) fn build_metadata(resources: &mut [Resource], kust: &Kustomization, _
             let text = match &o.config_kind {
                 None => format!("path: {}\n", o.path),
                 Some(kind) => {
-                    format!("configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n", o.path)
+                    let mut text =
+                        format!("configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n", o.path);
+                    if let Some(name) = &o.config_name {
+                        text.push_str(&format!("  name: {name}\n"));
+                    }
+                    text
                 }
             };
             r.set_annotation("config.kubernetes.io/origin", &text);
         }
         if opts.contains(&"transformerAnnotations") && !r.transformations.is_empty() {
             let mut text = String::new();
-            for (file, kind) in &r.transformations {
+            for t in &r.transformations {
                 text.push_str(&format!(
-                    "- configuredIn: {file}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n"
+                    "- configuredIn: {}\n  configuredBy:\n    apiVersion: builtin\n    kind: {}\n",
+                    t.configured_in, t.kind
                 ));
+                if let Some(name) = &t.name {
+                    text.push_str(&format!("    name: {name}\n"));
+                }
+                if let Some(ns) = &t.namespace {
+                    text.push_str(&format!("    namespace: {ns}\n"));
+                }
             }
             r.set_annotation("alpha.config.kubernetes.io/transformations", &text);
         }
