@@ -1,6 +1,6 @@
 //! Sprig's hashes and random values. Random and key-generating functions are
 //! nondeterministic in Helm too; `derivePassword`,
-//! `buildCustomCert` and the AES functions report that Ferry does not
+//! and `buildCustomCert` report that Ferry does not
 //! support them yet.
 
 use base64::Engine;
@@ -80,8 +80,8 @@ pub(super) fn register(m: &mut FuncMap) {
     );
     m.insert("derivePassword", unsupported("derivePassword", &[Ty::Uint32, Str, Str, Str, Str]));
     m.insert("buildCustomCert", unsupported("buildCustomCert", &[Str, Str]));
-    m.insert("encryptAES", unsupported("encryptAES", &[Str, Str]));
-    m.insert("decryptAES", unsupported("decryptAES", &[Str, Str]));
+    m.insert("encryptAES", Function::fixed(&[Str, Str], |a| Ok(Value::from(super::aes::encrypt(s(&a[0]), s(&a[1]))))));
+    m.insert("decryptAES", Function::fixed(&[Str, Str], |a| super::aes::decrypt(s(&a[0]), s(&a[1])).map(Value::from)));
     m.insert(
         "getHostByName",
         Function::fixed(&[Str], |a| {

@@ -8,6 +8,7 @@ use crate::func::FuncMap;
 use crate::gofmt;
 use crate::value::Value;
 
+mod aes;
 mod bcrypt;
 mod certs;
 mod conv;
