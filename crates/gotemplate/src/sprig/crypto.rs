@@ -1,7 +1,6 @@
 //! Sprig's hashes and random values. Random and key-generating functions are
-//! nondeterministic in Helm too; `derivePassword`,
-//! and `buildCustomCert` report that Ferry does not
-//! support them yet.
+//! nondeterministic in Helm too; `buildCustomCert` reports that Ferry does not
+//! support it yet.
 
 use base64::Engine;
 use rand::RngCore;
@@ -78,7 +77,16 @@ pub(super) fn register(m: &mut FuncMap) {
             Ok(Value::from(format!("{user}:{}", super::bcrypt::hash(s(&a[1]).as_bytes()))))
         }),
     );
-    m.insert("derivePassword", unsupported("derivePassword", &[Ty::Uint32, Str, Str, Str, Str]));
+    m.insert(
+        "derivePassword",
+        Function::fixed(&[Ty::Uint32, Str, Str, Str, Str], |a| {
+            let counter = match &a[0] {
+                Value::Int64(i) | Value::Int(i) => *i as u32,
+                _ => 0,
+            };
+            Ok(Value::from(super::password::derive(counter, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4]))))
+        }),
+    );
     m.insert("buildCustomCert", unsupported("buildCustomCert", &[Str, Str]));
     m.insert("encryptAES", Function::fixed(&[Str, Str], |a| Ok(Value::from(super::aes::encrypt(s(&a[0]), s(&a[1]))))));
     m.insert("decryptAES", Function::fixed(&[Str, Str], |a| super::aes::decrypt(s(&a[0]), s(&a[1])).map(Value::from)));

@@ -20,6 +20,7 @@ mod encoding;
 mod json;
 mod lists;
 mod math;
+mod password;
 mod paths;
 mod reflect;
 mod regex;
