@@ -48,8 +48,7 @@
 //!   `Local` use UTC (as Helm in a container without TZ data does).
 //! - Generated keys (`genCA`, `genSelfSignedCert`, `genSignedCert`,
 //!   `genPrivateKey`) are ECDSA P-256 in PKCS#8 where Sprig makes RSA-2048 in
-//!   PKCS#1; their output is random in Helm too. `buildCustomCert` fails
-//!   with "not supported by Ferry yet".
+//!   PKCS#1; their output is random in Helm too.
 //! - `call` has no function values to call, as Helm's data has none.
 #![deny(missing_docs)]
 

@@ -1,12 +1,10 @@
 //! Sprig's hashes and random values. Random and key-generating functions are
-//! nondeterministic in Helm too; `buildCustomCert` reports that Ferry does not
-//! support it yet.
+//! nondeterministic in Helm too.
 
 use base64::Engine;
 use rand::RngCore;
 use sha1::Digest as _;
 
-use crate::error::FuncError;
 use crate::func::{FuncMap, Function};
 use crate::sig::Ty;
 use crate::value::Value;
@@ -63,9 +61,6 @@ pub(super) fn register(m: &mut FuncMap) {
             Ok(Value::from(base64::engine::general_purpose::STANDARD.encode(b)))
         }),
     );
-    let unsupported = |name: &'static str, params: &'static [Ty]| {
-        Function::fixed(params, move |_| Err(FuncError::msg(format!("{name} is not supported by Ferry yet"))))
-    };
     m.insert("bcrypt", Function::fixed(&[Str], |a| Ok(Value::from(super::bcrypt::hash(s(&a[0]).as_bytes())))));
     m.insert(
         "htpasswd",
@@ -87,7 +82,6 @@ pub(super) fn register(m: &mut FuncMap) {
             Ok(Value::from(super::password::derive(counter, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4]))))
         }),
     );
-    m.insert("buildCustomCert", unsupported("buildCustomCert", &[Str, Str]));
     m.insert("encryptAES", Function::fixed(&[Str, Str], |a| Ok(Value::from(super::aes::encrypt(s(&a[0]), s(&a[1]))))));
     m.insert("decryptAES", Function::fixed(&[Str, Str], |a| super::aes::decrypt(s(&a[0]), s(&a[1])).map(Value::from)));
     m.insert(
