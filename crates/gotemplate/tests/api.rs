@@ -134,3 +134,17 @@ fn maps_are_shared_like_go_maps() {
     let Some(Value::Map(values)) = top.get("Values") else { panic!("Values is a map") };
     assert_eq!(values.get("added").and_then(|v| v.as_str().map(str::to_string)), Some("yes".to_string()));
 }
+
+#[test]
+fn parsed_sets_and_values_cross_threads() {
+    // Controllers cache parsed charts and render on worker threads.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Templates>();
+    send_sync::<Value>();
+    send_sync::<Error>();
+    let mut s = set();
+    s.parse("t", "{{ .n }}").unwrap();
+    let data = Value::from_json(&serde_json::json!({"n": 1}));
+    let out = std::thread::scope(|scope| scope.spawn(|| s.execute("t", &data)).join().unwrap()).unwrap();
+    assert_eq!(out, "1");
+}
