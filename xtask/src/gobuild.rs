@@ -65,6 +65,9 @@ pub struct Tools {
     /// Flux's kustomize-controller (`hack/flux-kustomize-controller`): runs on Ferry's
     /// source-controller and hands Kustomizations over to Ferry's twin and back.
     pub flux_kustomize_controller: PathBuf,
+    /// Go's text/template with Sprig (`hack/gotemplate-oracle`): ferry-gotemplate's tests
+    /// compare against it live when it builds; their golden files cover the rest.
+    pub gotemplate_oracle: Option<PathBuf>,
 }
 
 /// The environment variable through which tests find Helm.
@@ -74,13 +77,24 @@ pub const FLUX_ENV: &str = "FERRY_FLUX";
 /// The environment variable through which tests find Flux's kustomize-controller.
 pub const FLUX_KUSTOMIZE_CONTROLLER_ENV: &str = "FERRY_FLUX_KUSTOMIZE_CONTROLLER";
 
+/// The environment variable through which ferry-gotemplate's tests find the Go oracle.
+pub const GOTEMPLATE_ORACLE_ENV: &str = "FERRY_GOTEMPLATE_ORACLE";
+
 /// Returns the peer tools, building any that are missing.
 pub fn tools() -> Result<Tools> {
     Ok(Tools {
         helm: helm()?,
         flux: flux()?,
         flux_kustomize_controller: crate::bench_fleet::flux_kustomize_controller()?,
+        gotemplate_oracle: gotemplate_oracle().ok(),
     })
+}
+
+/// The Go text/template + Sprig oracle from `hack/gotemplate-oracle`.
+pub fn gotemplate_oracle() -> Result<PathBuf> {
+    let dir = paths::root().join("hack/gotemplate-oracle");
+    let out = ensure_module(&dir, "gotemplate-oracle", "-s -w", &[(".", "gotemplate-oracle")])?;
+    Ok(out.join("gotemplate-oracle"))
 }
 
 /// Helm from `hack/helm`, stamped with its version and the Kubernetes version of its
