@@ -67,6 +67,9 @@ pub struct Tools {
     pub flux_kustomize_controller: PathBuf,
     /// kustomize (`hack/kustomize`): the truth of the kustomize engine's differential tests.
     pub kustomize: PathBuf,
+    /// Go's text/template with Sprig (`hack/gotemplate-oracle`): ferry-gotemplate's tests
+    /// compare against it live when it builds; their golden files cover the rest.
+    pub gotemplate_oracle: Option<PathBuf>,
 }
 
 /// The environment variable through which tests find Helm.
@@ -78,6 +81,9 @@ pub const FLUX_KUSTOMIZE_CONTROLLER_ENV: &str = "FERRY_FLUX_KUSTOMIZE_CONTROLLER
 /// The environment variable through which the kustomize differential tests find kustomize.
 pub const KUSTOMIZE_ENV: &str = "FERRY_KUSTOMIZE";
 
+/// The environment variable through which ferry-gotemplate's tests find the Go oracle.
+pub const GOTEMPLATE_ORACLE_ENV: &str = "FERRY_GOTEMPLATE_ORACLE";
+
 /// Returns the peer tools, building any that are missing.
 pub fn tools() -> Result<Tools> {
     Ok(Tools {
@@ -85,7 +91,15 @@ pub fn tools() -> Result<Tools> {
         flux: flux()?,
         flux_kustomize_controller: flux_kustomize_controller()?,
         kustomize: kustomize()?,
+        gotemplate_oracle: gotemplate_oracle().ok(),
     })
+}
+
+/// The Go text/template + Sprig oracle from `hack/gotemplate-oracle`.
+pub fn gotemplate_oracle() -> Result<PathBuf> {
+    let dir = paths::root().join("hack/gotemplate-oracle");
+    let out = ensure_module(&dir, "gotemplate-oracle", "-s -w", &[(".", "gotemplate-oracle")])?;
+    Ok(out.join("gotemplate-oracle"))
 }
 
 /// Helm from `hack/helm`, stamped with its version and the Kubernetes version of its

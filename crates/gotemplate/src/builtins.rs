@@ -111,7 +111,7 @@ pub fn index(item: &Value, indexes: &[Value]) -> Result<Value, FuncError> {
             }
             Value::Map(m) => match index {
                 Value::String(k) => m.get(k).unwrap_or(Value::Nil),
-                Value::Missing => Value::Nil,
+                Value::Missing => return Err(FuncError::msg("value is nil; should be of type string")),
                 other => {
                     return Err(FuncError::msg(format!("value has type {}; should be string", other.type_name())));
                 }

@@ -379,6 +379,62 @@ fn fmt_string(out: &mut String, s: &str, verb: char, f: &Flags, arg: &Value) {
     }
 }
 
+/// Formats an element of a slice or map: a nil element is `<nil>` whatever
+/// the verb, as Go's `printValue` does.
+fn format_elem(out: &mut String, x: &Value, verb: char, f: &Flags) {
+    if x.is_nil() {
+        pad(out, "<nil>", f);
+    } else {
+        format_arg(out, x, verb, f);
+    }
+}
+
+/// Go's `%x` of a float64: hexadecimal mantissa, binary exponent.
+fn hex_float(x: f64, upper: bool, f: &Flags) -> String {
+    let mut s = String::new();
+    if x.is_sign_negative() {
+        s.push('-');
+    } else if f.plus {
+        s.push('+');
+    }
+    if x.is_nan() || x.is_infinite() {
+        return format_float(x, 'g', -1);
+    }
+    let bits = x.abs().to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i64;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 && mant == 0 {
+        s.push_str("0x0p+00");
+    } else {
+        if exp == 0 {
+            // Subnormal: normalise.
+            while mant & (1u64 << 52) == 0 {
+                mant <<= 1;
+                exp -= 1;
+            }
+            mant &= (1u64 << 52) - 1;
+            exp += 1;
+        }
+        let e = exp - 1023;
+        let mut digits = format!("{mant:013x}");
+        while digits.ends_with('0') {
+            digits.pop();
+        }
+        s.push_str("0x1");
+        if let Some(p) = f.prec {
+            let mut d: Vec<char> = digits.chars().collect();
+            d.resize(p, '0');
+            digits = d.into_iter().collect();
+        }
+        if !digits.is_empty() {
+            s.push('.');
+            s.push_str(&digits);
+        }
+        s.push_str(&format!("p{}{:02}", if e < 0 { '-' } else { '+' }, e.abs()));
+    }
+    if upper { s.to_uppercase() } else { s }
+}
+
 /// Formats one argument with a verb, as Go's `printArg`.
 fn format_arg(out: &mut String, arg: &Value, verb: char, f: &Flags) {
     if verb == 'T' {
@@ -397,6 +453,10 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, f: &Flags) {
         Value::Int(i) | Value::Int64(i) => fmt_int(out, *i, verb, f, arg),
         Value::Float(x) => match verb {
             'v' | 'g' | 'G' | 'e' | 'E' | 'f' | 'F' => fmt_float(out, *x, verb, f),
+            'x' | 'X' => {
+                let s = hex_float(*x, verb == 'X', f);
+                pad(out, &s, f);
+            }
             _ => bad_verb(out, arg, verb),
         },
         Value::String(s) => fmt_string(out, s, verb, f, arg),
@@ -419,7 +479,7 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, f: &Flags) {
                 if i > 0 {
                     out.push(' ');
                 }
-                format_arg(out, x, verb, f);
+                format_elem(out, x, verb, f);
             }
             out.push(']');
         }
@@ -431,7 +491,7 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, f: &Flags) {
                 }
                 fmt_string(out, k, verb, f, &Value::string(k));
                 out.push(':');
-                format_arg(out, x, verb, f);
+                format_elem(out, x, verb, f);
             }
             out.push(']');
         }

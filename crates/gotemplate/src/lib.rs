@@ -25,6 +25,31 @@
 //! assert_eq!(set.execute("cm.yaml", &data)?, r#"a="x" b="2" "#);
 //! # Ok::<(), ferry_gotemplate::Error>(())
 //! ```
+//!
+//! # Checked against Go
+//!
+//! `tests/cases/*.txt` holds template cases (actions, errors, printing, every
+//! deterministic Sprig function); `tests/golden/*.jsonl` holds what Go's
+//! text/template with Sprig v3.3 (as Helm registers it) printed for them,
+//! recorded by `hack/gotemplate-oracle/generate.sh`. `tests/oracle.rs` compares
+//! byte for byte, error messages included, offline; with
+//! `FERRY_GOTEMPLATE_ORACLE` pointing at the oracle binary it compares live.
+//!
+//! # Where Ferry differs from Go, and why
+//!
+//! - Go strings may hold invalid UTF-8 (`trunc` cutting a character, `b64dec`
+//!   of binary data); Rust strings cannot, so each invalid byte becomes
+//!   U+FFFD, as Go's own `range` and JSON encoder see it.
+//! - `typeOf`/`%T` know `int`, `int64`, `float64`, `string`, `bool`,
+//!   `[]interface {}`, `[]string`, `[]int`, `map[string]interface {}` and host
+//!   objects' names; maps Sprig types as `map[string]string` (`split`) report
+//!   `map[string]interface {}`.
+//! - Time zones: no zone database, so `dateInZone`, `htmlDateInZone` and
+//!   `Local` use UTC (as Helm in a container without TZ data does).
+//! - Generated keys (`genCA`, `genSelfSignedCert`, `genSignedCert`,
+//!   `genPrivateKey`) are ECDSA P-256 in PKCS#8 where Sprig makes RSA-2048 in
+//!   PKCS#1; their output is random in Helm too.
+//! - `call` has no function values to call, as Helm's data has none.
 #![deny(missing_docs)]
 
 mod ast;

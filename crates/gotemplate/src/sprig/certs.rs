@@ -19,8 +19,6 @@ use crate::value::{Object, Value};
 struct Certificate {
     cert: String,
     key: String,
-    /// The parameters it was made from, to sign with it when it is a CA.
-    params: CertificateParams,
 }
 
 const CERT: Ty = Ty::Object("sprig.certificate");
@@ -85,7 +83,7 @@ fn key(pem: Option<&Value>) -> Result<KeyPair, FuncError> {
 
 fn self_signed(p: CertificateParams, key: KeyPair) -> Result<Value, FuncError> {
     let cert = p.self_signed(&key).map_err(err)?;
-    Ok(Value::Object(Arc::new(Certificate { cert: cert.pem(), key: key.serialize_pem(), params: p })))
+    Ok(Value::Object(Arc::new(Certificate { cert: cert.pem(), key: key.serialize_pem() })))
 }
 
 fn signed(p: CertificateParams, key: KeyPair, ca: &Value) -> Result<Value, FuncError> {
@@ -96,9 +94,9 @@ fn signed(p: CertificateParams, key: KeyPair, ca: &Value) -> Result<Value, FuncE
         return Err(FuncError::msg("error generating certificate: the CA is not a certificate"));
     };
     let ca_key = KeyPair::from_pem(&ca.key).map_err(err)?;
-    let issuer = Issuer::new(ca.params.clone(), ca_key);
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert, ca_key).map_err(err)?;
     let cert = p.signed_by(&key, &issuer).map_err(err)?;
-    Ok(Value::Object(Arc::new(Certificate { cert: cert.pem(), key: key.serialize_pem(), params: p })))
+    Ok(Value::Object(Arc::new(Certificate { cert: cert.pem(), key: key.serialize_pem() })))
 }
 
 fn int(v: &Value) -> i64 {
@@ -112,7 +110,23 @@ fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
+/// Sprig's `buildCustomCert`: a certificate object from base64 PEMs, checked
+/// to parse.
+fn build_custom(b64cert: &str, b64key: &str) -> Result<Value, FuncError> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let cert = b64.decode(b64cert).map_err(|_| FuncError::msg("unable to decode base64 certificate"))?;
+    let key = b64.decode(b64key).map_err(|_| FuncError::msg("unable to decode base64 private key"))?;
+    let cert = String::from_utf8(cert).map_err(|_| FuncError::msg("unable to decode certificate"))?;
+    let key = String::from_utf8(key).map_err(|_| FuncError::msg("unable to decode base64 private key"))?;
+    let parsed_key = KeyPair::from_pem(&key).map_err(|e| FuncError::msg(format!("error parsing private key: {e}")))?;
+    Issuer::from_ca_cert_pem(&cert, parsed_key)
+        .map_err(|e| FuncError::msg(format!("error parsing certificate: decodedCert.Bytes: {e}")))?;
+    Ok(Value::Object(Arc::new(Certificate { cert, key })))
+}
+
 pub(super) fn register(m: &mut FuncMap) {
+    m.insert("buildCustomCert", Function::fixed(&[Ty::String, Ty::String], |a| build_custom(s(&a[0]), s(&a[1]))));
     use Ty::{Int, Slice, String as Str};
     let none = Value::Nil;
     m.insert(
@@ -177,6 +191,14 @@ mod tests {
         let ips = Value::list(vec![Value::string("10.0.0.1")]);
         let leaf = signed(params("svc", &ips, &dns, 30, false).unwrap(), key(None).unwrap(), &ca).unwrap();
         let Value::Object(o) = leaf else { panic!("not an object") };
+        let b64 = |v: Value| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap())
+        };
+        let Value::Object(c) = &ca else { panic!("not an object") };
+        let rebuilt = build_custom(&b64(c.field("Cert").unwrap()), &b64(c.field("Key").unwrap())).unwrap();
+        assert!(signed(params("x", &Value::Nil, &Value::Nil, 1, false).unwrap(), key(None).unwrap(), &rebuilt).is_ok());
+        assert!(build_custom("!!", "").is_err());
         let cert = o.field("Cert").unwrap();
         assert!(cert.as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(o.field("Key").unwrap().as_str().unwrap().contains("PRIVATE KEY"));

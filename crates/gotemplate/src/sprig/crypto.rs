@@ -1,13 +1,10 @@
 //! Sprig's hashes and random values. Random and key-generating functions are
-//! nondeterministic in Helm too; `derivePassword`,
-//! `buildCustomCert` and the AES functions report that Ferry does not
-//! support them yet.
+//! nondeterministic in Helm too.
 
 use base64::Engine;
 use rand::RngCore;
 use sha1::Digest as _;
 
-use crate::error::FuncError;
 use crate::func::{FuncMap, Function};
 use crate::sig::Ty;
 use crate::value::Value;
@@ -64,9 +61,6 @@ pub(super) fn register(m: &mut FuncMap) {
             Ok(Value::from(base64::engine::general_purpose::STANDARD.encode(b)))
         }),
     );
-    let unsupported = |name: &'static str, params: &'static [Ty]| {
-        Function::fixed(params, move |_| Err(FuncError::msg(format!("{name} is not supported by Ferry yet"))))
-    };
     m.insert("bcrypt", Function::fixed(&[Str], |a| Ok(Value::from(super::bcrypt::hash(s(&a[0]).as_bytes())))));
     m.insert(
         "htpasswd",
@@ -78,10 +72,18 @@ pub(super) fn register(m: &mut FuncMap) {
             Ok(Value::from(format!("{user}:{}", super::bcrypt::hash(s(&a[1]).as_bytes()))))
         }),
     );
-    m.insert("derivePassword", unsupported("derivePassword", &[Ty::Uint32, Str, Str, Str, Str]));
-    m.insert("buildCustomCert", unsupported("buildCustomCert", &[Str, Str]));
-    m.insert("encryptAES", unsupported("encryptAES", &[Str, Str]));
-    m.insert("decryptAES", unsupported("decryptAES", &[Str, Str]));
+    m.insert(
+        "derivePassword",
+        Function::fixed(&[Ty::Uint32, Str, Str, Str, Str], |a| {
+            let counter = match &a[0] {
+                Value::Int64(i) | Value::Int(i) => *i as u32,
+                _ => 0,
+            };
+            Ok(Value::from(super::password::derive(counter, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4]))))
+        }),
+    );
+    m.insert("encryptAES", Function::fixed(&[Str, Str], |a| Ok(Value::from(super::aes::encrypt(s(&a[0]), s(&a[1]))))));
+    m.insert("decryptAES", Function::fixed(&[Str, Str], |a| super::aes::decrypt(s(&a[0]), s(&a[1])).map(Value::from)));
     m.insert(
         "getHostByName",
         Function::fixed(&[Str], |a| {

@@ -58,7 +58,8 @@ fn encode(out: &mut String, v: &Value, style: JsonStyle, depth: usize) -> Result
             out.push(']');
         }
         Value::Map(m) => {
-            let entries = m.entries();
+            // No template code runs while encoding, so the lock can be held.
+            let entries = m.read();
             if entries.is_empty() {
                 out.push_str("{}");
                 return Ok(());
