@@ -3,6 +3,7 @@
 mod bench;
 mod bench_fleet;
 mod bench_git;
+mod bench_helm;
 mod cluster;
 mod cluster_stress;
 mod codegen;
@@ -73,6 +74,8 @@ enum BenchCmd {
     Git(bench_git::Options),
     /// Ferry's kustomize-controller against Flux's: N Kustomizations from scratch.
     Fleet(bench_fleet::Options),
+    /// Ferry's Helm engine against `helm template` over the public chart corpus.
+    Helm(bench_helm::Options),
 }
 
 #[derive(Subcommand)]
@@ -104,6 +107,7 @@ fn main() -> Result<()> {
         Cmd::Bench { target: BenchCmd::Git(options) } => bench_git::run(&options),
         Cmd::Bench { target: BenchCmd::Fleet(options) } => bench_fleet::run(&options),
         Cmd::Bench { target: BenchCmd::Kustomize(options) } => bench::run(&options),
+        Cmd::Bench { target: BenchCmd::Helm(options) } => bench_helm::run(&options),
         Cmd::Demo { once } => demo::run(once),
         Cmd::Tools { tool: Some(Tool::Helm) } => gobuild::helm().map(|path| println!("{}", path.display())),
         Cmd::Tools { tool: Some(Tool::Flux) } => gobuild::flux().map(|path| println!("{}", path.display())),

@@ -184,7 +184,7 @@ pub fn load_files(files: Vec<File>) -> Result<Chart> {
     let mut have_metadata = false;
     for f in &files {
         if f.name == "Chart.yaml" {
-            let doc = decode::from_str(&text(&f.data), Numbers::Json).map_err(|e| Error::ChartYaml(Box::new(e)))?;
+            let doc = decode::from_str(&text(&f.data), Numbers::Json).map_err(|e| Error::ChartYaml(converting(e)))?;
             c.metadata.merge_from(&doc).map_err(|e| Error::ChartYaml(Box::new(e)))?;
             if c.metadata.api_version.is_empty() {
                 c.metadata.api_version = "v1".into();
@@ -211,7 +211,7 @@ pub fn load_files(files: Vec<File>) -> Result<Chart> {
             }
             "values.yaml" => {
                 c.values = match decode::from_str(&text(&f.data), Numbers::Json)
-                    .map_err(|e| Error::ValuesYaml(Box::new(e)))?
+                    .map_err(|e| Error::ValuesYaml(converting(e)))?
                 {
                     Value::Map(m) => m,
                     Value::Null => Default::default(),
@@ -230,7 +230,7 @@ pub fn load_files(files: Vec<File>) -> Result<Chart> {
             "requirements.yaml" => {
                 have_metadata = true;
                 let doc = decode::from_str(&text(&f.data), Numbers::Json)
-                    .map_err(|e| Error::RequirementsYaml(Box::new(e)))?;
+                    .map_err(|e| Error::RequirementsYaml(converting(e)))?;
                 c.metadata.merge_from(&doc).map_err(|e| Error::RequirementsYaml(Box::new(e)))?;
                 if c.metadata.api_version == "v1" {
                     c.files.push(f.clone());
@@ -275,6 +275,11 @@ pub fn load_files(files: Vec<File>) -> Result<Chart> {
         c.dependencies.push(sc);
     }
     Ok(c)
+}
+
+/// `sigs.k8s.io/yaml`'s wrapping of a YAML syntax error.
+fn converting(e: decode::Error) -> Box<dyn std::error::Error + Send + Sync> {
+    format!("error converting YAML to JSON: {e}").into()
 }
 
 fn json_kind(v: &Value) -> &'static str {

@@ -485,4 +485,26 @@ mod tests {
         parse_literal_into("a.b=x,y=z\\n", &mut m).unwrap();
         assert_eq!(m["a"].as_map().unwrap()["b"], Value::String("x,y=z\\n".into()));
     }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        // A fixed pseudo-random walk over the characters the parsers treat specially.
+        let alphabet: Vec<char> = "ab0129.,=[]{}\\\"-: null".chars().collect();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            let len = (state % 24) as usize;
+            for _ in 0..len {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s.push(alphabet[(state >> 33) as usize % alphabet.len()]);
+            }
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mut m = Map::new();
+            let _ = parse_into(&s, &mut m);
+            let _ = parse_into_string(&s, &mut Map::new());
+            let _ = parse_json(&s, &mut Map::new());
+            let _ = parse_literal_into(&s, &mut Map::new());
+            let _ = to_string(&Value::Map(m));
+        }
+    }
 }

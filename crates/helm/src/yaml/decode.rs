@@ -45,7 +45,11 @@ fn documents(text: &str, numbers: Numbers, first_only: bool) -> Result<Vec<Value
         match parser.load(&mut builder, false) {
             Ok(()) => {}
             Err(e) => {
-                return Err(Error { line: e.marker().line(), message: go_message(e.info()) });
+                let (message, parser_error) = go_message(e.info());
+                // yaml.v2 reports parser errors with the 0-based line of the problem and scanner
+                // errors with the 1-based one.
+                let line = if parser_error { e.marker().line().saturating_sub(1) } else { e.marker().line() };
+                return Err(Error { line, message });
             }
         }
         if builder.error.is_some() || builder.ended || (first_only && !builder.docs.is_empty()) {
@@ -62,15 +66,19 @@ fn documents(text: &str, numbers: Numbers, first_only: bool) -> Result<Vec<Value
     Ok(out)
 }
 
-fn go_message(info: &str) -> String {
+/// libyaml's wording for yaml-rust2's messages, and whether libyaml raises it in its parser
+/// (rather than its scanner).
+fn go_message(info: &str) -> (String, bool) {
     if info.contains("mapping values are not allowed") {
-        "mapping values are not allowed in this context".into()
-    } else if info.contains("did not find expected key") {
-        "did not find expected key".into()
+        ("mapping values are not allowed in this context".into(), false)
+    } else if info.contains("simple key expected") || info.contains("could not find expected ':'") {
+        ("could not find expected ':'".into(), false)
     } else if info.contains("found character that cannot start any token") {
-        "found character that cannot start any token".into()
+        ("found character that cannot start any token".into(), false)
+    } else if let Some(i) = info.find("did not find expected") {
+        (info[i..].to_string(), true)
     } else {
-        info.to_string()
+        (info.to_string(), false)
     }
 }
 
