@@ -51,7 +51,7 @@ pub fn parse_repo_spec(spec: &str) -> Result<RepoSpec> {
     }
     let (rest, query) = spec.split_once('?').unwrap_or((spec, ""));
     let (reference, timeout, submodules) = parse_query(query);
-    let (host, rest) = split_host(rest).map_err(|reason| invalid(reason))?;
+    let (host, rest) = split_host(rest).map_err(invalid)?;
     let segments = if host.starts_with(FILE) { None } else { Some(2) };
     let (repo_path, path) = split_path(rest, segments).ok_or_else(|| invalid("failed to parse repo path segment"))?;
     if repo_path.is_empty() {
