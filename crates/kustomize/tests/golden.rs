@@ -1,6 +1,8 @@
-//! Golden tests: every directory under `tests/fixtures/` is built and compared with the
-//! `expected.yaml` that `kubectl kustomize` (kustomize v5.5.0) printed for it, or, where the
-//! fixture has `expected-error.txt`, the build must fail with a message containing that text.
+//! Golden tests: every directory under `tests/fixtures/`, and every krusty case under
+//! `tests/krusty/` on which Ferry and kustomize agree, is built and compared with the
+//! `expected.yaml` that kustomize v5.5.0 (`kubectl kustomize` 1.32) printed for it, or, where the
+//! case has `expected-error.txt`, the build must fail with a message containing that text. It
+//! needs no kustomize, so it runs anywhere.
 //!
 //! `FERRY_REGEN_GOLDEN=1 cargo test -p ferry-kustomize --test golden` rewrites `expected.yaml`
 //! from kustomize (see tests/support for which one).
