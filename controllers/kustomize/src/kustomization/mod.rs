@@ -14,6 +14,7 @@ pub mod build;
 pub mod generate;
 pub mod health;
 pub mod source;
+pub mod target;
 pub mod tree;
 
 use std::collections::{BTreeMap, HashSet};

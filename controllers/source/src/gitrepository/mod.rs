@@ -16,6 +16,8 @@
 
 pub mod auth;
 pub mod include;
+pub mod sparse;
+pub mod verification;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
