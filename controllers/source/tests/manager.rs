@@ -154,7 +154,7 @@ async fn source_controller_runs_two_kinds_under_one_identity() {
     let leases: Api<Lease> = ns.api();
     let names: Vec<String> =
         leases.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|l| l.metadata.name).collect();
-    assert_eq!(names, [lease_name.clone()]);
+    assert_eq!(names, std::slice::from_ref(&lease_name));
     let holder = leases.get(&lease_name).await.unwrap().spec.and_then(|s| s.holder_identity);
     assert!(holder.is_some_and(|h| !h.is_empty()));
 

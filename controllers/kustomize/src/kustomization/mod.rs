@@ -20,7 +20,7 @@ pub mod tree;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use ferry_api_kustomize::{DeletionPolicy, Kustomization, KustomizationStatus, SubstituteKind};
+use ferry_api_kustomize::{DeletionPolicy, Kustomization, KustomizationStatus, SubstituteKind, SubstituteStrategy};
 use ferry_api_meta::conditions as reasons;
 use ferry_api_meta::{ObjectId, ResourceInventory, ResourceRef, Snapshot, Time};
 use ferry_sdk::client::ClientFactory;
@@ -53,8 +53,13 @@ pub struct Options {
     pub requeue_dependency: Duration,
     /// The StrictPostBuildSubstitutions feature gate.
     pub strict_substitutions: bool,
-    /// The ExternalArtifact feature gate.
+    /// The ExternalArtifact feature gate (off by default, as in Flux).
     pub allow_external_artifact: bool,
+    /// The ObjectLevelWorkloadIdentity feature gate: service account tokens
+    /// for `kubeConfig.configMapRef` (off by default, as in Flux).
+    pub object_level_workload_identity: bool,
+    /// `--default-kubeconfig-service-account`.
+    pub default_kubeconfig_service_account: Option<String>,
     /// Let kubeconfigs use exec/auth-provider credentials (`--insecure-kubeconfig-exec`,
     /// or the InsecureKubeConfigExec gate).
     pub allow_kubeconfig_exec: bool,
@@ -79,7 +84,9 @@ impl Default for Options {
             default_service_account: None,
             requeue_dependency: Duration::from_secs(30),
             strict_substitutions: false,
-            allow_external_artifact: true,
+            allow_external_artifact: false,
+            object_level_workload_identity: false,
+            default_kubeconfig_service_account: None,
             allow_kubeconfig_exec: false,
             allow_kubeconfig_insecure_tls: false,
             http_retry: 9,
@@ -158,12 +165,18 @@ pub enum Error {
     /// A CEL expression does not compile.
     #[error("{0}")]
     InvalidCel(String),
+    /// The spec asks for what a feature gate keeps off.
+    #[error("{0}")]
+    FeatureGateDisabled(String),
     /// The build failed.
     #[error("{0}")]
     BuildFailed(String),
     /// A client for the target could not be built.
     #[error("failed to build kube client: {0}")]
     ClientFailed(String),
+    /// The cluster or identity to apply with is out of reach.
+    #[error("failed to build kube client: {0}")]
+    Target(#[source] target::Error),
     /// Applying failed.
     #[error("{0}")]
     ApplyFailed(String),
@@ -188,8 +201,9 @@ impl ReconcileError for Error {
             | Self::ArtifactFailed(_) => reasons::ARTIFACT_FAILED,
             Self::DependencyNotReady { .. } => reasons::DEPENDENCY_NOT_READY,
             Self::InvalidCel(_) => reasons::INVALID_CEL_EXPRESSION,
+            Self::FeatureGateDisabled(_) => reasons::FEATURE_GATE_DISABLED,
             Self::BuildFailed(_) => reasons::BUILD_FAILED_REASON,
-            Self::ClientFailed(_) | Self::ApplyFailed(_) => reasons::RECONCILIATION_FAILED,
+            Self::ClientFailed(_) | Self::Target(_) | Self::ApplyFailed(_) => reasons::RECONCILIATION_FAILED,
             Self::PruneFailed(_) => reasons::PRUNE_FAILED,
             Self::HealthCheckFailed(_) => reasons::HEALTH_CHECK_FAILED,
             Self::TempDir(_) => reasons::DIRECTORY_CREATION_FAILED,
@@ -198,7 +212,8 @@ impl ReconcileError for Error {
 
     fn class(&self) -> ErrorClass {
         match self {
-            Self::AccessDenied(_) | Self::InvalidCel(_) => ErrorClass::Stalled,
+            Self::AccessDenied(_) | Self::InvalidCel(_) | Self::FeatureGateDisabled(_) => ErrorClass::Stalled,
+            Self::Target(error) if error.is_stalled() => ErrorClass::Stalled,
             Self::SourceNotFound(_) => ErrorClass::Waiting(None),
             Self::ArtifactNotReady { retry, .. } | Self::DependencyNotReady { retry, .. } => {
                 ErrorClass::Waiting(Some(*retry))
@@ -242,6 +257,21 @@ impl Reconciler for KustomizationReconciler {
                 Error::InvalidCel(format!("Reconciliation failed terminally due to configuration error: {e}"))
             })?;
 
+        // Cloud KMS identities of objects are behind Flux's gate.
+        if object
+            .spec
+            .decryption
+            .as_ref()
+            .and_then(|d| d.service_account_name.as_deref())
+            .is_some_and(|s| !s.is_empty())
+            && !self.options.object_level_workload_identity
+        {
+            return Err(Error::FeatureGateDisabled(format!(
+                "to use spec.decryption.serviceAccountName for decryption authentication please enable the {} feature gate in the controller",
+                target::OBJECT_LEVEL_WORKLOAD_IDENTITY
+            )));
+        }
+
         // 1. The source and its artifact.
         let source = self.source(ctx.client(), object).await?;
         let Some(artifact) = source.artifact.clone() else {
@@ -272,7 +302,7 @@ impl Reconciler for KustomizationReconciler {
         status.last_attempted_revision = Some(revision.clone());
 
         // The client acting for this Kustomization.
-        let client = self.target_client(object, &namespace).await?;
+        let client = self.target_client(object).await?;
 
         // 4. Build.
         let keys = self.decryption_keys(ctx.client(), object, &namespace).await?;
@@ -434,11 +464,10 @@ impl Reconciler for KustomizationReconciler {
         if !should_delete_on_finalize(object) {
             return Ok(());
         }
-        let namespace = object.namespace().unwrap_or_default();
         let revision = object.status.as_ref().and_then(|s| s.last_applied_revision.clone()).unwrap_or_default();
         let inventory =
             object.status.as_ref().and_then(|s| s.inventory.as_ref()).map(inventory_refs).unwrap_or_default();
-        let client = match self.target_client(object, &namespace).await {
+        let client = match self.target_client(object).await {
             Ok(client) => client,
             Err(error) => {
                 // The identity to prune with is gone: report and let the object go.
@@ -591,34 +620,17 @@ impl KustomizationReconciler {
         Ok(())
     }
 
-    /// The client that applies: the controller's own, a service account it
-    /// impersonates, or a remote cluster's from a kubeconfig Secret.
-    async fn target_client(&self, object: &Kustomization, namespace: &str) -> Result<Client> {
-        if let Some(secret) = object.spec.kube_config.as_ref().and_then(|k| k.secret_ref.as_ref()) {
-            return self
-                .factory
-                .from_kubeconfig_secret(
-                    namespace,
-                    &secret.name,
-                    secret.key.as_deref(),
-                    self.options.allow_kubeconfig_exec,
-                    self.options.allow_kubeconfig_insecure_tls,
-                )
-                .await
-                .map_err(|e| Error::ClientFailed(e.to_string()));
-        }
-        let account = object
-            .spec
-            .service_account_name
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| self.options.default_service_account.clone());
-        match account {
-            Some(account) => {
-                self.factory.impersonating(namespace, &account).map_err(|e| Error::ClientFailed(e.to_string()))
-            }
-            None => self.factory.client().map_err(|e| Error::ClientFailed(e.to_string())),
-        }
+    /// The client that applies: the controller's own, a remote cluster's
+    /// from `spec.kubeConfig`, acting as `spec.serviceAccountName` on it.
+    async fn target_client(&self, object: &Kustomization) -> Result<Client> {
+        let options = target::TargetOptions {
+            default_service_account: self.options.default_service_account.clone(),
+            default_kubeconfig_service_account: self.options.default_kubeconfig_service_account.clone(),
+            object_level_workload_identity: self.options.object_level_workload_identity,
+            allow_kubeconfig_exec: self.options.allow_kubeconfig_exec,
+            allow_kubeconfig_insecure_tls: self.options.allow_kubeconfig_insecure_tls,
+        };
+        target::client(&self.factory, object, &options).await.map_err(Error::Target)
     }
 
     async fn decryption_keys(
@@ -736,6 +748,12 @@ impl KustomizationReconciler {
         }
         for (key, value) in post_build.substitute.clone().unwrap_or_default() {
             vars.insert(key, value.replace('\n', ""));
+        }
+        // kustomize-controller v1.9: without any variable the manifests are
+        // left as written, unless `substituteStrategy: Always`.
+        let always = post_build.substitute_strategy == Some(SubstituteStrategy::Always);
+        if vars.is_empty() && !always {
+            return Ok(None);
         }
         Ok(Some(Substitution { vars, strict: self.options.strict_substitutions }))
     }

@@ -361,7 +361,10 @@ impl GitRepositoryReconciler {
             && status.observed_recurse_submodules.unwrap_or(false) == recurse
             && status.observed_include.clone().unwrap_or_default() == includes
             && !includes_changed
-            && (spec.verify.is_none() || status.source_verification_mode.is_some());
+            && !spec
+                .verify
+                .as_ref()
+                .is_some_and(|v| verification::required(v.mode.as_deref(), status.source_verification_mode.as_deref()));
         if unchanged {
             let message = format!("stored artifact for revision '{}'", resolved.revision);
             let conditions = status.conditions.get_or_insert_with(Vec::new);
@@ -395,6 +398,9 @@ impl GitRepositoryReconciler {
             })
             .await?
         };
+
+        // Every sparse directory asked for is there.
+        sparse::validate(&dir, &sparse).map_err(Error::GitOperationFailed)?;
 
         // Verify.
         match &spec.verify {
