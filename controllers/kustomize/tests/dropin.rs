@@ -396,8 +396,8 @@ metadata:
   name: vars
   namespace: NAMESPACE
 data:
-  region: ${region:=eu}
-  zone: ${zone}
+  region: \"${region:=eu}\"
+  zone: \"${zone}\"
 ";
 
 /// Item 5: postBuild as kustomize-controller v1.9 runs it: no substitution
