@@ -28,8 +28,11 @@ pub const STATUS_MANAGER: &str = "gotk-kustomize-controller";
 
 /// Feature gate: fail on unset postBuild variables without a default.
 pub const STRICT_POST_BUILD_SUBSTITUTIONS: &str = "StrictPostBuildSubstitutions";
-/// Feature gate: allow ExternalArtifact sources.
+/// Feature gate: allow ExternalArtifact sources (off by default, as in Flux).
 pub const EXTERNAL_ARTIFACT: &str = "ExternalArtifact";
+/// Feature gate: service account tokens for the accounts objects name
+/// (`kubeConfig.configMapRef` with `serviceAccountName`; off by default).
+pub const OBJECT_LEVEL_WORKLOAD_IDENTITY: &str = kustomization::target::OBJECT_LEVEL_WORKLOAD_IDENTITY;
 /// Feature gate: allow exec and auth-provider credentials in kubeconfigs.
 pub const INSECURE_KUBECONFIG_EXEC: &str = "InsecureKubeConfigExec";
 
@@ -64,8 +67,8 @@ pub struct KustomizeFlags {
     /// Ferry decrypts with age and PGP keys only).
     #[arg(long = "default-decryption-service-account", default_value = "")]
     pub default_decryption_service_account: String,
-    /// The default service account for cloud kubeconfig providers (accepted for Flux's
-    /// manifests; Ferry reads kubeconfigs from Secrets only).
+    /// The service account whose token the `generic` provider of `kubeConfig.configMapRef`
+    /// uses when the ConfigMap names none (needs the ObjectLevelWorkloadIdentity gate).
     #[arg(long = "default-kubeconfig-service-account", default_value = "")]
     pub default_kubeconfig_service_account: String,
     /// The ConfigMap listing trusted OpenBao/Vault servers for SOPS (accepted for Flux's
@@ -88,7 +91,10 @@ impl KustomizeFlags {
             default_service_account: Some(runtime.default_service_account.clone()).filter(|s| !s.is_empty()),
             requeue_dependency: runtime.requeue_dependency,
             strict_substitutions: gates.get(STRICT_POST_BUILD_SUBSTITUTIONS).copied().unwrap_or(false),
-            allow_external_artifact: gates.get(EXTERNAL_ARTIFACT).copied().unwrap_or(true),
+            allow_external_artifact: gates.get(EXTERNAL_ARTIFACT).copied().unwrap_or(false),
+            object_level_workload_identity: gates.get(OBJECT_LEVEL_WORKLOAD_IDENTITY).copied().unwrap_or(false),
+            default_kubeconfig_service_account: Some(self.default_kubeconfig_service_account.clone())
+                .filter(|s| !s.is_empty()),
             allow_kubeconfig_exec: self.insecure_kubeconfig_exec
                 || gates.get(INSECURE_KUBECONFIG_EXEC).copied().unwrap_or(false),
             allow_kubeconfig_insecure_tls: self.insecure_kubeconfig_tls,

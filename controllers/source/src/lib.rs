@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod gitrepository;
+pub mod unsupported;
 
 pub use gitrepository::GitOptions;
 
@@ -203,7 +204,14 @@ pub fn add_kinds<'r>(
         serve_storage(&storage, addr, manager.runtime().stopped())?;
     }
     let reconciler = GitRepositoryReconciler::new(Arc::new(storage)).with_options(options);
-    Ok(manager.add_with(reconciler, watches))
+    // The kinds the chart installs CRDs for but this version does not
+    // reconcile: their objects get a condition saying so.
+    Ok(manager
+        .add_with(reconciler, watches)
+        .add(unsupported::NotReconciled::<ferry_api_source::OCIRepository>::new(CONTROLLER_NAME))
+        .add(unsupported::NotReconciled::<ferry_api_source::Bucket>::new(CONTROLLER_NAME))
+        .add(unsupported::NotReconciled::<ferry_api_source::HelmRepository>::new(CONTROLLER_NAME))
+        .add(unsupported::NotReconciled::<ferry_api_source::HelmChart>::new(CONTROLLER_NAME)))
 }
 
 /// Runs the artifact server (when `storage_addr` is set) and

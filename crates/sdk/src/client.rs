@@ -95,13 +95,12 @@ impl ClientFactory {
     /// A client acting as the service account `namespace/name`, for objects
     /// with `spec.serviceAccountName`. Needs `impersonate` RBAC.
     pub fn impersonating(&self, namespace: &str, name: &str) -> Result<Client> {
-        let valid = |s: &str| !s.is_empty() && s.len() <= 253 && !s.contains([':', '/', ' ']);
-        if !valid(name) || !valid(namespace) {
-            return Err(Error::InvalidServiceAccount(format!("{namespace}/{name}")));
-        }
-        let mut config = self.base.clone();
-        config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
-        config.auth_info.impersonate_groups = None;
+        self.build(impersonate(self.base.clone(), namespace, name)?)
+    }
+
+    /// A client from `config` (another cluster's, or another identity's)
+    /// under this factory's rate limit.
+    pub fn build(&self, config: Config) -> Result<Client> {
         build(config, self.qps, self.burst)
     }
 
@@ -119,6 +118,21 @@ impl ClientFactory {
         allow_exec: bool,
         allow_insecure_tls: bool,
     ) -> Result<Client> {
+        let config = self.kubeconfig_secret_config(namespace, name, key, allow_exec, allow_insecure_tls).await?;
+        self.build(config)
+    }
+
+    /// The configuration [`Self::from_kubeconfig_secret`] builds its client
+    /// from, for callers that change it first (Flux impersonates
+    /// `spec.serviceAccountName` on the remote cluster too).
+    pub async fn kubeconfig_secret_config(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: Option<&str>,
+        allow_exec: bool,
+        allow_insecure_tls: bool,
+    ) -> Result<Config> {
         let own = self.client()?;
         let secret = Api::<Secret>::namespaced(own, namespace).get(name).await.map_err(|source| {
             Error::SecretReadFailed { namespace: namespace.to_string(), name: name.to_string(), source }
@@ -158,8 +172,21 @@ impl ClientFactory {
         if !allow_insecure_tls {
             config.accept_invalid_certs = false;
         }
-        build(config, self.qps, self.burst)
+        Ok(config)
     }
+}
+
+/// `config` acting as the service account `namespace/name`
+/// (`system:serviceaccount:<namespace>:<name>`), as Flux's impersonator sets
+/// it, whichever cluster `config` reaches. Needs `impersonate` RBAC there.
+pub fn impersonate(mut config: Config, namespace: &str, name: &str) -> Result<Config> {
+    let valid = |s: &str| !s.is_empty() && s.len() <= 253 && !s.contains([':', '/', ' ']);
+    if !valid(name) || !valid(namespace) {
+        return Err(Error::InvalidServiceAccount(format!("{namespace}/{name}")));
+    }
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
+    config.auth_info.impersonate_groups = None;
+    Ok(config)
 }
 
 /// Builds a client from `config` limited to `qps` with `burst`.

@@ -83,6 +83,12 @@ pub enum Error {
         /// The cause.
         source: ferry_sdk::client::Error,
     },
+    /// The cluster or identity to apply with is out of reach.
+    #[error("failed to build kube client: {0}")]
+    Target(#[source] super::target::Error),
+    /// The spec asks for what a feature gate keeps off.
+    #[error("{0}")]
+    FeatureGateDisabled(String),
     /// Applying failed.
     #[error(transparent)]
     ApplyFailed(ferry_ssa::Error),
@@ -108,7 +114,10 @@ impl ReconcileError for Error {
             Self::BuildInput(_) | Self::BuildFailed(_) | Self::BuildTask { .. } | Self::NotAnObject { .. } => {
                 reasons::BUILD_FAILED_REASON
             }
-            Self::Encrypted(_) | Self::ClientFailed { .. } | Self::ApplyFailed(_) => reasons::RECONCILIATION_FAILED,
+            Self::Encrypted(_) | Self::ClientFailed { .. } | Self::Target(_) | Self::ApplyFailed(_) => {
+                reasons::RECONCILIATION_FAILED
+            }
+            Self::FeatureGateDisabled(_) => reasons::FEATURE_GATE_DISABLED,
             Self::PruneFailed(_) => reasons::PRUNE_FAILED,
             Self::HealthCheckFailed(_) => reasons::HEALTH_CHECK_FAILED,
             Self::TempDir(_) => reasons::DIRECTORY_CREATION_FAILED,
@@ -117,7 +126,8 @@ impl ReconcileError for Error {
 
     fn class(&self) -> ErrorClass {
         match self {
-            Self::AccessDenied(_) | Self::InvalidCel { .. } => ErrorClass::Stalled,
+            Self::AccessDenied(_) | Self::InvalidCel { .. } | Self::FeatureGateDisabled(_) => ErrorClass::Stalled,
+            Self::Target(error) if error.is_stalled() => ErrorClass::Stalled,
             Self::Source(source::Error::Read(ferry_sdk::artifact::source::Error::NotFound { .. })) => {
                 ErrorClass::Waiting(None)
             }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ferry_api_kustomize::{Kustomization, SubstituteKind};
+use ferry_api_kustomize::{Kustomization, SubstituteKind, SubstituteStrategy};
 use ferry_sdk::artifact::Tree;
 use ferry_sdk::reconcile::Context;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -45,7 +45,7 @@ impl KustomizationReconciler {
         tree: Arc<Tree>,
     ) -> Result<Built> {
         let namespace = object.namespace().unwrap_or_default();
-        let client = self.target_client(object, &namespace).await?;
+        let client = self.target_client(object).await?;
         let keys = self.decryption_keys(ctx.client(), object, &namespace).await?;
         let substitution = self.substitution(ctx.client(), object, &namespace).await?;
         let input = build::Input {
@@ -69,34 +69,17 @@ impl KustomizationReconciler {
         Ok(Built { objects: built.objects, digest: built.digest, client, history })
     }
 
-    /// The client that applies: the controller's own, a service account it
-    /// impersonates, or a remote cluster's from a kubeconfig Secret.
-    pub(super) async fn target_client(&self, object: &Kustomization, namespace: &str) -> Result<Client> {
-        if let Some(secret) = object.spec.kube_config.as_ref().and_then(|k| k.secret_ref.as_ref()) {
-            return self
-                .factory
-                .from_kubeconfig_secret(
-                    namespace,
-                    &secret.name,
-                    secret.key.as_deref(),
-                    self.options.allow_kubeconfig_exec,
-                    self.options.allow_kubeconfig_insecure_tls,
-                )
-                .await
-                .map_err(|source| Error::ClientFailed { source });
-        }
-        let account = object
-            .spec
-            .service_account_name
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| self.options.default_service_account.clone());
-        match account {
-            Some(account) => {
-                self.factory.impersonating(namespace, &account).map_err(|source| Error::ClientFailed { source })
-            }
-            None => self.factory.client().map_err(|source| Error::ClientFailed { source }),
-        }
+    /// The client that applies: the controller's own, a remote cluster's
+    /// from `spec.kubeConfig`, acting as `spec.serviceAccountName` on it.
+    pub(super) async fn target_client(&self, object: &Kustomization) -> Result<Client> {
+        let options = super::target::TargetOptions {
+            default_service_account: self.options.default_service_account.clone(),
+            default_kubeconfig_service_account: self.options.default_kubeconfig_service_account.clone(),
+            object_level_workload_identity: self.options.object_level_workload_identity,
+            allow_kubeconfig_exec: self.options.allow_kubeconfig_exec,
+            allow_kubeconfig_insecure_tls: self.options.allow_kubeconfig_insecure_tls,
+        };
+        super::target::client(&self.factory, object, &options).await.map_err(Error::Target)
     }
 
     async fn decryption_keys(
@@ -214,6 +197,12 @@ impl KustomizationReconciler {
         }
         for (key, value) in post_build.substitute.clone().unwrap_or_default() {
             vars.insert(key, value.replace('\n', ""));
+        }
+        // kustomize-controller v1.9: without any variable the manifests are
+        // left as written, unless `substituteStrategy: Always`.
+        let always = post_build.substitute_strategy == Some(SubstituteStrategy::Always);
+        if vars.is_empty() && !always {
+            return Ok(None);
         }
         Ok(Some(Substitution { vars, strict: self.options.strict_substitutions }))
     }

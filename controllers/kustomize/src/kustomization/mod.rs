@@ -26,6 +26,7 @@ pub mod history;
 pub mod inputs;
 pub mod prune;
 pub mod source;
+pub mod target;
 pub mod tree;
 
 use std::time::{Duration, Instant};
@@ -57,8 +58,13 @@ pub struct Options {
     pub requeue_dependency: Duration,
     /// The StrictPostBuildSubstitutions feature gate.
     pub strict_substitutions: bool,
-    /// The ExternalArtifact feature gate.
+    /// The ExternalArtifact feature gate (off by default, as in Flux).
     pub allow_external_artifact: bool,
+    /// The ObjectLevelWorkloadIdentity feature gate: service account tokens
+    /// for `kubeConfig.configMapRef` (off by default, as in Flux).
+    pub object_level_workload_identity: bool,
+    /// `--default-kubeconfig-service-account`.
+    pub default_kubeconfig_service_account: Option<String>,
     /// Let kubeconfigs use exec/auth-provider credentials (`--insecure-kubeconfig-exec`,
     /// or the InsecureKubeConfigExec gate).
     pub allow_kubeconfig_exec: bool,
@@ -83,7 +89,9 @@ impl Default for Options {
             default_service_account: None,
             requeue_dependency: Duration::from_secs(30),
             strict_substitutions: false,
-            allow_external_artifact: true,
+            allow_external_artifact: false,
+            object_level_workload_identity: false,
+            default_kubeconfig_service_account: None,
             allow_kubeconfig_exec: false,
             allow_kubeconfig_insecure_tls: false,
             http_retry: 9,
@@ -145,6 +153,29 @@ impl Run {
     }
 }
 
+impl KustomizationReconciler {
+    /// Refuses what the spec asks for behind a feature gate that is off:
+    /// cloud KMS identities of objects need ObjectLevelWorkloadIdentity, as
+    /// in Flux.
+    ///
+    /// Conditions: none; the FeatureGateDisabled error stalls the object.
+    fn reconcile_gates(&self, object: &Kustomization) -> Result<()> {
+        let decryption_identity = object
+            .spec
+            .decryption
+            .as_ref()
+            .and_then(|d| d.service_account_name.as_deref())
+            .is_some_and(|s| !s.is_empty());
+        if decryption_identity && !self.options.object_level_workload_identity {
+            return Err(Error::FeatureGateDisabled(format!(
+                "to use spec.decryption.serviceAccountName for decryption authentication please enable the {} feature gate in the controller",
+                target::OBJECT_LEVEL_WORKLOAD_IDENTITY
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Reconciler for KustomizationReconciler {
     type Object = Kustomization;
     type Error = Error;
@@ -164,6 +195,7 @@ impl Reconciler for KustomizationReconciler {
         ctx: &Context,
     ) -> Result<Outcome> {
         let run = Run::start(object)?;
+        self.reconcile_gates(object)?;
         let source = self.reconcile_source(ctx, object).await?;
         self.reconcile_dependencies(ctx, object, &source).await?;
         self.report_fetching(ctx, object, status, &run, &source).await;

@@ -6,7 +6,6 @@ use ferry_api_meta::conditions as reasons;
 use ferry_sdk::events::Severity;
 use ferry_sdk::reconcile::Context;
 use ferry_ssa::{ObjectRef, ResourceManager};
-use kube::ResourceExt;
 
 use super::apply::{Applied, changed_lines, inventory_refs};
 use super::source::Fetched;
@@ -55,11 +54,10 @@ impl KustomizationReconciler {
         if !should_delete_on_finalize(object) {
             return Ok(());
         }
-        let namespace = object.namespace().unwrap_or_default();
         let revision = object.status.as_ref().and_then(|s| s.last_applied_revision.clone()).unwrap_or_default();
         let inventory =
             object.status.as_ref().and_then(|s| s.inventory.as_ref()).map(inventory_refs).unwrap_or_default();
-        let client = match self.target_client(object, &namespace).await {
+        let client = match self.target_client(object).await {
             Ok(client) => client,
             Err(error) => {
                 // The identity to prune with is gone: report and let the object go.

@@ -72,6 +72,13 @@ pub enum Error {
         /// The Git error.
         source: ferry_git::Error,
     },
+    /// A directory of `spec.sparseCheckout` is not in the commit: an
+    /// artifact without it would make a pruning consumer delete everything.
+    #[error("{message}")]
+    SparseCheckout {
+        /// Flux's wording, naming the missing directory.
+        message: String,
+    },
     /// A Git operation took longer than `spec.timeout`.
     #[error("git operation timed out after {0:?}")]
     GitTimeout(Duration),
@@ -147,7 +154,7 @@ impl ReconcileError for Error {
             Self::Git { reason, .. }
             | Self::VerificationFailed { reason, .. }
             | Self::IncludeUnavailable { reason, .. } => reason,
-            Self::GitTimeout(_) | Self::GitTask { .. } => cond::GIT_OPERATION_FAILED,
+            Self::GitTimeout(_) | Self::GitTask { .. } | Self::SparseCheckout { .. } => cond::GIT_OPERATION_FAILED,
             Self::Include(include::Error::IllegalPath { .. }) => source::INCLUDE_ILLEGAL_PATH_REASON,
             Self::Include(include::Error::CopyFailed { .. } | include::Error::Task { .. }) => {
                 source::INCLUDE_COPY_FAILURE_REASON

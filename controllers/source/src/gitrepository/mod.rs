@@ -17,6 +17,8 @@
 pub mod auth;
 mod error;
 pub mod include;
+pub mod sparse;
+pub mod verification;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -303,7 +305,10 @@ impl GitRepositoryReconciler {
             && status.observed_recurse_submodules.unwrap_or(false) == recurse
             && status.observed_include.clone().unwrap_or_default() == includes
             && !includes_changed
-            && (spec.verify.is_none() || status.source_verification_mode.is_some());
+            && !spec
+                .verify
+                .as_ref()
+                .is_some_and(|v| verification::required(v.mode.as_deref(), status.source_verification_mode.as_deref()));
         if unchanged {
             let message = format!("stored artifact for revision '{}'", resolved.revision);
             status.mark_true(cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
@@ -330,7 +335,7 @@ impl GitRepositoryReconciler {
             let options = CheckoutOptions {
                 timeout: Some(timeout),
                 deadline: Some(deadline),
-                sparse,
+                sparse: sparse.clone(),
                 recurse_submodules: recurse,
             };
             run_blocking(timeout, move || {
@@ -343,6 +348,12 @@ impl GitRepositoryReconciler {
             Err(error) => return Err(fetch_failed(status, error)),
         };
         status.remove(&[cond::FETCH_FAILED]);
+
+        // Every sparse directory asked for is there.
+        if let Err(message) = sparse::validate(work.path(), &sparse) {
+            let error = Error::SparseCheckout { message };
+            return Err(failed(status, cond::FETCH_FAILED, generation, error));
+        }
 
         // Verify.
         match &spec.verify {

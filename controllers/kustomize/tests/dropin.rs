@@ -1,0 +1,525 @@
+//! Where a Flux user dropping Ferry in would be surprised (issue 13), each
+//! checked on the local control plane with source-controller and
+//! kustomize-controller in-process: `kubeConfig.configMapRef`,
+//! `serviceAccountName` with `kubeConfig.secretRef`, postBuild substitution
+//! as kustomize-controller v1.9 runs it, and the ExternalArtifact gate.
+
+use std::time::Duration;
+
+use ferry_api_kustomize::Kustomization;
+use ferry_api_source::GitRepository;
+use ferry_kustomize_controller::{CONTROLLER_NAME, Options};
+use ferry_sdk::reconcile::{Runtime, Settings};
+use ferry_storage::{DigestAlgorithm, Storage};
+use ferry_testenv::TestNamespace;
+use ferry_testenv::git::{GitRepo, GitServer, GitServerOptions};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// The audience the local control plane accepts in service account tokens
+/// (its `--service-account-issuer`, which `--api-audiences` defaults to).
+const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// source-controller and kustomize-controller for one namespace, a git
+/// server and a repository.
+struct Env {
+    ns: TestNamespace,
+    _server: GitServer,
+    url: String,
+    repo: GitRepo,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _storage: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start(prefix: &str, options: Options) -> Self {
+        let ns = TestNamespace::new(prefix).await.unwrap();
+        ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
+        let server = GitServer::start(GitServerOptions::default()).await.unwrap();
+        let repo = server.create_repo("app").unwrap();
+        let url = server.url("app");
+        let settings = |name: &str| Settings {
+            namespace: Some(ns.name().to_string()),
+            min_retry_delay: Duration::from_millis(200),
+            max_retry_delay: Duration::from_secs(2),
+            ..Settings::new(name)
+        };
+        let storage_dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let storage = Storage::new(
+            storage_dir.path(),
+            format!("127.0.0.1:{port}"),
+            Duration::from_secs(60),
+            2,
+            DigestAlgorithm::Sha256,
+        )
+        .unwrap();
+        let (source_stop, source_stopped) = tokio::sync::oneshot::channel::<()>();
+        let source_runtime = Runtime::new(ns.client(), settings(ferry_source_controller::CONTROLLER_NAME)).unwrap();
+        let source = tokio::spawn(ferry_source_controller::run(
+            source_runtime,
+            storage,
+            Some(([127, 0, 0, 1], port).into()),
+            async move {
+                let _ = source_stopped.await;
+            },
+        ));
+        let config = ferry_testenv::config().await.unwrap();
+        let factory = ferry_sdk::client::ClientFactory::new(config, 50.0, 300);
+        let (kustomize_stop, kustomize_stopped) = tokio::sync::oneshot::channel::<()>();
+        let kustomize_runtime = Runtime::new(ns.client(), settings(CONTROLLER_NAME)).unwrap();
+        let options = Options { requeue_dependency: Duration::from_secs(2), ..options };
+        let kustomize =
+            tokio::spawn(ferry_kustomize_controller::run(kustomize_runtime, factory, options, async move {
+                let _ = kustomize_stopped.await;
+            }));
+        Self {
+            ns,
+            _server: server,
+            url,
+            repo,
+            stops: vec![source_stop, kustomize_stop],
+            tasks: vec![source, kustomize],
+            _storage: storage_dir,
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.ns.name()
+    }
+
+    fn commit(&self, files: &[(&str, &str)]) -> String {
+        for (path, text) in files {
+            self.repo.write(path, text.replace("NAMESPACE", self.name())).unwrap();
+        }
+        self.repo.commit("files").unwrap()
+    }
+
+    async fn apply<K>(&self, object: serde_json::Value)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + serde::Serialize,
+    {
+        let name = object["metadata"]["name"].as_str().unwrap().to_string();
+        let apply = PatchParams::apply("ferry-tests").force();
+        self.ns.api::<K>().patch(&name, &apply, &Patch::Apply(&object)).await.unwrap();
+    }
+
+    async fn git_repository(&self) {
+        self.apply::<GitRepository>(serde_json::json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "app"},
+            "spec": {"url": self.url, "interval": "2s", "ref": {"branch": "main"}},
+        }))
+        .await;
+    }
+
+    async fn kustomization(&self, name: &str, spec: serde_json::Value) {
+        let mut full = serde_json::json!({
+            "interval": "1m",
+            "prune": true,
+            "sourceRef": {"kind": "GitRepository", "name": "app"},
+        });
+        for (key, value) in spec.as_object().unwrap() {
+            full[key] = value.clone();
+        }
+        self.apply::<Kustomization>(serde_json::json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": name},
+            "spec": full,
+        }))
+        .await;
+    }
+
+    async fn config_map(&self, name: &str, data: serde_json::Value) {
+        self.apply::<ConfigMap>(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data,
+        }))
+        .await;
+    }
+
+    async fn secret(&self, name: &str, data: serde_json::Value) {
+        self.apply::<Secret>(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data,
+        }))
+        .await;
+    }
+
+    /// A service account allowed everything on ConfigMaps in the test
+    /// namespace, and nothing else.
+    async fn config_map_editor(&self, name: &str) {
+        self.apply::<k8s_openapi::api::core::v1::ServiceAccount>(serde_json::json!({
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name},
+        }))
+        .await;
+        self.apply::<k8s_openapi::api::rbac::v1::Role>(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}],
+        }))
+        .await;
+        self.apply::<k8s_openapi::api::rbac::v1::RoleBinding>(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": self.name()}],
+        }))
+        .await;
+    }
+
+    fn kustomizations(&self) -> Api<Kustomization> {
+        self.ns.api()
+    }
+
+    async fn config_map_data(&self, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
+        self.ns.api::<ConfigMap>().get_opt(name).await.unwrap().map(|c| c.data.unwrap_or_default())
+    }
+
+    /// Waits until the Kustomization applied `commit` and is Ready.
+    async fn wait_applied(&self, name: &str, commit: &str) -> Kustomization {
+        let suffix = format!("@sha1:{commit}");
+        self.wait(name, |k| {
+            condition(k, "Ready").is_some_and(|c| c.status.to_string() == "True")
+                && k.status
+                    .as_ref()
+                    .and_then(|s| s.last_applied_revision.as_deref())
+                    .is_some_and(|r| r.ends_with(&suffix))
+        })
+        .await
+    }
+
+    /// Waits until Ready is False with `reason`.
+    async fn wait_failed(&self, name: &str, reason: &str) -> Kustomization {
+        self.wait(name, |k| {
+            condition(k, "Ready").is_some_and(|c| c.status.to_string() == "False" && c.reason == reason)
+        })
+        .await
+    }
+
+    async fn wait(&self, name: &str, predicate: impl Fn(&Kustomization) -> bool) -> Kustomization {
+        match ferry_testenv::wait_for(&self.kustomizations(), name, WAIT, |k: &Kustomization| predicate(k)).await {
+            Ok(k) => k,
+            Err(error) => {
+                let now = self.kustomizations().get_opt(name).await.ok().flatten();
+                panic!("{name}: {error}; last status: {:#?}", now.and_then(|k| k.status));
+            }
+        }
+    }
+
+    async fn stop(mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        for task in self.tasks.drain(..) {
+            tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
+        }
+        let Env { ns, .. } = self;
+        ns.delete(Duration::from_secs(60)).await.unwrap();
+    }
+}
+
+fn condition(k: &Kustomization, type_: &str) -> Option<ferry_api_meta::Condition> {
+    k.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_).cloned()
+}
+
+fn is_stalled(k: &Kustomization) -> bool {
+    condition(k, "Stalled").is_some_and(|c| c.status.to_string() == "True")
+}
+
+fn config_map_yaml(name: &str, data: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: NAMESPACE\ndata:\n{data}")
+}
+
+/// The local control plane's address and CA, as a kubeconfig names them.
+fn api_server() -> (String, String) {
+    let path = ferry_testenv::kubeconfig_path().unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).unwrap();
+    let cluster = kubeconfig.clusters[0].cluster.clone().unwrap();
+    let ca = cluster.certificate_authority_data.unwrap();
+    use base64::Engine as _;
+    let ca = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(ca).unwrap()).unwrap();
+    (cluster.server.unwrap(), ca)
+}
+
+/// Item 1: `kubeConfig.configMapRef` names a cluster reached with workload
+/// identity. Cloud providers cannot work offline: the Kustomization stalls
+/// and nothing is applied, nor pruned, on the controller's own cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn kube_config_map_ref_never_applies_or_prunes_locally() {
+    let env = Env::start("kc-cmref", Options::default()).await;
+    let commit = env.commit(&[
+        ("cloud/config.yaml", &config_map_yaml("cloud", "  where: cloud\n")),
+        ("local/config.yaml", &config_map_yaml("local", "  where: local\n")),
+    ]);
+    env.git_repository().await;
+    env.config_map("eks", serde_json::json!({"provider": "aws", "cluster": "arn:aws:eks:eu-west-1:1:cluster/prod"}))
+        .await;
+    env.kustomization("cloud", serde_json::json!({"path": "./cloud", "kubeConfig": {"configMapRef": {"name": "eks"}}}))
+        .await;
+    let stalled = env.wait("cloud", is_stalled).await;
+    let ready = condition(&stalled, "Ready").unwrap();
+    assert_eq!(ready.status.to_string(), "False", "{ready:?}");
+    assert!(ready.message.contains("aws"), "{ready:?}");
+    assert!(env.config_map_data("cloud").await.is_none(), "applied to the local cluster");
+
+    // A ConfigMap that does not exist is an error retried, as in Flux.
+    env.kustomization(
+        "missing",
+        serde_json::json!({"path": "./cloud", "kubeConfig": {"configMapRef": {"name": "nowhere"}}}),
+    )
+    .await;
+    let failed = env.wait_failed("missing", "ReconciliationFailed").await;
+    let message = condition(&failed, "Ready").unwrap().message;
+    assert!(message.contains(&format!("failed to get configmap {}/nowhere", env.name())), "{message}");
+    assert!(env.config_map_data("cloud").await.is_none(), "applied to the local cluster");
+
+    // The generic provider with a service account needs the
+    // ObjectLevelWorkloadIdentity gate, off by default as in Flux.
+    env.config_map_editor("deployer").await;
+    let (address, ca) = api_server();
+    env.config_map(
+        "generic",
+        serde_json::json!({"provider": "generic", "address": address, "ca.crt": ca,
+            "serviceAccountName": "deployer", "audiences": API_AUDIENCE}),
+    )
+    .await;
+    env.kustomization(
+        "gated",
+        serde_json::json!({"path": "./cloud", "kubeConfig": {"configMapRef": {"name": "generic"}}}),
+    )
+    .await;
+    let gated = env.wait("gated", is_stalled).await;
+    let message = condition(&gated, "Ready").unwrap().message;
+    assert!(message.contains("ObjectLevelWorkloadIdentity"), "{message}");
+    assert!(env.config_map_data("cloud").await.is_none(), "applied to the local cluster");
+
+    // Applied locally first, then pointed at a cluster Ferry cannot reach:
+    // nothing more is applied, and deleting it prunes nothing here.
+    env.kustomization("moved", serde_json::json!({"path": "./local"})).await;
+    env.wait_applied("moved", &commit).await;
+    env.kustomization("moved", serde_json::json!({"path": "./local", "kubeConfig": {"configMapRef": {"name": "eks"}}}))
+        .await;
+    env.wait("moved", is_stalled).await;
+    env.kustomizations().delete("moved", &DeleteParams::default()).await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while env.kustomizations().get_opt("moved").await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "the Kustomization was not finalized");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(env.config_map_data("local").await.is_some(), "pruned on the local cluster");
+    env.stop().await;
+}
+
+/// Item 1, the provider that works offline: `generic` with a service
+/// account, behind the ObjectLevelWorkloadIdentity gate, applies with that
+/// account's token (audiences as the ConfigMap says) to `address`.
+#[tokio::test(flavor = "multi_thread")]
+async fn kube_config_map_ref_generic_provider_acts_as_its_service_account() {
+    let env = Env::start("kc-cmgeneric", Options { object_level_workload_identity: true, ..Options::default() }).await;
+    let commit = env.commit(&[
+        ("config/config.yaml", &config_map_yaml("remote", "  where: remote\n")),
+        (
+            "secret/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: NAMESPACE\nstringData:\n  k: v\n",
+        ),
+    ]);
+    env.git_repository().await;
+    env.config_map_editor("deployer").await;
+    let (address, ca) = api_server();
+    env.config_map(
+        "generic",
+        serde_json::json!({"provider": "generic", "address": address, "ca.crt": ca,
+            "serviceAccountName": "deployer", "audiences": API_AUDIENCE}),
+    )
+    .await;
+    let kube_config = serde_json::json!({"configMapRef": {"name": "generic"}});
+    env.kustomization("config", serde_json::json!({"path": "./config", "kubeConfig": kube_config})).await;
+    env.wait_applied("config", &commit).await;
+    assert_eq!(env.config_map_data("remote").await.unwrap()["where"], "remote");
+
+    // The token is the service account's: a Secret is beyond its rights.
+    env.kustomization("secret", serde_json::json!({"path": "./secret", "kubeConfig": kube_config})).await;
+    let denied = env.wait_failed("secret", "ReconciliationFailed").await;
+    let message = condition(&denied, "Ready").unwrap().message;
+    assert!(message.contains(&format!("system:serviceaccount:{}:deployer", env.name())), "{message}");
+    assert!(env.ns.api::<Secret>().get_opt("s").await.unwrap().is_none());
+    env.stop().await;
+}
+
+/// Item 2: with `kubeConfig.secretRef`, `serviceAccountName` is impersonated
+/// on the cluster the kubeconfig reaches (here the same control plane,
+/// through a second kubeconfig), so Ferry is refused where Flux would be.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_account_is_impersonated_on_the_kubeconfig_cluster() {
+    let env = Env::start("kc-remote-sa", Options::default()).await;
+    let commit = env.commit(&[
+        ("config/config.yaml", &config_map_yaml("remote", "  where: remote\n")),
+        (
+            "secret/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: NAMESPACE\nstringData:\n  k: v\n",
+        ),
+    ]);
+    env.git_repository().await;
+    let kubeconfig = std::fs::read_to_string(ferry_testenv::kubeconfig_path().unwrap()).unwrap();
+    env.secret("remote-cluster", serde_json::json!({"value": kubeconfig})).await;
+    env.config_map_editor("deployer").await;
+    let remote = |path: &str| {
+        serde_json::json!({"path": path, "serviceAccountName": "deployer",
+            "kubeConfig": {"secretRef": {"name": "remote-cluster"}}})
+    };
+
+    // Within the account's rights: applied.
+    env.kustomization("config", remote("./config")).await;
+    env.wait_applied("config", &commit).await;
+    assert!(env.config_map_data("remote").await.is_some());
+
+    // Beyond them: refused, naming the impersonated account.
+    env.kustomization("secret", remote("./secret")).await;
+    let denied = env.wait_failed("secret", "ReconciliationFailed").await;
+    let message = condition(&denied, "Ready").unwrap().message;
+    assert!(message.contains("forbidden"), "{message}");
+    assert!(message.contains(&format!("system:serviceaccount:{}:deployer", env.name())), "{message}");
+    assert!(env.ns.api::<Secret>().get_opt("s").await.unwrap().is_none());
+    env.stop().await;
+}
+
+const VARS_YAML: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: vars
+  namespace: NAMESPACE
+data:
+  region: \"${region:=eu}\"
+  zone: \"${zone}\"
+";
+
+/// Item 5: postBuild as kustomize-controller v1.9 runs it: no substitution
+/// at all when no variable is defined (the default `WithVariables`
+/// strategy), always with `substituteStrategy: Always`.
+#[tokio::test(flavor = "multi_thread")]
+async fn post_build_substitutes_only_with_variables_unless_always() {
+    let env = Env::start("kc-postbuild", Options::default()).await;
+    let commit = env.commit(&[("vars.yaml", VARS_YAML)]);
+    env.git_repository().await;
+    let optional_missing = serde_json::json!([{"kind": "ConfigMap", "name": "absent", "optional": true}]);
+    let cases = [
+        // No variable defined: the manifest is applied as written.
+        ("none", serde_json::json!({"substituteFrom": optional_missing}), "${region:=eu}", "${zone}"),
+        ("empty", serde_json::json!({"substitute": {}}), "${region:=eu}", "${zone}"),
+        // Always: substituted even without variables.
+        ("always", serde_json::json!({"substituteStrategy": "Always"}), "eu", ""),
+        // A variable defined: substituted, unset ones empty.
+        ("some", serde_json::json!({"substitute": {"zone": "a"}}), "eu", "a"),
+    ];
+    for (name, post_build, _, _) in &cases {
+        let spec = serde_json::json!({"path": "./", "namePrefix": format!("{name}-"), "postBuild": post_build});
+        env.kustomization(name, spec).await;
+    }
+    for (name, _, region, zone) in &cases {
+        env.wait_applied(name, &commit).await;
+        let data = env.config_map_data(&format!("{name}-vars")).await.unwrap();
+        assert_eq!((data["region"].as_str(), data["zone"].as_str()), (*region, *zone), "{name}");
+    }
+    env.stop().await;
+}
+
+/// Item 5, strict mode (the StrictPostBuildSubstitutions gate): an unset
+/// variable without default fails the build, but only when substitution
+/// runs at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn strict_post_build_fails_on_unset_variables_only_when_substituting() {
+    let env = Env::start("kc-strict", Options { strict_substitutions: true, ..Options::default() }).await;
+    let commit = env.commit(&[("vars.yaml", VARS_YAML)]);
+    env.git_repository().await;
+    env.kustomization(
+        "strict",
+        serde_json::json!({"path": "./", "namePrefix": "strict-", "postBuild": {"substitute": {"other": "x"}}}),
+    )
+    .await;
+    env.kustomization(
+        "skipped",
+        serde_json::json!({"path": "./", "namePrefix": "skipped-", "postBuild": {"substitute": {}}}),
+    )
+    .await;
+    env.kustomization(
+        "always",
+        serde_json::json!({"path": "./", "namePrefix": "always-", "postBuild": {"substituteStrategy": "Always"}}),
+    )
+    .await;
+    let failed = env.wait_failed("strict", "BuildFailed").await;
+    let message = condition(&failed, "Ready").unwrap().message;
+    assert!(message.contains("zone"), "{message}");
+    let failed = env.wait_failed("always", "BuildFailed").await;
+    assert!(condition(&failed, "Ready").unwrap().message.contains("zone"));
+    env.wait_applied("skipped", &commit).await;
+    assert_eq!(env.config_map_data("skipped-vars").await.unwrap()["zone"], "${zone}");
+    env.stop().await;
+}
+
+/// Item 10: ExternalArtifact sources are behind a feature gate that is off
+/// by default, as in Flux.
+#[tokio::test(flavor = "multi_thread")]
+async fn external_artifacts_are_refused_unless_the_gate_is_on() {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        runtime: ferry_sdk::flags::RuntimeFlags,
+        #[command(flatten)]
+        kustomize: ferry_kustomize_controller::KustomizeFlags,
+    }
+    let cli = Cli::try_parse_from(["kustomize-controller"]).unwrap();
+    let options = cli.kustomize.options(&cli.runtime, "flux-system").unwrap();
+    assert!(!options.allow_external_artifact);
+    assert!(!Options::default().allow_external_artifact);
+    let env = Env::start("kc-extart", options).await;
+    env.kustomization(
+        "external",
+        serde_json::json!({"path": "./", "sourceRef": {"kind": "ExternalArtifact", "name": "made-elsewhere"}}),
+    )
+    .await;
+    let denied = env.wait_failed("external", "AccessDenied").await;
+    let message = condition(&denied, "Ready").unwrap().message;
+    assert_eq!(
+        message,
+        format!(
+            "can't access 'ExternalArtifact/{}/made-elsewhere', ExternalArtifact feature gate is disabled",
+            env.name()
+        )
+    );
+    assert!(is_stalled(&denied));
+    let cli = Cli::try_parse_from(["kustomize-controller", "--feature-gates=ExternalArtifact=true"]).unwrap();
+    assert!(cli.kustomize.options(&cli.runtime, "flux-system").unwrap().allow_external_artifact);
+    env.stop().await;
+}
+
+/// `decryption.serviceAccountName` (a cloud KMS identity) needs the
+/// ObjectLevelWorkloadIdentity gate, as in Flux: without it the
+/// Kustomization stalls instead of ignoring the field.
+#[tokio::test(flavor = "multi_thread")]
+async fn decryption_service_account_needs_the_workload_identity_gate() {
+    let env = Env::start("kc-kmssa", Options::default()).await;
+    env.commit(&[("config.yaml", &config_map_yaml("kms", "  a: b\n"))]);
+    env.git_repository().await;
+    env.kustomization(
+        "kms",
+        serde_json::json!({"path": "./", "decryption": {"provider": "sops", "serviceAccountName": "kms"}}),
+    )
+    .await;
+    let stalled = env.wait_failed("kms", "FeatureGateDisabled").await;
+    assert_eq!(
+        condition(&stalled, "Ready").unwrap().message,
+        "to use spec.decryption.serviceAccountName for decryption authentication please enable the \
+         ObjectLevelWorkloadIdentity feature gate in the controller"
+    );
+    assert!(is_stalled(&stalled));
+    assert!(env.config_map_data("kms").await.is_none());
+    env.stop().await;
+}
