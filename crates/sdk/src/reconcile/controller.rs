@@ -216,7 +216,7 @@ impl<R: Reconciler> Controller<R> {
                     .boxed(),
             );
         }
-        tokio::spawn(wait_for_cache(reader.clone(), queue.clone(), ready));
+        tokio::spawn(wait_for_cache(reader.clone(), queue.clone(), ready, stopped.clone()));
 
         let harness = Arc::new(Harness {
             reconciler,
@@ -313,13 +313,21 @@ where
 }
 
 /// Waits until the kind's cache holds every object, then lets the queue
-/// hand out work and opens the kind's part of `/readyz`.
-async fn wait_for_cache<K>(reader: Store<K>, queue: Arc<Queue<K>>, ready: Option<ReadyGate>)
-where
+/// hand out work and opens the kind's part of `/readyz`; gives up when the
+/// controller stops first.
+async fn wait_for_cache<K>(
+    reader: Store<K>,
+    queue: Arc<Queue<K>>,
+    ready: Option<ReadyGate>,
+    stopped: Shared<BoxFuture<'static, ()>>,
+) where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     // kube's readiness signal wakes only its last waiter, so poll it again now and then.
     loop {
+        if stopped.peek().is_some() {
+            return;
+        }
         match tokio::time::timeout(Duration::from_millis(100), reader.wait_until_ready()).await {
             Ok(Ok(())) => {
                 tracing::debug!("caches synced, ready");
