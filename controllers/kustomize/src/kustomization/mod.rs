@@ -13,6 +13,7 @@
 //! 5. [`prune`]: objects that left the inventory (PruneFailed);
 //! 6. [`health`]: `wait` / `healthChecks` (HealthCheckFailed; the Healthy
 //!    condition);
+//!
 //! then [`history`] and the closing event ([`events`]).
 
 pub mod apply;

@@ -107,8 +107,8 @@ pub enum Source {
         /// The `ArtifactInStorage` message.
         message: String,
     },
-    /// A new tree to store.
-    Fetched(Checkout),
+    /// A new tree to store (boxed: a checkout is large next to a revision).
+    Fetched(Box<Checkout>),
 }
 
 /// A fetched and verified commit in a working directory, with what shapes
@@ -184,7 +184,7 @@ impl Reconciler for GitRepositoryReconciler {
         let stored = self.reconcile_storage(repo, status);
         let checkout = match self.reconcile_source(ctx, repo, status, stored).await? {
             Source::Unchanged { revision, message } => return Ok(Outcome::ready(message).with_revision(revision)),
-            Source::Fetched(checkout) => checkout,
+            Source::Fetched(checkout) => *checkout,
         };
         let checkout = self.reconcile_include(repo, status, checkout).await?;
         self.reconcile_artifact(ctx, repo, status, checkout).await
@@ -373,7 +373,7 @@ impl GitRepositoryReconciler {
                 status.source_verification_mode = None;
             }
         }
-        Ok(Source::Fetched(Checkout { work, path, resolved, commit, includes, included }))
+        Ok(Source::Fetched(Box::new(Checkout { work, path, resolved, commit, includes, included })))
     }
 
     /// Include: copies each included artifact (its `fromPath`) to its
