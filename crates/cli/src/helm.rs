@@ -134,7 +134,7 @@ fn run(args: &TemplateArgs) -> Result<String, String> {
     opts.file_values = args.set_file.clone();
     opts.json_values = args.set_json.clone();
     opts.literal_values = args.set_literal.clone();
-    let vals = opts.merge(&mut |p| read_value_file(p)).map_err(|e| e.to_string())?;
+    let vals = opts.merge(&mut read_value_file).map_err(|e| e.to_string())?;
     let path = PathBuf::from(&chart_path);
     if !path.exists() {
         return Err(format!("path {chart_path:?} not found"));
