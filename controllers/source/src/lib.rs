@@ -200,18 +200,29 @@ pub fn add_kinds<'r>(
     storage_addr: Option<SocketAddr>,
     options: GitOptions,
 ) -> anyhow::Result<Manager<'r>> {
-    if let Some(addr) = storage_addr {
-        serve_storage(&storage, addr, manager.runtime().stopped())?;
-    }
-    let reconciler = GitRepositoryReconciler::new(Arc::new(storage)).with_options(options);
     // The kinds the chart installs CRDs for but this version does not
     // reconcile: their objects get a condition saying so.
-    Ok(manager
-        .add_with(reconciler, watches)
+    Ok(add_git_repository(manager, storage, storage_addr, options)?
         .add(unsupported::NotReconciled::<ferry_api_source::OCIRepository>::new(CONTROLLER_NAME))
         .add(unsupported::NotReconciled::<ferry_api_source::Bucket>::new(CONTROLLER_NAME))
         .add(unsupported::NotReconciled::<ferry_api_source::HelmRepository>::new(CONTROLLER_NAME))
         .add(unsupported::NotReconciled::<ferry_api_source::HelmChart>::new(CONTROLLER_NAME)))
+}
+
+/// Adds the artifact server (when `storage_addr` is set) and GitRepository
+/// alone to `manager`: for a manager that brings its own reconcilers of the
+/// other source kinds, as the manager's own test does.
+pub fn add_git_repository<'r>(
+    manager: Manager<'r>,
+    storage: Storage,
+    storage_addr: Option<SocketAddr>,
+    options: GitOptions,
+) -> anyhow::Result<Manager<'r>> {
+    if let Some(addr) = storage_addr {
+        serve_storage(&storage, addr, manager.runtime().stopped())?;
+    }
+    let reconciler = GitRepositoryReconciler::new(Arc::new(storage)).with_options(options);
+    Ok(manager.add_with(reconciler, watches))
 }
 
 /// Runs the artifact server (when `storage_addr` is set) and

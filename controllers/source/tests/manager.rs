@@ -96,11 +96,16 @@ async fn source_controller_runs_two_kinds_under_one_identity() {
         .with_leader_election(Some(lease));
     let metrics = runtime.bind().await.unwrap().metrics.unwrap();
     let storage_addr = Some(([127, 0, 0, 1], port).into());
-    ferry_source_controller::add_kinds(runtime.manager(CONTROLLER_NAME), storage, storage_addr, GitOptions::default())
-        .unwrap()
-        .add(StandInBucket)
-        .start()
-        .unwrap();
+    ferry_source_controller::add_git_repository(
+        runtime.manager(CONTROLLER_NAME),
+        storage,
+        storage_addr,
+        GitOptions::default(),
+    )
+    .unwrap()
+    .add(StandInBucket)
+    .start()
+    .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(runtime.wait(async move {
         let _ = stopped.await;
