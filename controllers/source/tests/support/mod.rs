@@ -19,12 +19,23 @@ const CRD: &str = include_str!("../../../../charts/crds/source.toolkit.fluxcd.io
 
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// The CRDs of every kind source-controller watches, as the chart installs
+/// them: like Flux's, the controller needs them all (a kind without its CRD
+/// never syncs its cache).
+const WATCHED_CRDS: [&str; 4] = [
+    include_str!("../../../../charts/crds/source.toolkit.fluxcd.io_ocirepositories.yaml"),
+    include_str!("../../../../charts/crds/source.toolkit.fluxcd.io_buckets.yaml"),
+    include_str!("../../../../charts/crds/source.toolkit.fluxcd.io_helmrepositories.yaml"),
+    include_str!("../../../../charts/crds/source.toolkit.fluxcd.io_helmcharts.yaml"),
+];
+
 pub async fn install_crd(client: kube::Client) {
     let crd: CustomResourceDefinition = serde_yaml_ng::from_str(CRD).unwrap();
     let name = crd.metadata.name.clone().unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.patch(&name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(&crd)).await.unwrap();
     ferry_testenv::wait_for_condition(&crds, &name, "Established", "True", Duration::from_secs(30)).await.unwrap();
+    ferry_testenv::install_crds(client, &WATCHED_CRDS).await.unwrap();
 }
 
 pub struct Running {
