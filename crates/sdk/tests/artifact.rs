@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use ferry_sdk::artifact::{self, Error, Extracted, Fetcher, Limits, Tree};
+use ferry_sdk::artifact::{self, ArchiveError, Error, Extracted, Fetcher, Limits, Tree};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
@@ -148,7 +148,10 @@ fn rejects_parent_traversal() {
     let sandbox = Sandbox::new();
     let archive = Archive::new().file("ok.txt", b"ok").file("../outside/evil.txt", b"pwned").bytes();
     let error = sandbox.extract(archive, Limits::default()).unwrap_err();
-    assert!(matches!(error, Error::ParentTraversal(ref p) if p == "../outside/evil.txt"), "{error}");
+    assert!(
+        matches!(error, Error::Archive(ArchiveError::ParentTraversal(ref p)) if p == "../outside/evil.txt"),
+        "{error}"
+    );
     assert!(error.to_string().contains("'..'"), "{error}");
     assert_nothing_outside(&sandbox);
 }
@@ -159,7 +162,7 @@ fn rejects_absolute_paths() {
     let evil = format!("{}/outside/evil.txt", sandbox.dir.path().display());
     let archive = Archive::new().file(&evil, b"pwned").bytes();
     let error = sandbox.extract(archive, Limits::default()).unwrap_err();
-    assert!(matches!(error, Error::AbsolutePath(_)), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::AbsolutePath(_))), "{error}");
     assert_nothing_outside(&sandbox);
 }
 
@@ -179,7 +182,7 @@ fn rejects_symlink_escapes() {
     ] {
         let sandbox = Sandbox::new();
         let error = sandbox.extract(archive.bytes(), Limits::default()).unwrap_err();
-        assert!(matches!(error, Error::LinkEscape { .. }), "{name}: {error}");
+        assert!(matches!(error, Error::Archive(ArchiveError::LinkEscape { .. })), "{name}: {error}");
         assert_nothing_outside(&sandbox);
     }
 }
@@ -192,7 +195,7 @@ fn never_writes_through_a_symlink_out_of_the_target() {
     std::os::unix::fs::symlink(sandbox.dir.path().join("outside"), sandbox.target().join("dir")).unwrap();
     let archive = Archive::new().file("dir/evil.txt", b"pwned").bytes();
     let error = sandbox.extract(archive, Limits::default()).unwrap_err();
-    assert!(matches!(error, Error::LinkEscape { .. }), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::LinkEscape { .. })), "{error}");
     assert!(!sandbox.dir.path().join("outside/evil.txt").exists());
 }
 
@@ -202,13 +205,13 @@ fn rejects_hardlink_escapes() {
     fs::write(sandbox.dir.path().join("outside/secret"), "secret").unwrap();
     let archive = Archive::new().link(EntryType::Link, "stolen", "../outside/secret").bytes();
     let error = sandbox.extract(archive, Limits::default()).unwrap_err();
-    assert!(matches!(error, Error::LinkEscape { .. }), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::LinkEscape { .. })), "{error}");
     assert!(!sandbox.target().join("stolen").exists());
 
     let sandbox = Sandbox::new();
     let archive = Archive::new().link(EntryType::Link, "stolen", "/etc/passwd").bytes();
     let error = sandbox.extract(archive, Limits::default()).unwrap_err();
-    assert!(matches!(error, Error::LinkEscape { .. }), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::LinkEscape { .. })), "{error}");
     assert_nothing_outside(&sandbox);
 }
 
@@ -217,7 +220,7 @@ fn rejects_devices_and_fifos() {
     for kind in [EntryType::Char, EntryType::Block, EntryType::Fifo] {
         let sandbox = Sandbox::new();
         let error = sandbox.extract(Archive::new().special(kind, "dev").bytes(), Limits::default()).unwrap_err();
-        assert!(matches!(error, Error::UnsupportedEntry { .. }), "{kind:?}: {error}");
+        assert!(matches!(error, Error::Archive(ArchiveError::UnsupportedEntry { .. })), "{kind:?}: {error}");
         assert!(!sandbox.target().join("dev").exists());
         assert_nothing_outside(&sandbox);
     }
@@ -228,7 +231,7 @@ fn caps_the_total_size() {
     let sandbox = Sandbox::new();
     let archive = Archive::new().file("a", &[b'a'; 600]).file("b", &[b'b'; 600]).bytes();
     let error = sandbox.extract(archive, Limits { max_size: 1000, max_files: 10 }).unwrap_err();
-    assert!(matches!(error, Error::SizeLimitExceeded(1000)), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::SizeLimitExceeded(1000))), "{error}");
     assert!(error.to_string().contains("more than 1000 bytes"));
     assert!(!sandbox.target().join("b").exists());
     assert_nothing_outside(&sandbox);
@@ -251,7 +254,7 @@ fn caps_the_file_count() {
         archive = archive.file(&format!("f{i}"), b"x");
     }
     let error = sandbox.extract(archive.bytes(), Limits { max_size: 1 << 20, max_files: 10 }).unwrap_err();
-    assert!(matches!(error, Error::FileLimitExceeded(10)), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::FileLimitExceeded(10))), "{error}");
     assert!(!sandbox.target().join("f10").exists());
     assert_nothing_outside(&sandbox);
 }
@@ -275,7 +278,7 @@ fn hard_links_count_against_the_size_budget() {
     // On disk: stopped at the 16th copy, never writing past the budget.
     let sandbox = Sandbox::new();
     let error = sandbox.extract(bomb.clone(), limits).unwrap_err();
-    assert!(matches!(error, Error::SizeLimitExceeded(max) if max == 1 << 20), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::SizeLimitExceeded(max)) if max == 1 << 20), "{error}");
     assert!(error.to_string().contains("more than 1048576 bytes"), "{error}");
     let written: u64 = fs::read_dir(sandbox.target()).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
     assert!(written <= 1 << 20, "wrote {written} bytes");
@@ -283,7 +286,7 @@ fn hard_links_count_against_the_size_budget() {
 
     // In memory: the same error, before the tree grows past the budget.
     let error = Tree::from_tar_gz(bomb.as_slice(), limits).unwrap_err();
-    assert!(matches!(error, Error::SizeLimitExceeded(_)), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::SizeLimitExceeded(_))), "{error}");
 }
 
 #[test]
@@ -295,14 +298,14 @@ fn symlinks_and_every_entry_count_too() {
         archive = archive.link(EntryType::Symlink, &format!("s{i}"), &target);
     }
     let error = Tree::from_tar_gz(archive.bytes().as_slice(), Limits { max_size: 1000, max_files: 100 }).unwrap_err();
-    assert!(matches!(error, Error::SizeLimitExceeded(1000)), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::SizeLimitExceeded(1000))), "{error}");
     // Directories carry no bytes but are entries.
     let mut archive = Archive::new();
     for i in 0..20 {
         archive = archive.dir(&format!("d{i}/"));
     }
     let error = Tree::from_tar_gz(archive.bytes().as_slice(), Limits { max_size: 1000, max_files: 10 }).unwrap_err();
-    assert!(matches!(error, Error::FileLimitExceeded(10)), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::FileLimitExceeded(10))), "{error}");
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Reads a gzipped chart tarball into memory (`pkg/chart/loader/archive.go`): the first path
 //! component (the chart's directory) is dropped, paths are cleaned and checked, and sizes are
-//! limited per file and in total.
+//! limited per file and in total. The tar stream itself is read by [`ferry_archive`], the one
+//! reader of the workspace.
 
 use std::io::Read;
+use std::path::Path;
 
 use crate::chart::File;
 
@@ -94,60 +96,75 @@ pub fn ensure_archive(name: &str, data: &[u8]) -> Result<(), Error> {
     Err(Error::NotGzip { name: name.to_string() })
 }
 
-/// Reads every regular file of a chart archive, in archive order.
+/// Reads every regular file of a chart archive, in archive order, through the workspace's one
+/// tar reader ([`ferry_archive`]), which checks paths, entry count and the total size; this
+/// sink adds Helm's rules: the chart directory is dropped, each file is capped, links refused.
 pub fn read_archive(data: &[u8], limits: Limits) -> Result<Vec<File>, Error> {
-    let gz = flate2::read::MultiGzDecoder::new(data);
-    let mut archive = tar::Archive::new(gz);
-    let mut files = Vec::new();
-    let mut remaining = limits.max_chart_size;
-    let mut seen = 0usize;
-    for entry in archive.entries().map_err(Error::Read)? {
-        let mut entry = entry.map_err(Error::Read)?;
-        seen += 1;
-        if seen > limits.max_entries {
-            return Err(Error::TooManyEntries(limits.max_entries));
-        }
-        let kind = entry.header().entry_type();
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        match kind {
-            tar::EntryType::Directory | tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
-            tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            other => {
-                let kind = match other {
-                    tar::EntryType::Symlink => "symbolic link".to_string(),
-                    tar::EntryType::Link => "hard link".to_string(),
-                    tar::EntryType::Char => "character device".to_string(),
-                    tar::EntryType::Block => "block device".to_string(),
-                    tar::EntryType::Fifo => "FIFO".to_string(),
-                    o => format!("{o:?}"),
-                };
-                return Err(Error::Unsupported { name: raw, kind });
-            }
-        }
-        let name = clean_name(&raw)?;
-        let size = entry.header().size().map_err(Error::Read)?;
-        if size > remaining {
-            return Err(Error::TooLarge(limits.max_chart_size));
-        }
-        if size > limits.max_file_size {
-            return Err(Error::FileTooLarge { name: raw, limit: limits.max_file_size });
-        }
-        let mut buf = Vec::with_capacity(size as usize);
-        (&mut entry).take(remaining).read_to_end(&mut buf).map_err(Error::Read)?;
-        remaining -= buf.len() as u64;
-        if (buf.len() as u64) < size || remaining == 0 {
-            return Err(Error::TooLarge(limits.max_chart_size));
+    let budget = ferry_archive::Limits { max_size: limits.max_chart_size, max_files: limits.max_entries };
+    let mut sink = ChartFiles { files: Vec::new(), max_file_size: limits.max_file_size };
+    ferry_archive::walk(data, budget, &mut sink)?;
+    if sink.files.is_empty() {
+        return Err(Error::Empty);
+    }
+    Ok(sink.files)
+}
+
+/// The regular files of a chart, kept in memory.
+struct ChartFiles {
+    files: Vec<File>,
+    max_file_size: u64,
+}
+
+impl ferry_archive::Sink for ChartFiles {
+    type Error = Error;
+
+    fn dir(&mut self, _path: &Path, _raw: &str) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn file(&mut self, _path: &Path, raw: &str, body: &mut dyn Read, _mode: u32) -> Result<u64, Error> {
+        let name = clean_name(raw)?;
+        let mut buf = Vec::new();
+        body.take(self.max_file_size + 1).read_to_end(&mut buf).map_err(Error::Read)?;
+        let size = buf.len() as u64;
+        if size > self.max_file_size {
+            return Err(Error::FileTooLarge { name: raw.to_string(), limit: self.max_file_size });
         }
         let data = match buf.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
             Some(rest) => rest.to_vec(),
             None => buf,
         };
-        files.push(File { name, data });
+        self.files.push(File { name, data });
+        Ok(size)
     }
-    if files.is_empty() {
-        return Err(Error::Empty);
+
+    fn symlink(&mut self, _path: &Path, raw: &str, _target: &str) -> Result<(), Error> {
+        Err(Error::Unsupported { name: raw.to_string(), kind: "symbolic link".into() })
     }
-    Ok(files)
+
+    fn linked_size(&mut self, _source: &Path, raw: &str, _target: &str) -> Result<u64, Error> {
+        Err(Error::Unsupported { name: raw.to_string(), kind: "hard link".into() })
+    }
+
+    fn hard_link(&mut self, _path: &Path, raw: &str, _source: &Path) -> Result<(), Error> {
+        Err(Error::Unsupported { name: raw.to_string(), kind: "hard link".into() })
+    }
+}
+
+/// The reader's refusals, in Helm's words where Helm has them.
+impl From<ferry_archive::Error> for Error {
+    fn from(error: ferry_archive::Error) -> Self {
+        use ferry_archive::Error as A;
+        match error {
+            A::AbsolutePath(_) => Error::AbsolutePath,
+            A::ParentTraversal(_) => Error::ParentDirectory,
+            A::SizeLimitExceeded(max) => Error::TooLarge(max),
+            A::FileLimitExceeded(max) => Error::TooManyEntries(max),
+            A::UnsupportedEntry { path, kind } => Error::Unsupported { name: path, kind },
+            A::LinkEscape { path, .. } => Error::Unsupported { name: path, kind: "link".into() },
+            A::Io { source, .. } => Error::Read(source),
+        }
+    }
 }
 
 /// Drops the chart directory, cleans the rest as Go's `path.Clean`, and applies Helm's checks.

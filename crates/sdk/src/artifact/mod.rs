@@ -7,7 +7,8 @@
 //! `status.artifact.url`, checks it against `status.artifact.digest` while it
 //! streams ([`Fetcher`]) and unpacks it ([`extract_tar_gz`] to disk, or
 //! [`Cache::tree`] once per revision into memory). Archives are untrusted
-//! input: the one extractor of the workspace ([`extract`]) rejects absolute
+//! input: the one tar reader of the workspace ([`ferry_archive`], behind
+//! [`extract`]) rejects absolute
 //! paths, `..`, links that lead out of the target, device files and FIFOs,
 //! and caps the entry count and one byte budget that counts files, hard-link
 //! copies and symlinks alike.
@@ -28,6 +29,7 @@ mod tree;
 
 pub use cache::{Cache, MAX_CACHE_BYTES};
 pub use extract::{Extracted, Limits, extract_file, extract_tar_gz};
+pub use ferry_archive::Error as ArchiveError;
 pub use tree::Tree;
 
 /// Errors of this module.
@@ -72,35 +74,11 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] crate::http::Error),
-    /// An archive entry has an absolute path.
-    #[error("archive entry {0:?} has an absolute path")]
-    AbsolutePath(String),
-    /// An archive entry's path contains `..`.
-    #[error("archive entry {0:?} has a '..' path component")]
-    ParentTraversal(String),
-    /// A link in the archive points out of the target directory.
-    #[error("archive link {path:?} -> {target:?} leads outside the target directory")]
-    LinkEscape {
-        /// The link's path.
-        path: String,
-        /// Where it points.
-        target: String,
-    },
-    /// An archive entry is a device, FIFO or other unsupported type.
-    #[error("archive entry {path:?} is a {kind}, which is not allowed")]
-    UnsupportedEntry {
-        /// The entry's path.
-        path: String,
-        /// The entry's type.
-        kind: String,
-    },
-    /// The archive unpacks to more than the size limit.
-    #[error("archive unpacks to more than {0} bytes")]
-    SizeLimitExceeded(u64),
-    /// The archive has more entries than the file limit.
-    #[error("archive has more than {0} entries")]
-    FileLimitExceeded(usize),
-    /// Reading the archive or writing a file failed.
+    /// The archive was refused (a hostile path or link, a device, over the
+    /// size or entry budget) or could not be read.
+    #[error(transparent)]
+    Archive(#[from] ferry_archive::Error),
+    /// Reading or writing a file of the SDK's own failed.
     #[error("{action} {path}: {source}")]
     Io {
         /// What was being done.

@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::extract::{self, Limits, Sink};
-use super::{Error, Result};
+use ferry_archive::{Limits, Sink};
+
+use super::{ArchiveError, Result};
 
 /// Most links followed while resolving one path.
 const MAX_LINK_HOPS: usize = 40;
@@ -35,7 +36,7 @@ impl Tree {
     /// inside the tree only (see [`Tree::resolve`]).
     pub fn from_tar_gz(reader: impl Read, limits: Limits) -> Result<Self> {
         let mut tree = Tree::default();
-        extract::walk(reader, limits, &mut tree)?;
+        ferry_archive::walk(reader, limits, &mut tree)?;
         Ok(tree)
     }
 
@@ -135,20 +136,26 @@ impl Tree {
 
 /// Links stay links, confined when read; hard links become copies.
 impl Sink for Tree {
-    fn dir(&mut self, path: &Path, _raw: &str) -> Result<()> {
+    type Error = ArchiveError;
+
+    fn dir(&mut self, path: &Path, _raw: &str) -> ferry_archive::Result<()> {
         self.add_dir(path);
         Ok(())
     }
 
-    fn file(&mut self, path: &Path, raw: &str, body: &mut dyn Read, _mode: u32) -> Result<u64> {
+    fn file(&mut self, path: &Path, raw: &str, body: &mut dyn Read, _mode: u32) -> ferry_archive::Result<u64> {
         let mut content = Vec::new();
-        body.read_to_end(&mut content).map_err(super::io_error("reading archive", raw))?;
+        body.read_to_end(&mut content).map_err(|source| ArchiveError::Io {
+            action: "reading archive",
+            path: raw.to_string(),
+            source,
+        })?;
         let size = content.len() as u64;
         self.add_file(path.to_path_buf(), content);
         Ok(size)
     }
 
-    fn symlink(&mut self, path: &Path, _raw: &str, target: &str) -> Result<()> {
+    fn symlink(&mut self, path: &Path, _raw: &str, target: &str) -> ferry_archive::Result<()> {
         if let Some(parent) = path.parent() {
             self.add_dir(parent);
         }
@@ -156,17 +163,17 @@ impl Sink for Tree {
         Ok(())
     }
 
-    fn linked_size(&mut self, source: &Path, raw: &str, target: &str) -> Result<u64> {
-        let escape = || Error::LinkEscape { path: raw.to_string(), target: target.to_string() };
+    fn linked_size(&mut self, source: &Path, raw: &str, target: &str) -> ferry_archive::Result<u64> {
+        let escape = || ArchiveError::LinkEscape { path: raw.to_string(), target: target.to_string() };
         self.files.get(source).map(|body| body.len() as u64).ok_or_else(escape)
     }
 
-    fn hard_link(&mut self, path: &Path, raw: &str, source: &Path) -> Result<()> {
+    fn hard_link(&mut self, path: &Path, raw: &str, source: &Path) -> ferry_archive::Result<()> {
         let body = self
             .files
             .get(source)
             .cloned()
-            .ok_or_else(|| Error::LinkEscape { path: raw.to_string(), target: source.display().to_string() })?;
+            .ok_or_else(|| ArchiveError::LinkEscape { path: raw.to_string(), target: source.display().to_string() })?;
         self.add_file(path.to_path_buf(), body);
         Ok(())
     }
