@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
 use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -24,15 +22,8 @@ pub enum Error {
     #[error("loading Kubernetes configuration: {0}")]
     ConfigFailed(String),
     /// The kubeconfig Secret could not be read.
-    #[error("reading kubeconfig secret {namespace}/{name}: {source}")]
-    SecretReadFailed {
-        /// The Secret's namespace.
-        namespace: String,
-        /// The Secret's name.
-        name: String,
-        /// The cause.
-        source: kube::Error,
-    },
+    #[error("reading kubeconfig secret {}: {}", .0.secret(), .0)]
+    SecretReadFailed(#[source] crate::secret::Error),
     /// The kubeconfig Secret has no usable key.
     #[error("kubeconfig secret {namespace}/{name} has no key {key}")]
     SecretKeyMissing {
@@ -134,10 +125,7 @@ impl ClientFactory {
         allow_insecure_tls: bool,
     ) -> Result<Config> {
         let own = self.client()?;
-        let secret = Api::<Secret>::namespaced(own, namespace).get(name).await.map_err(|source| {
-            Error::SecretReadFailed { namespace: namespace.to_string(), name: name.to_string(), source }
-        })?;
-        let data = secret.data.unwrap_or_default();
+        let data = crate::secret::read(&own, namespace, name).await.map_err(Error::SecretReadFailed)?;
         let keys: Vec<&str> = match key {
             Some(key) => vec![key],
             None => vec!["value", "value.yaml"],
@@ -152,7 +140,7 @@ impl ClientFactory {
             name: name.to_string(),
             message,
         };
-        let text = std::str::from_utf8(&bytes.0).map_err(|e| invalid(e.to_string()))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| invalid(e.to_string()))?;
         let kubeconfig = Kubeconfig::from_yaml(text).map_err(|e| invalid(e.to_string()))?;
         if !allow_exec {
             for user in &kubeconfig.auth_infos {

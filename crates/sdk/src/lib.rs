@@ -19,6 +19,7 @@
 //! - [`artifact`]: artifact download with digest check, and safe extraction.
 //! - [`flags`]: the command-line flags every Flux controller shares.
 //! - [`client`]: clients for impersonation and for kubeconfig Secrets.
+//! - [`secret`]: reading the Secrets a spec references, in one place.
 //! - [`telemetry`]: logs shaped like Flux's.
 //!
 //! The tutorial in `docs/sdk.md` walks through the example controller in
@@ -38,6 +39,7 @@ pub mod leader;
 pub mod metrics;
 pub mod module;
 pub mod reconcile;
+pub mod secret;
 pub mod status;
 pub mod telemetry;
 

@@ -54,8 +54,8 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// Reading a build input (decryption keys, variables) failed.
-    #[error("{0}")]
-    BuildInput(String),
+    #[error(transparent)]
+    BuildInput(super::inputs::InputError),
     /// The build failed.
     #[error(transparent)]
     BuildFailed(build::Error),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ferry_api_kustomize::{Kustomization, SubstituteKind, SubstituteStrategy};
 use ferry_sdk::artifact::Tree;
 use ferry_sdk::reconcile::Context;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 
@@ -16,6 +16,54 @@ use super::build::{self, Substitution};
 use super::generate::Overlay;
 use super::source::Fetched;
 use super::{Error, KustomizationReconciler, Result};
+
+/// Why a build input (decryption keys, postBuild variables) could not be
+/// read, worded as kustomize-controller words it; the reason is always
+/// `BuildFailed`.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The Kustomization's `decryption.secretRef` could not be read.
+    #[error("cannot get SOPS decryption Secret '{}': {source}", .source.secret())]
+    DecryptionSecret {
+        /// The cause.
+        source: ferry_sdk::secret::Error,
+    },
+    /// The controller's `--sops-age-secret` could not be read.
+    #[error("cannot get SOPS age Secret '{}': {source}", .source.secret())]
+    AgeSecret {
+        /// The cause.
+        source: ferry_sdk::secret::Error,
+    },
+    /// The decryption Secret holds a key that does not parse.
+    #[error("failed to import decryption keys: {source}")]
+    DecryptionKeys {
+        /// The cause.
+        source: ferry_sops::Error,
+    },
+    /// A `postBuild.substituteFrom` Secret is missing (and not optional)
+    /// or unreadable.
+    #[error("substitute from 'Secret/{name}' error: {source}")]
+    SubstituteSecret {
+        /// The Secret's name.
+        name: String,
+        /// The cause.
+        source: ferry_sdk::secret::Error,
+    },
+    /// A `postBuild.substituteFrom` ConfigMap is missing (and not optional).
+    #[error("substitute from 'ConfigMap/{name}' error: configmaps \"{name}\" not found")]
+    SubstituteConfigMapNotFound {
+        /// The ConfigMap's name.
+        name: String,
+    },
+    /// A `postBuild.substituteFrom` ConfigMap could not be read.
+    #[error("substitute from 'ConfigMap/{name}' error: {source}")]
+    SubstituteConfigMap {
+        /// The ConfigMap's name.
+        name: String,
+        /// The API error.
+        source: kube::Error,
+    },
+}
 
 /// What the build produced, for the apply step.
 pub struct Built {
@@ -91,47 +139,30 @@ impl KustomizationReconciler {
         let Some(decryption) = &object.spec.decryption else { return Ok(None) };
         let mut data = BTreeMap::new();
         if let Some(secret_ref) = &decryption.secret_ref {
-            let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-            let secret = api.get(&secret_ref.name).await.map_err(|e| {
-                Error::BuildInput(format!(
-                    "cannot get {} decryption Secret '{namespace}/{}': {e}",
-                    "SOPS", secret_ref.name
-                ))
-            })?;
-            for (key, value) in secret.data.unwrap_or_default() {
-                data.insert(key, value.0);
-            }
-            for (key, value) in secret.string_data.unwrap_or_default() {
-                data.insert(key, value.into_bytes());
-            }
+            data = ferry_sdk::secret::read(client, namespace, &secret_ref.name)
+                .await
+                .map_err(|source| Error::BuildInput(InputError::DecryptionSecret { source }))?;
         }
         // The controller's fallback age keys, read with its own identity.
         if let Some((runtime_namespace, name)) = &self.options.sops_age_secret {
-            let api: Api<Secret> = Api::namespaced(
-                self.factory.client().map_err(|source| Error::ClientFailed { source })?,
-                runtime_namespace,
-            );
-            match api.get_opt(name).await {
+            let own = self.factory.client().map_err(|source| Error::ClientFailed { source })?;
+            match ferry_sdk::secret::read_opt(&own, runtime_namespace, name).await {
                 Ok(Some(secret)) => {
-                    for (key, value) in secret.data.unwrap_or_default() {
+                    for (key, value) in secret {
                         if key.ends_with(".agekey") {
-                            data.entry(format!("sops-age-secret.{key}")).or_insert(value.0);
+                            data.entry(format!("sops-age-secret.{key}")).or_insert(value);
                         }
                     }
                 }
                 Ok(None) => {
                     tracing::warn!(secret = %format!("{runtime_namespace}/{name}"), "the --sops-age-secret Secret does not exist")
                 }
-                Err(error) => {
-                    return Err(Error::BuildInput(format!(
-                        "cannot get SOPS age Secret '{runtime_namespace}/{name}': {error}"
-                    )));
-                }
+                Err(source) => return Err(Error::BuildInput(InputError::AgeSecret { source })),
             }
         }
         ferry_sops::KeyRing::from_secret_data(&data)
             .map(Some)
-            .map_err(|e| Error::BuildInput(format!("failed to import decryption keys: {e}")))
+            .map_err(|source| Error::BuildInput(InputError::DecryptionKeys { source }))
     }
 
     /// The postBuild variables: ConfigMaps and Secrets in order, then the
@@ -157,39 +188,27 @@ impl KustomizationReconciler {
                         }
                         Ok(None) if optional => {}
                         Ok(None) => {
-                            return Err(Error::BuildInput(format!(
-                                "substitute from 'ConfigMap/{}' error: configmaps \"{}\" not found",
-                                reference.name, reference.name
-                            )));
+                            let name = reference.name.clone();
+                            return Err(Error::BuildInput(InputError::SubstituteConfigMapNotFound { name }));
                         }
-                        Err(e) => {
-                            return Err(Error::BuildInput(format!(
-                                "substitute from 'ConfigMap/{}' error: {e}",
-                                reference.name
-                            )));
+                        Err(source) => {
+                            let name = reference.name.clone();
+                            return Err(Error::BuildInput(InputError::SubstituteConfigMap { name, source }));
                         }
                     }
                 }
                 SubstituteKind::Secret => {
-                    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-                    match api.get_opt(&reference.name).await {
-                        Ok(Some(secret)) => {
-                            for (key, value) in secret.data.unwrap_or_default() {
-                                vars.insert(key, String::from_utf8_lossy(&value.0).replace('\n', ""));
+                    let read = ferry_sdk::secret::read(client, namespace, &reference.name).await;
+                    match read {
+                        Ok(secret) => {
+                            for (key, value) in secret {
+                                vars.insert(key, String::from_utf8_lossy(&value).replace('\n', ""));
                             }
                         }
-                        Ok(None) if optional => {}
-                        Ok(None) => {
-                            return Err(Error::BuildInput(format!(
-                                "substitute from 'Secret/{}' error: secrets \"{}\" not found",
-                                reference.name, reference.name
-                            )));
-                        }
-                        Err(e) => {
-                            return Err(Error::BuildInput(format!(
-                                "substitute from 'Secret/{}' error: {e}",
-                                reference.name
-                            )));
+                        Err(ferry_sdk::secret::Error::NotFound { .. }) if optional => {}
+                        Err(source) => {
+                            let name = reference.name.clone();
+                            return Err(Error::BuildInput(InputError::SubstituteSecret { name, source }));
                         }
                     }
                 }

@@ -1,10 +1,8 @@
 //! A GitRepository's Secrets, read into git credentials the way Flux reads
 //! them.
 
-use std::collections::BTreeMap;
-
 use ferry_git::Auth;
-use k8s_openapi::ByteString;
+use ferry_sdk::secret::Data;
 
 /// Why a Secret cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,22 +18,22 @@ pub enum Error {
     NoProxyAddress,
 }
 
-fn text(data: &BTreeMap<String, ByteString>, key: &str) -> Result<Option<String>, Error> {
+fn text(data: &Data, key: &str) -> Result<Option<String>, Error> {
     data.get(key)
-        .map(|value| String::from_utf8(value.0.clone()).map_err(|_| Error::NotText(key.to_string())))
+        .map(|value| String::from_utf8(value.clone()).map_err(|_| Error::NotText(key.to_string())))
         .transpose()
         .map(|v| v.filter(|s| !s.is_empty()))
 }
 
-fn bytes(data: &BTreeMap<String, ByteString>, key: &str) -> Option<Vec<u8>> {
-    data.get(key).map(|value| value.0.clone()).filter(|v| !v.is_empty())
+fn bytes(data: &Data, key: &str) -> Option<Vec<u8>> {
+    data.get(key).cloned().filter(|v| !v.is_empty())
 }
 
 /// Credentials from a `spec.secretRef` Secret's data: `username`/`password`
 /// (basic auth), `bearerToken`, `ca.crt` (or the older `caFile`),
 /// `tls.crt`/`tls.key` (mTLS), and for SSH `identity`, `known_hosts` and
 /// `password` (the key's passphrase).
-pub fn from_secret(data: &BTreeMap<String, ByteString>, ssh: bool) -> Result<Auth, Error> {
+pub fn from_secret(data: &Data, ssh: bool) -> Result<Auth, Error> {
     let mut auth = Auth { ca_pem: bytes(data, "ca.crt").or_else(|| bytes(data, "caFile")), ..Auth::default() };
     auth.cert_pem = bytes(data, "tls.crt");
     auth.key_pem = bytes(data, "tls.key");
@@ -64,23 +62,39 @@ pub fn from_secret(data: &BTreeMap<String, ByteString>, ssh: bool) -> Result<Aut
 }
 
 /// The proxy URL from a `spec.proxySecretRef` Secret's data: `address`, with
-/// `username` and `password` when given.
-pub fn proxy_from_secret(data: &BTreeMap<String, ByteString>) -> Result<String, Error> {
+/// `username` and `password` when given, percent-encoded into the URL's
+/// user info as Go's `url.UserPassword` does (a password with `@`, `:` or
+/// `/` would otherwise change the proxy's address).
+pub fn proxy_from_secret(data: &Data) -> Result<String, Error> {
     let address = text(data, "address")?.ok_or(Error::NoProxyAddress)?;
     let Some(user) = text(data, "username")? else { return Ok(address) };
     let password = text(data, "password")?.unwrap_or_default();
+    let userinfo = format!("{}:{}", percent_encode(&user), percent_encode(&password));
     match address.split_once("://") {
-        Some((scheme, rest)) => Ok(format!("{scheme}://{user}:{password}@{rest}")),
-        None => Ok(format!("http://{user}:{password}@{address}")),
+        Some((scheme, rest)) => Ok(format!("{scheme}://{userinfo}@{rest}")),
+        None => Ok(format!("http://{userinfo}@{address}")),
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
-        pairs.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()
+    fn data(pairs: &[(&str, &str)]) -> Data {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
     }
 
     #[test]
@@ -105,8 +119,8 @@ mod tests {
         assert!(from_secret(&data(&[("identity", "k")]), true).is_err());
         assert!(from_secret(&data(&[("username", "a"), ("password", "b"), ("bearerToken", "c")]), false).is_err());
         let mut bad = data(&[]);
-        bad.insert("username".into(), ByteString(vec![0xff, 0xfe]));
-        bad.insert("password".into(), ByteString(b"x".to_vec()));
+        bad.insert("username".into(), vec![0xff, 0xfe]);
+        bad.insert("password".into(), b"x".to_vec());
         assert!(matches!(from_secret(&bad, false), Err(Error::NotText(field)) if field == "username"));
     }
 
@@ -117,6 +131,11 @@ mod tests {
             proxy_from_secret(&data(&[("address", "http://proxy:3128"), ("username", "u"), ("password", "p")]))
                 .unwrap(),
             "http://u:p@proxy:3128"
+        );
+        assert_eq!(
+            proxy_from_secret(&data(&[("address", "proxy:3128"), ("username", "dom\\me"), ("password", "p@ss:w/rd")]))
+                .unwrap(),
+            "http://dom%5Cme:p%40ss%3Aw%2Frd@proxy:3128"
         );
         assert_eq!(proxy_from_secret(&data(&[])), Err(Error::NoProxyAddress));
     }

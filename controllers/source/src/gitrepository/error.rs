@@ -35,20 +35,9 @@ pub enum Error {
         /// The provider asked for.
         provider: &'static str,
     },
-    /// A referenced Secret does not exist.
-    #[error("failed to get secret '{name}': not found")]
-    SecretNotFound {
-        /// `<namespace>/<name>`.
-        name: String,
-    },
-    /// A referenced Secret could not be read.
-    #[error("failed to get secret '{name}': {source}")]
-    SecretUnavailable {
-        /// `<namespace>/<name>`.
-        name: String,
-        /// The API error.
-        source: kube::Error,
-    },
+    /// A referenced Secret does not exist or could not be read.
+    #[error("failed to get secret '{}': {}", .0.secret(), .0)]
+    Secret(#[source] ferry_sdk::secret::Error),
     /// A referenced Secret is unusable as credentials.
     #[error("invalid secret '{name}': {source}")]
     InvalidSecret {
@@ -148,9 +137,7 @@ impl ReconcileError for Error {
             Self::InvalidUrl { .. } | Self::GitUrl { .. } => cond::URL_INVALID,
             Self::InvalidTimeout { .. } => INVALID_TIMEOUT,
             Self::UnsupportedProvider { .. } => source::INVALID_PROVIDER_CONFIGURATION_REASON,
-            Self::SecretNotFound { .. } | Self::SecretUnavailable { .. } | Self::InvalidSecret { .. } => {
-                cond::AUTHENTICATION_FAILED
-            }
+            Self::Secret(_) | Self::InvalidSecret { .. } => cond::AUTHENTICATION_FAILED,
             Self::Git { reason, .. }
             | Self::VerificationFailed { reason, .. }
             | Self::IncludeUnavailable { reason, .. } => reason,

@@ -20,7 +20,6 @@ pub mod include;
 pub mod sparse;
 pub mod verification;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +34,6 @@ use ferry_sdk::conditions::{StatusConditions, Summary};
 use ferry_sdk::reconcile::Context;
 use ferry_sdk::{Outcome, ReconcileError, Reconciler};
 use ferry_storage::{ArtifactPath, Storage};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::{Resource, ResourceExt};
 
@@ -131,18 +129,9 @@ fn git_ref(spec: &GitRepositorySpec) -> GitRef {
     GitRef { branch: r.branch, tag: r.tag, semver: r.semver, name: r.name, commit: r.commit }
 }
 
-async fn secret_data(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-) -> Result<BTreeMap<String, k8s_openapi::ByteString>, Error> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.client().clone(), namespace);
-    let full = format!("{namespace}/{name}");
-    match secrets.get_opt(name).await {
-        Ok(Some(secret)) => Ok(secret.data.unwrap_or_default()),
-        Ok(None) => Err(Error::SecretNotFound { name: full }),
-        Err(source) => Err(Error::SecretUnavailable { name: full, source }),
-    }
+/// A referenced Secret's data, read by the SDK's one Secret reader.
+async fn secret_data(ctx: &Context, namespace: &str, name: &str) -> Result<ferry_sdk::secret::Data, Error> {
+    ferry_sdk::secret::read(ctx.client(), namespace, name).await.map_err(Error::Secret)
 }
 
 /// Where the shared artifact step records the artifact.
@@ -519,7 +508,7 @@ impl GitRepositoryReconciler {
         let data = secret_data(ctx, namespace, secret)
             .await
             .map_err(|e| failed(cond::VERIFICATION_ERROR, format!("PGP public keys secret error: {e}")))?;
-        let keys = TrustedKeys::from_secret_data(data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())))
+        let keys = TrustedKeys::from_secret_data(data.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
             .map_err(|e| failed(cond::VERIFICATION_ERROR, format!("invalid secret '{namespace}/{secret}': {e}")))?;
         let mut message = String::from("verified signature of");
         if mode != "HEAD" {
