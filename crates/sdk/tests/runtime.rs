@@ -332,3 +332,70 @@ async fn one_identity_runs_two_kinds() -> Result<()> {
     assert!(holder.as_deref().is_none_or(str::is_empty), "lease still held by {holder:?}");
     Ok(())
 }
+
+/// `Absent`, a kind whose CRD no test installs: its cache never syncs.
+mod absent {
+    use std::time::Duration;
+
+    use ferry_sdk::deps::kube::CustomResource;
+    use ferry_sdk::reconcile::Context;
+    use ferry_sdk::{FluxObject, Outcome, Reconciler};
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    use super::gate::{GateDropped, GateStatus};
+
+    /// Nothing to say.
+    #[derive(CustomResource, Debug, Clone, Serialize, Deserialize, JsonSchema, Default)]
+    #[kube(group = "test.ferry.dev", version = "v1", kind = "Absent", namespaced, status = "GateStatus")]
+    pub struct AbsentSpec {}
+
+    impl FluxObject for Absent {
+        type Status = GateStatus;
+        fn status(&self) -> Option<&GateStatus> {
+            self.status.as_ref()
+        }
+        fn status_mut(&mut self) -> &mut GateStatus {
+            self.status.get_or_insert_with(GateStatus::default)
+        }
+        fn interval(&self) -> Option<Duration> {
+            None
+        }
+    }
+
+    /// Never called: there is no Absent to reconcile.
+    pub struct AbsentReconciler;
+
+    impl Reconciler for AbsentReconciler {
+        type Object = Absent;
+        type Error = GateDropped;
+        async fn reconcile(&self, _: &Absent, _: &mut GateStatus, _: &Context) -> Result<Outcome, GateDropped> {
+            Ok(Outcome::ready("reconciled"))
+        }
+        async fn cleanup(&self, _: &Absent, _: &Context) -> Result<(), GateDropped> {
+            Ok(())
+        }
+    }
+}
+
+/// A kind whose CRD is missing never syncs its cache, so nothing of it can
+/// be in flight: shutdown must not wait `--graceful-shutdown-timeout` for it
+/// (kube-runtime keeps its runner held past shutdown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_on_a_kind_that_never_synced() -> Result<()> {
+    init_logs();
+    let ns = TestNamespace::new("sdk-unsynced").await?;
+    let long = Settings { shutdown_timeout: Duration::from_secs(600), ..settings(&ns, "absent-controller") };
+    let mut runtime = Runtime::new(ns.client(), long)?;
+    runtime.manager("absent-controller").add(absent::AbsentReconciler).start()?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(runtime.wait(async move {
+        let _ = stop_rx.await;
+    }));
+    // Long enough for the watch to fail against the missing CRD at least once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!task.is_finished(), "the runtime stopped by itself");
+    let _ = stop_tx.send(());
+    tokio::time::timeout(TIMEOUT, task).await.context("shutdown waited on a cache that never synced")???;
+    Ok(())
+}

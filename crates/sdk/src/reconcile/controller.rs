@@ -271,6 +271,14 @@ impl<R: Reconciler> Controller<R> {
         tokio::select! {
             () = &mut run => {}
             () = stopped.clone() => {
+                // kube-runtime holds its runner until the cache syncs and
+                // keeps holding it after shutdown; with nothing in flight
+                // (a kind whose CRD is missing, an RBAC-denied list) there
+                // is nothing to wait for.
+                if !queue.is_synced() {
+                    tracing::info!(%kind, "shutting down before the cache synced: no reconcile ran");
+                    return Ok(());
+                }
                 tracing::info!(%kind, timeout = ?settings.shutdown_timeout, "shutting down, waiting for reconciles in flight");
                 if tokio::time::timeout(settings.shutdown_timeout, &mut run).await.is_err() {
                     tracing::warn!(%kind, "reconciles still running at the shutdown deadline, cancelling them");

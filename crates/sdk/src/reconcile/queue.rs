@@ -94,6 +94,12 @@ impl<K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static> Queue<K> {
         self.wake.notify_one();
     }
 
+    /// Whether the cache has synced: before it has, kube-runtime holds its
+    /// runner, so no reconcile can be in flight.
+    pub(super) fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+
     /// The reconcile of `key` starts: it leaves the queue, and holds a
     /// worker until the returned guard drops.
     pub(super) fn started(self: &Arc<Self>, key: ObjectRef<K>) -> Running<K> {
