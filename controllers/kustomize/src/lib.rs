@@ -39,7 +39,7 @@ pub const INSECURE_KUBECONFIG_EXEC: &str = "InsecureKubeConfigExec";
 /// The flags of Flux's kustomize-controller besides the common ones.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KustomizeFlags {
-    /// Disallow remote bases usage in Kustomize overlays (remote bases are never fetched by Ferry).
+    /// Disallow remote bases usage in Kustomize overlays (by default they are fetched with git, as Flux does).
     #[arg(long = "no-remote-bases", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub no_remote_bases: bool,
     /// The number of concurrent server-side apply (dry-run) operations.
@@ -105,6 +105,7 @@ impl KustomizeFlags {
             sops_age_secret: Some(&self.sops_age_secret)
                 .filter(|s| !s.is_empty())
                 .map(|name| (runtime_namespace.to_string(), name.clone())),
+            no_remote_bases: self.no_remote_bases,
         })
     }
 }

@@ -2,7 +2,8 @@
 //! checked on the local control plane with source-controller and
 //! kustomize-controller in-process: `kubeConfig.configMapRef`,
 //! `serviceAccountName` with `kubeConfig.secretRef`, postBuild substitution
-//! as kustomize-controller v1.9 runs it, and the ExternalArtifact gate.
+//! as kustomize-controller v1.9 runs it, remote bases and
+//! `--no-remote-bases`, and the ExternalArtifact gate.
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
 /// server and a repository.
 struct Env {
     ns: TestNamespace,
-    _server: GitServer,
+    server: GitServer,
     url: String,
     repo: GitRepo,
     stops: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -78,7 +79,7 @@ impl Env {
             }));
         Self {
             ns,
-            _server: server,
+            server,
             url,
             repo,
             stops: vec![source_stop, kustomize_stop],
@@ -522,4 +523,39 @@ async fn decryption_service_account_needs_the_workload_identity_gate() {
     assert!(is_stalled(&stalled));
     assert!(env.config_map_data("kms").await.is_none());
     env.stop().await;
+}
+
+/// Item 9: a remote base (a git repository in `resources`) is fetched from
+/// the git server as Flux fetches it, and `--no-remote-bases=true` refuses
+/// it with BuildFailed.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_bases_are_fetched_unless_the_flag_refuses_them() {
+    for refuse in [false, true] {
+        let prefix = if refuse { "kc-no-remote" } else { "kc-remote-base" };
+        let env = Env::start(prefix, Options { no_remote_bases: refuse, ..Options::default() }).await;
+        let bases = env.server.create_repo("bases").unwrap();
+        let remote_cm = config_map_yaml("from-remote", "  where: remote-base\n").replace("NAMESPACE", env.name());
+        bases.write("deploy/kustomization.yaml", "resources:\n- cm.yaml\n").unwrap();
+        bases.write("deploy/cm.yaml", remote_cm).unwrap();
+        bases.commit("base").unwrap();
+        let remote = format!("{}//deploy?ref=main", env.server.url("bases"));
+        let app = format!("namePrefix: app-\nresources:\n- {remote}\n- local.yaml\n");
+        let commit = env.commit(&[
+            ("app/kustomization.yaml", &app),
+            ("app/local.yaml", &config_map_yaml("local", "  where: artifact\n")),
+        ]);
+        env.git_repository().await;
+        env.kustomization("app", serde_json::json!({"path": "./app"})).await;
+        if refuse {
+            let failed = env.wait_failed("app", "BuildFailed").await;
+            let message = condition(&failed, "Ready").unwrap().message;
+            assert!(message.contains("--no-remote-bases"), "{message}");
+            assert!(env.config_map_data("app-local").await.is_none(), "nothing applied");
+        } else {
+            env.wait_applied("app", &commit).await;
+            assert_eq!(env.config_map_data("app-from-remote").await.unwrap()["where"], "remote-base");
+            assert_eq!(env.config_map_data("app-local").await.unwrap()["where"], "artifact");
+        }
+        env.stop().await;
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use ferry_api_meta::annotations::{DISABLED_VALUE, SUBSTITUTE};
-use ferry_kustomize::{BuildOptions, FileSystem, LoadRestrictions, Reorder};
+use ferry_kustomize::{BuildOptions, FileSystem, LoadRestrictions, RemoteResolver, Reorder};
 use serde_json::Value;
 use sha2::Digest;
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use yaml_rust2::scanner::TScalarStyle;
 use super::generate::{self, Overlay};
 use ferry_sdk::artifact::Tree;
 
+use super::remote::{GitRemotes, Mounts, Refused};
 use super::tree::TreeFs;
 
 /// Why a build failed; every message is Flux's or close to it.
@@ -84,6 +85,9 @@ pub struct Input {
     pub keys: Option<ferry_sops::KeyRing>,
     /// The postBuild variables, when `spec.postBuild` is set.
     pub substitution: Option<Substitution>,
+    /// Until when remote bases may be fetched; `None` refuses them
+    /// (`--no-remote-bases=true`).
+    pub remote_bases: Option<std::time::Instant>,
 }
 
 /// What a build produced.
@@ -98,7 +102,8 @@ pub struct Built {
 /// Builds `input`.
 pub fn run(input: &Input) -> Result<Built, Error> {
     let root = PathBuf::from(ROOT);
-    let mut fs = TreeFs::new(&root, &input.tree, input.keys.as_ref());
+    let mounts = Arc::new(Mounts::default());
+    let mut fs = TreeFs::new(&root, &input.tree, input.keys.as_ref()).with_remotes(mounts.clone());
     let dir = secure_join(&fs, &root, &input.path)?;
     let (file, text) = generate::prepare(&fs, &root, &dir, &input.overlay)?;
     fs.write(&file, text.into_bytes()).map_err(Error::WriteFailed)?;
@@ -110,7 +115,12 @@ pub fn run(input: &Input) -> Result<Built, Error> {
     // order unset: the resources come out as read unless `sortOptions` says
     // otherwise, and the status history's digest is of that stream.
     let options = BuildOptions { load_restrictions: LoadRestrictions::None, reorder: Reorder::None };
-    let mut objects = ferry_kustomize::build_resources(&fs, &dir, &options).map_err(Error::Kustomize)?;
+    let remotes: Box<dyn RemoteResolver> = match input.remote_bases {
+        Some(deadline) => Box::new(GitRemotes::new(deadline, mounts).map_err(Error::WriteFailed)?),
+        None => Box::new(Refused),
+    };
+    let mut objects =
+        ferry_kustomize::build_resources_with(&fs, &dir, &options, remotes.as_ref()).map_err(Error::Kustomize)?;
     for object in objects.iter_mut() {
         let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -344,6 +354,7 @@ mod tests {
             overlay: Overlay::default(),
             keys: None,
             substitution: None,
+            remote_bases: None,
         }
     }
 

@@ -102,6 +102,8 @@ impl KustomizationReconciler {
             overlay: Overlay::from_spec(&object.spec),
             keys,
             substitution,
+            remote_bases: (!self.options.no_remote_bases)
+                .then(|| std::time::Instant::now() + super::timeout_of(object)),
         };
         let built = tokio::task::spawn_blocking(move || build::run(&input))
             .await

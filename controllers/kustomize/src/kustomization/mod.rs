@@ -26,6 +26,7 @@ pub mod health;
 pub mod history;
 pub mod inputs;
 pub mod prune;
+pub mod remote;
 pub mod source;
 pub mod target;
 pub mod tree;
@@ -81,6 +82,8 @@ pub struct Options {
     pub override_managers: Vec<String>,
     /// `(namespace, name)` of a Secret with fallback SOPS age keys (`--sops-age-secret`).
     pub sops_age_secret: Option<(String, String)>,
+    /// Refuse remote bases instead of fetching them (`--no-remote-bases`).
+    pub no_remote_bases: bool,
 }
 
 impl Default for Options {
@@ -100,6 +103,7 @@ impl Default for Options {
             custom_stage_kinds: Default::default(),
             override_managers: Vec::new(),
             sops_age_secret: None,
+            no_remote_bases: false,
         }
     }
 }

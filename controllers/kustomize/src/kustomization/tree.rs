@@ -8,9 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use ferry_kustomize::FileSystem;
 use ferry_sdk::artifact::Tree;
+
+use super::remote::{MOUNT_ROOT, Mounts};
 
 /// Lexically normalizes an absolute path (`.` and `..` removed).
 fn normalize(path: &Path) -> PathBuf {
@@ -29,30 +32,50 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// A [`Tree`] as the kustomize engine sees it: mounted at a virtual absolute
 /// `root`, with files written by the controller (the kustomization file)
-/// over it, nothing readable outside it, and SOPS files decrypted on read
-/// when keys are given.
+/// over it, remote bases mounted beside it (see [`super::remote`]), nothing
+/// readable outside them, and SOPS files decrypted on read when keys are
+/// given.
 pub struct TreeFs<'a> {
     root: PathBuf,
     tree: &'a Tree,
     overrides: BTreeMap<PathBuf, Vec<u8>>,
     keys: Option<&'a ferry_sops::KeyRing>,
+    remotes: Option<Arc<Mounts>>,
+}
+
+/// Which tree a path is in, and where in it.
+enum Located {
+    /// The artifact, with the controller's files over it.
+    Artifact(PathBuf),
+    /// A remote base: its tree, its mount point and the path in it.
+    Remote(Arc<Tree>, PathBuf, PathBuf),
 }
 
 impl<'a> TreeFs<'a> {
     /// `tree` mounted at `root` (an absolute path that exists nowhere).
     pub fn new(root: &Path, tree: &'a Tree, keys: Option<&'a ferry_sops::KeyRing>) -> Self {
-        Self { root: root.to_path_buf(), tree, overrides: BTreeMap::new(), keys }
+        Self { root: root.to_path_buf(), tree, overrides: BTreeMap::new(), keys, remotes: None }
+    }
+
+    /// Serves the remote bases in `mounts` at `/remote/<n>`.
+    pub fn with_remotes(mut self, mounts: Arc<Mounts>) -> Self {
+        self.remotes = Some(mounts);
+        self
     }
 
     /// Writes (over) the file at absolute `path` inside the root.
     pub fn write(&mut self, path: &Path, body: Vec<u8>) -> io::Result<()> {
-        let rel = self.relative(path)?;
-        self.overrides.insert(rel, body);
-        Ok(())
+        match self.locate(path)? {
+            Located::Artifact(rel) => {
+                self.overrides.insert(rel, body);
+                Ok(())
+            }
+            Located::Remote(..) => Err(io::Error::new(io::ErrorKind::PermissionDenied, "remote bases are read-only")),
+        }
     }
 
-    /// The path relative to the root, links resolved.
-    fn relative(&self, path: &Path) -> io::Result<PathBuf> {
+    /// The tree `path` is in and the path relative to it, links resolved.
+    fn locate(&self, path: &Path) -> io::Result<Located> {
         let outside = || {
             io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -60,16 +83,39 @@ impl<'a> TreeFs<'a> {
             )
         };
         let normalized = normalize(path);
-        let rel = normalized.strip_prefix(&self.root).map_err(|_| outside())?;
-        self.tree.resolve(rel).ok_or_else(outside)
+        if let Ok(rel) = normalized.strip_prefix(&self.root) {
+            return self.tree.resolve(rel).map(Located::Artifact).ok_or_else(outside);
+        }
+        let remote = normalized.strip_prefix(MOUNT_ROOT).ok().zip(self.remotes.as_ref()).and_then(|(rel, mounts)| {
+            let mut parts = rel.components();
+            let index: usize = parts.next()?.as_os_str().to_str()?.parse().ok()?;
+            Some((mounts.get(index)?, Path::new(MOUNT_ROOT).join(index.to_string()), parts.as_path().to_path_buf()))
+        });
+        let (tree, mount, rel) = remote.ok_or_else(outside)?;
+        let resolved = tree.resolve(&rel).ok_or_else(outside)?;
+        Ok(Located::Remote(tree, mount, resolved))
     }
 
-    fn file(&self, rel: &Path) -> Option<&[u8]> {
-        self.overrides.get(rel).map(Vec::as_slice).or_else(|| self.tree.file(rel))
+    fn file<'b>(&'b self, located: &'b Located) -> Option<&'b [u8]> {
+        match located {
+            Located::Artifact(rel) => self.overrides.get(rel).map(Vec::as_slice).or_else(|| self.tree.file(rel)),
+            Located::Remote(tree, _, rel) => tree.file(rel),
+        }
     }
 
-    fn dir_exists(&self, rel: &Path) -> bool {
-        self.tree.is_dir(rel)
+    fn dir_exists(&self, located: &Located) -> bool {
+        match located {
+            Located::Artifact(rel) => self.tree.is_dir(rel),
+            Located::Remote(tree, _, rel) => tree.is_dir(rel),
+        }
+    }
+
+    /// The absolute path of a located entry.
+    fn absolute(&self, located: &Located) -> PathBuf {
+        match located {
+            Located::Artifact(rel) => self.root.join(rel),
+            Located::Remote(_, mount, rel) => mount.join(rel),
+        }
     }
 }
 
@@ -80,14 +126,17 @@ fn may_be_encrypted(bytes: &[u8]) -> bool {
 
 impl FileSystem for TreeFs<'_> {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let rel = self.relative(path)?;
+        let located = self.locate(path)?;
         let bytes =
-            self.file(&rel).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file or directory"))?;
+            self.file(&located).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file or directory"))?;
         let Some(keys) = self.keys else { return Ok(bytes.to_vec()) };
         if !may_be_encrypted(bytes) {
             return Ok(bytes.to_vec());
         }
-        let format = ferry_sops::Format::from_path(&rel);
+        let rel = match &located {
+            Located::Artifact(rel) | Located::Remote(_, _, rel) => rel,
+        };
+        let format = ferry_sops::Format::from_path(rel);
         if !ferry_sops::is_encrypted(bytes, format) {
             return Ok(bytes.to_vec());
         }
@@ -96,27 +145,35 @@ impl FileSystem for TreeFs<'_> {
     }
 
     fn is_dir(&self, path: &Path) -> bool {
-        self.relative(path).is_ok_and(|rel| self.dir_exists(&rel))
+        self.locate(path).is_ok_and(|located| self.dir_exists(&located))
     }
 
     fn is_file(&self, path: &Path) -> bool {
-        self.relative(path).is_ok_and(|rel| self.file(&rel).is_some())
+        self.locate(path).is_ok_and(|located| self.file(&located).is_some())
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
-        let rel = self.relative(path)?;
-        if !self.dir_exists(&rel) {
+        let located = self.locate(path)?;
+        if !self.dir_exists(&located) {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such directory"));
         }
-        let mut names: BTreeSet<PathBuf> = self.tree.children(&rel).cloned().collect();
-        names.extend(self.overrides.keys().filter(|p| p.parent() == Some(rel.as_path())).cloned());
-        Ok(names.into_iter().map(|p| self.root.join(p)).collect())
+        match &located {
+            Located::Artifact(rel) => {
+                let mut names: BTreeSet<PathBuf> = self.tree.children(rel).cloned().collect();
+                names.extend(self.overrides.keys().filter(|p| p.parent() == Some(rel.as_path())).cloned());
+                Ok(names.into_iter().map(|p| self.root.join(p)).collect())
+            }
+            Located::Remote(tree, mount, rel) => {
+                let names: BTreeSet<PathBuf> = tree.children(rel).cloned().collect();
+                Ok(names.into_iter().map(|p| mount.join(p)).collect())
+            }
+        }
     }
 
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
-        let rel = self.relative(path)?;
-        if self.file(&rel).is_some() || self.dir_exists(&rel) {
-            Ok(self.root.join(rel))
+        let located = self.locate(path)?;
+        if self.file(&located).is_some() || self.dir_exists(&located) {
+            Ok(self.absolute(&located))
         } else {
             Err(io::Error::new(io::ErrorKind::NotFound, "no such file or directory"))
         }
