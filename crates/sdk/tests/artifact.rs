@@ -345,7 +345,7 @@ fn the_in_memory_tree_refuses_what_the_disk_refuses() {
 fn rejects_garbage() {
     let sandbox = Sandbox::new();
     let error = sandbox.extract(b"not a gzip file".to_vec(), Limits::default()).unwrap_err();
-    assert!(matches!(error, Error::Io { .. }), "{error}");
+    assert!(matches!(error, Error::Archive(ArchiveError::Io { .. })), "{error}");
 }
 
 #[derive(Clone)]
