@@ -8,14 +8,9 @@
 use std::time::Duration;
 
 use ferry_api_kustomize::Kustomization;
-use ferry_api_source::GitRepository;
-use ferry_kustomize_controller::{CONTROLLER_NAME, Options};
-use ferry_sdk::reconcile::{Runtime, Settings};
-use ferry_storage::{DigestAlgorithm, Storage};
-use ferry_testenv::TestNamespace;
-use ferry_testenv::git::{GitRepo, GitServer, GitServerOptions};
+use ferry_kustomize_controller::Options;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::DeleteParams;
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -23,121 +18,13 @@ const WAIT: Duration = Duration::from_secs(90);
 /// (its `--service-account-issuer`, which `--api-audiences` defaults to).
 const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
 
-/// source-controller and kustomize-controller for one namespace, a git
-/// server and a repository.
-struct Env {
-    ns: TestNamespace,
-    server: GitServer,
-    url: String,
-    repo: GitRepo,
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _storage: tempfile::TempDir,
-}
+mod support;
+
+use support::Env;
 
 impl Env {
-    async fn start(prefix: &str, options: Options) -> Self {
-        let ns = TestNamespace::new(prefix).await.unwrap();
-        ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
-        let server = GitServer::start(GitServerOptions::default()).await.unwrap();
-        let repo = server.create_repo("app").unwrap();
-        let url = server.url("app");
-        let settings = |name: &str| Settings {
-            namespace: Some(ns.name().to_string()),
-            min_retry_delay: Duration::from_millis(200),
-            max_retry_delay: Duration::from_secs(2),
-            ..Settings::new(name)
-        };
-        let storage_dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let storage = Storage::new(
-            storage_dir.path(),
-            format!("127.0.0.1:{port}"),
-            Duration::from_secs(60),
-            2,
-            DigestAlgorithm::Sha256,
-        )
-        .unwrap();
-        let (source_stop, source_stopped) = tokio::sync::oneshot::channel::<()>();
-        let source_runtime = Runtime::new(ns.client(), settings(ferry_source_controller::CONTROLLER_NAME)).unwrap();
-        let source = tokio::spawn(ferry_source_controller::run(
-            source_runtime,
-            storage,
-            Some(([127, 0, 0, 1], port).into()),
-            async move {
-                let _ = source_stopped.await;
-            },
-        ));
-        let config = ferry_testenv::config().await.unwrap();
-        let factory = ferry_sdk::client::ClientFactory::new(config, 50.0, 300);
-        let (kustomize_stop, kustomize_stopped) = tokio::sync::oneshot::channel::<()>();
-        let kustomize_runtime = Runtime::new(ns.client(), settings(CONTROLLER_NAME)).unwrap();
-        let options = Options { requeue_dependency: Duration::from_secs(2), ..options };
-        let kustomize =
-            tokio::spawn(ferry_kustomize_controller::run(kustomize_runtime, factory, options, async move {
-                let _ = kustomize_stopped.await;
-            }));
-        Self {
-            ns,
-            server,
-            url,
-            repo,
-            stops: vec![source_stop, kustomize_stop],
-            tasks: vec![source, kustomize],
-            _storage: storage_dir,
-        }
-    }
-
-    fn name(&self) -> &str {
-        self.ns.name()
-    }
-
-    fn commit(&self, files: &[(&str, &str)]) -> String {
-        for (path, text) in files {
-            self.repo.write(path, text.replace("NAMESPACE", self.name())).unwrap();
-        }
-        self.repo.commit("files").unwrap()
-    }
-
-    async fn apply<K>(&self, object: serde_json::Value)
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + serde::Serialize,
-    {
-        let name = object["metadata"]["name"].as_str().unwrap().to_string();
-        let apply = PatchParams::apply("ferry-tests").force();
-        self.ns.api::<K>().patch(&name, &apply, &Patch::Apply(&object)).await.unwrap();
-    }
-
-    async fn git_repository(&self) {
-        self.apply::<GitRepository>(serde_json::json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": "app"},
-            "spec": {"url": self.url, "interval": "2s", "ref": {"branch": "main"}},
-        }))
-        .await;
-    }
-
-    async fn kustomization(&self, name: &str, spec: serde_json::Value) {
-        let mut full = serde_json::json!({
-            "interval": "1m",
-            "prune": true,
-            "sourceRef": {"kind": "GitRepository", "name": "app"},
-        });
-        for (key, value) in spec.as_object().unwrap() {
-            full[key] = value.clone();
-        }
-        self.apply::<Kustomization>(serde_json::json!({
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": name},
-            "spec": full,
-        }))
-        .await;
+    fn commit_files(&self, files: &[(&str, &str)]) -> String {
+        self.commit(files, &[], "files")
     }
 
     async fn config_map(&self, name: &str, data: serde_json::Value) {
@@ -174,10 +61,6 @@ impl Env {
         .await;
     }
 
-    fn kustomizations(&self) -> Api<Kustomization> {
-        self.ns.api()
-    }
-
     async fn config_map_data(&self, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
         self.ns.api::<ConfigMap>().get_opt(name).await.unwrap().map(|c| c.data.unwrap_or_default())
     }
@@ -212,17 +95,6 @@ impl Env {
             }
         }
     }
-
-    async fn stop(mut self) {
-        for stop in self.stops.drain(..) {
-            let _ = stop.send(());
-        }
-        for task in self.tasks.drain(..) {
-            tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
-        }
-        let Env { ns, .. } = self;
-        ns.delete(Duration::from_secs(60)).await.unwrap();
-    }
 }
 
 fn condition(k: &Kustomization, type_: &str) -> Option<ferry_api_meta::Condition> {
@@ -253,8 +125,8 @@ fn api_server() -> (String, String) {
 /// and nothing is applied, nor pruned, on the controller's own cluster.
 #[tokio::test(flavor = "multi_thread")]
 async fn kube_config_map_ref_never_applies_or_prunes_locally() {
-    let env = Env::start("kc-cmref", Options::default()).await;
-    let commit = env.commit(&[
+    let env = Env::start_with("kc-cmref", Options::default()).await;
+    let commit = env.commit_files(&[
         ("cloud/config.yaml", &config_map_yaml("cloud", "  where: cloud\n")),
         ("local/config.yaml", &config_map_yaml("local", "  where: local\n")),
     ]);
@@ -322,8 +194,9 @@ async fn kube_config_map_ref_never_applies_or_prunes_locally() {
 /// account's token (audiences as the ConfigMap says) to `address`.
 #[tokio::test(flavor = "multi_thread")]
 async fn kube_config_map_ref_generic_provider_acts_as_its_service_account() {
-    let env = Env::start("kc-cmgeneric", Options { object_level_workload_identity: true, ..Options::default() }).await;
-    let commit = env.commit(&[
+    let env =
+        Env::start_with("kc-cmgeneric", Options { object_level_workload_identity: true, ..Options::default() }).await;
+    let commit = env.commit_files(&[
         ("config/config.yaml", &config_map_yaml("remote", "  where: remote\n")),
         (
             "secret/secret.yaml",
@@ -358,8 +231,8 @@ async fn kube_config_map_ref_generic_provider_acts_as_its_service_account() {
 /// through a second kubeconfig), so Ferry is refused where Flux would be.
 #[tokio::test(flavor = "multi_thread")]
 async fn service_account_is_impersonated_on_the_kubeconfig_cluster() {
-    let env = Env::start("kc-remote-sa", Options::default()).await;
-    let commit = env.commit(&[
+    let env = Env::start_with("kc-remote-sa", Options::default()).await;
+    let commit = env.commit_files(&[
         ("config/config.yaml", &config_map_yaml("remote", "  where: remote\n")),
         (
             "secret/secret.yaml",
@@ -406,8 +279,8 @@ data:
 /// strategy), always with `substituteStrategy: Always`.
 #[tokio::test(flavor = "multi_thread")]
 async fn post_build_substitutes_only_with_variables_unless_always() {
-    let env = Env::start("kc-postbuild", Options::default()).await;
-    let commit = env.commit(&[("vars.yaml", VARS_YAML)]);
+    let env = Env::start_with("kc-postbuild", Options::default()).await;
+    let commit = env.commit_files(&[("vars.yaml", VARS_YAML)]);
     env.git_repository().await;
     let optional_missing = serde_json::json!([{"kind": "ConfigMap", "name": "absent", "optional": true}]);
     let cases = [
@@ -436,8 +309,8 @@ async fn post_build_substitutes_only_with_variables_unless_always() {
 /// runs at all.
 #[tokio::test(flavor = "multi_thread")]
 async fn strict_post_build_fails_on_unset_variables_only_when_substituting() {
-    let env = Env::start("kc-strict", Options { strict_substitutions: true, ..Options::default() }).await;
-    let commit = env.commit(&[("vars.yaml", VARS_YAML)]);
+    let env = Env::start_with("kc-strict", Options { strict_substitutions: true, ..Options::default() }).await;
+    let commit = env.commit_files(&[("vars.yaml", VARS_YAML)]);
     env.git_repository().await;
     env.kustomization(
         "strict",
@@ -480,7 +353,7 @@ async fn external_artifacts_are_refused_unless_the_gate_is_on() {
     let options = cli.kustomize.options(&cli.runtime, "flux-system").unwrap();
     assert!(!options.allow_external_artifact);
     assert!(!Options::default().allow_external_artifact);
-    let env = Env::start("kc-extart", options).await;
+    let env = Env::start_with("kc-extart", options).await;
     env.kustomization(
         "external",
         serde_json::json!({"path": "./", "sourceRef": {"kind": "ExternalArtifact", "name": "made-elsewhere"}}),
@@ -506,8 +379,8 @@ async fn external_artifacts_are_refused_unless_the_gate_is_on() {
 /// Kustomization stalls instead of ignoring the field.
 #[tokio::test(flavor = "multi_thread")]
 async fn decryption_service_account_needs_the_workload_identity_gate() {
-    let env = Env::start("kc-kmssa", Options::default()).await;
-    env.commit(&[("config.yaml", &config_map_yaml("kms", "  a: b\n"))]);
+    let env = Env::start_with("kc-kmssa", Options::default()).await;
+    env.commit_files(&[("config.yaml", &config_map_yaml("kms", "  a: b\n"))]);
     env.git_repository().await;
     env.kustomization(
         "kms",
@@ -532,7 +405,7 @@ async fn decryption_service_account_needs_the_workload_identity_gate() {
 async fn remote_bases_are_fetched_unless_the_flag_refuses_them() {
     for refuse in [false, true] {
         let prefix = if refuse { "kc-no-remote" } else { "kc-remote-base" };
-        let env = Env::start(prefix, Options { no_remote_bases: refuse, ..Options::default() }).await;
+        let env = Env::start_with(prefix, Options { no_remote_bases: refuse, ..Options::default() }).await;
         let bases = env.server.create_repo("bases").unwrap();
         let remote_cm = config_map_yaml("from-remote", "  where: remote-base\n").replace("NAMESPACE", env.name());
         bases.write("deploy/kustomization.yaml", "resources:\n- cm.yaml\n").unwrap();
@@ -540,7 +413,7 @@ async fn remote_bases_are_fetched_unless_the_flag_refuses_them() {
         bases.commit("base").unwrap();
         let remote = format!("{}//deploy?ref=main", env.server.url("bases"));
         let app = format!("namePrefix: app-\nresources:\n- {remote}\n- local.yaml\n");
-        let commit = env.commit(&[
+        let commit = env.commit_files(&[
             ("app/kustomization.yaml", &app),
             ("app/local.yaml", &config_map_yaml("local", "  where: artifact\n")),
         ]);

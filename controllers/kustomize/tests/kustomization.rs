@@ -5,150 +5,19 @@
 use std::time::Duration;
 
 use ferry_api_kustomize::Kustomization;
-use ferry_api_source::GitRepository;
-use ferry_kustomize_controller::{CONTROLLER_NAME, Options};
-use ferry_sdk::reconcile::{Runtime, Settings};
-use ferry_storage::{DigestAlgorithm, Storage};
+use ferry_kustomize_controller::Options;
 use ferry_testenv::TestNamespace;
-use ferry_testenv::git::{GitRepo, GitServer, GitServerOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-/// source-controller and kustomize-controller for one namespace, a git
-/// server and a repository.
-struct Env {
-    ns: TestNamespace,
-    _server: GitServer,
-    url: String,
-    repo: GitRepo,
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _storage: tempfile::TempDir,
-}
+mod support;
+
+use support::Env;
 
 impl Env {
-    async fn start(prefix: &str) -> Self {
-        Self::start_with(prefix, Options::default()).await
-    }
-
-    async fn start_with(prefix: &str, options: Options) -> Self {
-        let ns = TestNamespace::new(prefix).await.unwrap();
-        ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
-        let server = GitServer::start(GitServerOptions::default()).await.unwrap();
-        let repo = server.create_repo("app").unwrap();
-        let url = server.url("app");
-        let settings = |name: &str| Settings {
-            namespace: Some(ns.name().to_string()),
-            min_retry_delay: Duration::from_millis(200),
-            max_retry_delay: Duration::from_secs(2),
-            ..Settings::new(name)
-        };
-
-        let storage_dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let storage = Storage::new(
-            storage_dir.path(),
-            format!("127.0.0.1:{port}"),
-            Duration::from_secs(60),
-            2,
-            DigestAlgorithm::Sha256,
-        )
-        .unwrap();
-        let (source_stop, source_stopped) = tokio::sync::oneshot::channel::<()>();
-        let source_runtime = Runtime::new(ns.client(), settings(ferry_source_controller::CONTROLLER_NAME)).unwrap();
-        let source = tokio::spawn(ferry_source_controller::run(
-            source_runtime,
-            storage,
-            Some(([127, 0, 0, 1], port).into()),
-            async move {
-                let _ = source_stopped.await;
-            },
-        ));
-
-        let config = ferry_testenv::config().await.unwrap();
-        let factory = ferry_sdk::client::ClientFactory::new(config, 50.0, 300);
-        let (kustomize_stop, kustomize_stopped) = tokio::sync::oneshot::channel::<()>();
-        let kustomize_runtime = Runtime::new(ns.client(), settings(CONTROLLER_NAME)).unwrap();
-        let options = Options { requeue_dependency: Duration::from_secs(2), ..options };
-        let kustomize =
-            tokio::spawn(ferry_kustomize_controller::run(kustomize_runtime, factory, options, async move {
-                let _ = kustomize_stopped.await;
-            }));
-        Self {
-            ns,
-            _server: server,
-            url,
-            repo,
-            stops: vec![source_stop, kustomize_stop],
-            tasks: vec![source, kustomize],
-            _storage: storage_dir,
-        }
-    }
-
-    fn name(&self) -> &str {
-        self.ns.name()
-    }
-
-    fn commit(&self, files: &[(&str, &str)], removed: &[&str], message: &str) -> String {
-        for (path, text) in files {
-            self.repo.write(path, text.replace("NAMESPACE", self.name())).unwrap();
-        }
-        for path in removed {
-            self.repo.remove(path).unwrap();
-        }
-        self.repo.commit(message).unwrap()
-    }
-
-    async fn apply(&self, object: serde_json::Value) {
-        let kind = object["kind"].as_str().unwrap().to_string();
-        let name = object["metadata"]["name"].as_str().unwrap().to_string();
-        let apply = PatchParams::apply("ferry-tests").force();
-        match kind.as_str() {
-            "GitRepository" => {
-                self.ns.api::<GitRepository>().patch(&name, &apply, &Patch::Apply(&object)).await.unwrap();
-            }
-            "Kustomization" => {
-                self.ns.api::<Kustomization>().patch(&name, &apply, &Patch::Apply(&object)).await.unwrap();
-            }
-            other => panic!("unexpected kind {other}"),
-        }
-    }
-
-    async fn git_repository(&self) {
-        self.apply(serde_json::json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": "app"},
-            "spec": {"url": self.url, "interval": "2s", "ref": {"branch": "main"}},
-        }))
-        .await;
-    }
-
-    async fn kustomization(&self, name: &str, spec: serde_json::Value) {
-        let mut full = serde_json::json!({
-            "interval": "1m",
-            "prune": true,
-            "sourceRef": {"kind": "GitRepository", "name": "app"},
-        });
-        for (key, value) in spec.as_object().unwrap() {
-            full[key] = value.clone();
-        }
-        self.apply(serde_json::json!({
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": name},
-            "spec": full,
-        }))
-        .await;
-    }
-
-    fn kustomizations(&self) -> Api<Kustomization> {
-        self.ns.api()
-    }
-
     async fn request_reconcile(&self, name: &str, token: &str) {
         let request = serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
         self.kustomizations().patch(name, &PatchParams::default(), &Patch::Merge(&request)).await.unwrap();
@@ -188,17 +57,6 @@ impl Env {
         let events: Api<Event> = self.ns.api();
         let list = events.list(&ListParams::default().fields(&format!("involvedObject.name={name}"))).await.unwrap();
         list.items
-    }
-
-    async fn stop(mut self) {
-        for stop in self.stops.drain(..) {
-            let _ = stop.send(());
-        }
-        for task in self.tasks.drain(..) {
-            tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
-        }
-        let Env { ns, .. } = self;
-        ns.delete(Duration::from_secs(60)).await.unwrap();
     }
 }
 
