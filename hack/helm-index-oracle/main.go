@@ -26,6 +26,15 @@ func main() {
 		panic(err)
 	}
 	var out []byte
+	defer func() {
+		// Helm's sort dereferences a null entry among others and panics;
+		// Flux's controller recovers it as a failed reconcile.
+		if r := recover(); r != nil {
+			if err := os.WriteFile(os.Args[2], []byte(fmt.Sprintf("error: panic: %v\n", r)), 0o644); err != nil {
+				panic(err)
+			}
+		}
+	}()
 	if i, err := indexFromBytes(in); err != nil {
 		out = []byte("error: " + err.Error() + "\n")
 	} else if b, err := json.MarshalIndent(i, "", "  "); err != nil {
@@ -89,4 +98,3 @@ func ignoreSkippable(err error) error {
 	return err
 }
 
-var _ = fmt.Sprintf

@@ -221,6 +221,10 @@ fn from_yaml(value: serde_yaml_ng::Value, target: Option<Target>) -> Result<Node
                 };
                 entries.push((key, from_yaml(v, child)?));
             }
+            // The YAML map goes through a Go map and `json.Marshal`, which
+            // writes its keys sorted: that is the order Go's decoder sees
+            // them in (it matters when two keys fold to one field).
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
             Node::Map(entries)
         }
         V::Tagged(tagged) => from_yaml(tagged.value, target)?,

@@ -28,6 +28,10 @@ pub enum Error {
     /// `apiVersion` is missing.
     #[error("no API version specified")]
     NoApiVersion,
+    /// A chart has a null entry among other versions: Helm's sort
+    /// dereferences it and panics, which fails Flux's reconcile.
+    #[error("chart '{0}' has an empty entry among its versions")]
+    EmptyEntry(String),
     /// A value cannot be written as JSON (a NaN or an infinity in
     /// `serverInfo` or `import-values`), as Go's encoder refuses it.
     #[error("json: unsupported value: {0}")]
@@ -173,7 +177,12 @@ pub fn load(data: &[u8]) -> Result<IndexFile, Error> {
             }
         });
     }
-    for versions in index.entries.iter_mut().flat_map(|e| e.values_mut()).flatten() {
+    for (chart, versions) in index.entries.iter_mut().flatten() {
+        let Some(versions) = versions else { continue };
+        // Every element of a sort of two or more is compared at least once.
+        if versions.len() > 1 && versions.iter().any(Option::is_none) {
+            return Err(Error::EmptyEntry(chart.clone()));
+        }
         sort_versions(versions);
     }
     Ok(index)
@@ -285,5 +294,46 @@ impl IndexFile {
     /// The versions of a chart, newest first.
     pub fn versions(&self, chart: &str) -> impl Iterator<Item = &ChartVersion> {
         self.entries.iter().filter_map(move |e| e.get(chart)).flatten().flatten().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `tests/helm-index/<case>.{yaml,json}` loaded and stored as
+    /// `hack/helm-index-oracle` (Flux's own code) did into `<case>.golden`:
+    /// the same bytes, or an error where Flux has one.
+    #[test]
+    fn indexes_are_stored_byte_for_byte_as_flux_stores_them() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helm-index");
+        let mut cases = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "golden") {
+                continue;
+            }
+            cases += 1;
+            let golden = std::fs::read_to_string(path.with_extension("golden")).unwrap();
+            let input = std::fs::read(&path).unwrap();
+            let ours = load(&input).and_then(|index| index.to_json());
+            match (golden.strip_prefix("error: "), ours) {
+                (Some(_), Err(_)) => {}
+                (Some(expected), Ok(json)) => {
+                    panic!("{}: Flux refuses it ({expected}), Ferry stored:\n{}", path.display(), String::from_utf8_lossy(&json))
+                }
+                (None, Err(error)) => panic!("{}: Flux stores it, Ferry refused: {error}", path.display()),
+                (None, Ok(json)) => assert_eq!(String::from_utf8(json).unwrap(), golden, "{}", path.display()),
+            }
+        }
+        assert!(cases >= 10, "only {cases} golden cases");
+    }
+
+    #[test]
+    fn errors_are_worded_as_helm_words_them() {
+        assert_eq!(load(b"").unwrap_err().to_string(), "empty index.yaml file");
+        assert_eq!(load(b"entries: {}").unwrap_err().to_string(), "no API version specified");
+        let error = load(b"apiVersion: v1\nentries: {}\nunknown: field\n").unwrap_err();
+        assert_eq!(error.to_string(), "error unmarshaling JSON: while decoding JSON: json: unknown field \"unknown\"");
     }
 }
