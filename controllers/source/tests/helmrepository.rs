@@ -72,7 +72,13 @@ fn condition(repo: &HelmRepository, type_: &str) -> Option<(String, String, Stri
 }
 
 /// Waits until `type_` has `status` and `reason`; returns the object.
-async fn wait_condition(api: &Api<HelmRepository>, name: &str, type_: &str, status: &str, reason: &str) -> HelmRepository {
+async fn wait_condition(
+    api: &Api<HelmRepository>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> HelmRepository {
     let result = ferry_testenv::wait_for(api, name, WAIT, |r: &HelmRepository| {
         condition(r, type_).is_some_and(|(s, why, _)| s == status && why == reason)
     })

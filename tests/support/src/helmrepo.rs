@@ -151,8 +151,8 @@ impl ChartRepo {
         archives.sort();
         for (n, path) in archives.iter().enumerate() {
             let data = std::fs::read(path)?;
-            let chart = ferry_helm::chart::load::load_archive(&data)
-                .with_context(|| format!("loading {}", path.display()))?;
+            let chart =
+                ferry_helm::chart::load::load_archive(&data).with_context(|| format!("loading {}", path.display()))?;
             let md = &chart.metadata;
             let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
             let mut entry = serde_json::json!({
@@ -163,7 +163,9 @@ impl ChartRepo {
                 "digest": hex::encode(sha2::Sha256::digest(&data)),
                 "created": format!("2024-01-01T00:00:{:02}.{:09}Z", n % 60, n + 1),
             });
-            for (key, value) in [("appVersion", &md.app_version), ("description", &md.description), ("type", &md.chart_type)] {
+            for (key, value) in
+                [("appVersion", &md.app_version), ("description", &md.description), ("type", &md.chart_type)]
+            {
                 if !value.is_empty() {
                     entry[key] = value.clone().into();
                 }

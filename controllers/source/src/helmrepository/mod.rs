@@ -281,10 +281,11 @@ impl HelmRepositoryReconciler {
         fetched: Fetched,
     ) -> Result<Outcome, Error> {
         let generation = repo.meta().generation;
-        let scratch = tempfile::Builder::new().prefix("helmrepository-").suffix(".json").tempfile().and_then(|mut f| {
-            std::io::Write::write_all(&mut f, &fetched.json)?;
-            Ok(f)
-        });
+        let scratch =
+            tempfile::Builder::new().prefix("helmrepository-").suffix(".json").tempfile().and_then(|mut f| {
+                std::io::Write::write_all(&mut f, &fetched.json)?;
+                Ok(f)
+            });
         let scratch = match scratch {
             Ok(scratch) => scratch,
             Err(source) => {
@@ -292,11 +293,8 @@ impl HelmRepositoryReconciler {
                 return Err(failed(status, cond::STORAGE_OPERATION_FAILED, generation, error));
             }
         };
-        let event = format!(
-            "stored fetched index of size {} from '{}'",
-            human_size(fetched.json.len() as f64),
-            fetched.url
-        );
+        let event =
+            format!("stored fetched index of size {} from '{}'", human_size(fetched.json.len() as f64), fetched.url);
         let request = Publish {
             path: fetched.path.clone(),
             content: Content::File(scratch.path().to_path_buf()),

@@ -262,7 +262,8 @@ impl Decoder {
     fn fields<'n>(&self, pairs: &'n [(String, Node)], fields: &[&'static str]) -> R<Vec<(&'static str, &'n Node)>> {
         let mut out = Vec::new();
         for (key, value) in pairs {
-            let found = fields.iter().find(|n| **n == key).or_else(|| fields.iter().find(|n| n.eq_ignore_ascii_case(key)));
+            let found =
+                fields.iter().find(|n| **n == key).or_else(|| fields.iter().find(|n| n.eq_ignore_ascii_case(key)));
             match found {
                 Some(name) => out.push((*name, value)),
                 None if self.strict => return Err(self.fail(format!("json: unknown field \"{key}\""))),
@@ -432,9 +433,7 @@ impl Decoder {
             "maintainers" => {
                 md.maintainers = match value {
                     Node::Null => Vec::new(),
-                    Node::Seq(items) => {
-                        items.iter().map(|item| self.maintainer(item, field)).collect::<R<Vec<_>>>()?
-                    }
+                    Node::Seq(items) => items.iter().map(|item| self.maintainer(item, field)).collect::<R<Vec<_>>>()?,
                     other => return Err(self.mismatch(other, field, "[]*chart.Maintainer")),
                 };
                 Ok(())
@@ -450,9 +449,7 @@ impl Decoder {
             "dependencies" => {
                 md.dependencies = match value {
                     Node::Null => Vec::new(),
-                    Node::Seq(items) => {
-                        items.iter().map(|item| self.dependency(item, field)).collect::<R<Vec<_>>>()?
-                    }
+                    Node::Seq(items) => items.iter().map(|item| self.dependency(item, field)).collect::<R<Vec<_>>>()?,
                     other => return Err(self.mismatch(other, field, "[]*chart.Dependency")),
                 };
                 Ok(())

@@ -176,7 +176,10 @@ fn metadata(fields: &mut Vec<(&'static str, J)>, md: &Metadata) -> Result<(), Er
         fields.push(("keywords", strings(&md.keywords)));
     }
     if !md.maintainers.is_empty() {
-        fields.push(("maintainers", J::Arr(md.maintainers.iter().map(|m| m.as_ref().map_or_else(null, maintainer)).collect())));
+        fields.push((
+            "maintainers",
+            J::Arr(md.maintainers.iter().map(|m| m.as_ref().map_or_else(null, maintainer)).collect()),
+        ));
     }
     opt_str(fields, "icon", &md.icon);
     opt_str(fields, "apiVersion", &md.api_version);

@@ -98,11 +98,7 @@ pub fn format_float32_g(f: f64) -> String {
     let (negative, digits, exp) = shortest_digits(&format!("{f:e}"));
     // strconv: "if precision was the shortest possible, use precision 6 for
     // this decision".
-    if !(-4..6).contains(&exp) {
-        format_e(negative, &digits, exp)
-    } else {
-        format_f(negative, &digits, exp)
-    }
+    if !(-4..6).contains(&exp) { format_e(negative, &digits, exp) } else { format_f(negative, &digits, exp) }
 }
 
 /// A float64 as Go's `encoding/json` writes it (`'f'` between 1e-6 and
@@ -145,7 +141,12 @@ pub fn normalize_time(text: &str) -> Result<String, TimeError> {
     let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&month) || day < 1 || day > days[month as usize - 1] || hour > 23 || minute > 59 || second > 59
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days[month as usize - 1]
+        || hour > 23
+        || minute > 59
+        || second > 59
     {
         return Err(fail());
     }
@@ -252,7 +253,10 @@ mod tests {
 
     #[test]
     fn times_are_read_strictly_and_written_as_rfc3339nano() {
-        assert_eq!(normalize_time("2016-10-06T16:23:20.499814565-06:00").unwrap(), "2016-10-06T16:23:20.499814565-06:00");
+        assert_eq!(
+            normalize_time("2016-10-06T16:23:20.499814565-06:00").unwrap(),
+            "2016-10-06T16:23:20.499814565-06:00"
+        );
         assert_eq!(normalize_time("2016-10-06T16:23:20.500000000+00:00").unwrap(), "2016-10-06T16:23:20.5Z");
         assert_eq!(normalize_time("2016-10-06T16:23:20Z").unwrap(), "2016-10-06T16:23:20Z");
         assert!(normalize_time("2016-10-06 16:23:20Z").is_err());

@@ -320,7 +320,11 @@ mod tests {
             match (golden.strip_prefix("error: "), ours) {
                 (Some(_), Err(_)) => {}
                 (Some(expected), Ok(json)) => {
-                    panic!("{}: Flux refuses it ({expected}), Ferry stored:\n{}", path.display(), String::from_utf8_lossy(&json))
+                    panic!(
+                        "{}: Flux refuses it ({expected}), Ferry stored:\n{}",
+                        path.display(),
+                        String::from_utf8_lossy(&json)
+                    )
                 }
                 (None, Err(error)) => panic!("{}: Flux stores it, Ferry refused: {error}", path.display()),
                 (None, Ok(json)) => assert_eq!(String::from_utf8(json).unwrap(), golden, "{}", path.display()),
