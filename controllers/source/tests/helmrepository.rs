@@ -356,6 +356,37 @@ async fn https_repositories_are_trusted_through_the_cert_secret_ref() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_client_certificate_comes_from_the_cert_secret_ref() {
+    let ns = TestNamespace::new("helmrepo-mtls").await.unwrap();
+    let controller = start(&ns, 50 << 20).await;
+    let options = ChartRepoOptions { tls: true, mtls: true, ..Default::default() };
+    let charts = ChartRepo::start(options).await.unwrap();
+    charts.add_chart("podinfo", "6.5.0").unwrap();
+    let served = charts.write_index().unwrap();
+    let (cert, key) = charts.client_pem().unwrap();
+    let repos = ns.api::<HelmRepository>();
+
+    // The CA alone: the server wants a client certificate.
+    apply_secret(&ns, "ca-only", serde_json::json!({"ca.crt": charts.ca_pem().unwrap()})).await;
+    apply(&repos, "anonymous", serde_json::json!({"url": charts.url(), "certSecretRef": {"name": "ca-only"}})).await;
+    wait_condition(&repos, "anonymous", "FetchFailed", "True", "Failed").await;
+
+    // Half a pair is refused before any request.
+    apply_secret(&ns, "half", serde_json::json!({"ca.crt": charts.ca_pem().unwrap(), "tls.crt": cert})).await;
+    apply(&repos, "half", serde_json::json!({"url": charts.url(), "certSecretRef": {"name": "half"}})).await;
+    let failed = wait_condition(&repos, "half", "Ready", "False", "AuthenticationFailed").await;
+    assert!(condition(&failed, "Ready").unwrap().2.ends_with("contains 'tls.crt' but missing 'tls.key'"));
+
+    // The whole pair.
+    let tls = serde_json::json!({"ca.crt": charts.ca_pem().unwrap(), "tls.crt": cert, "tls.key": key});
+    apply_secret(&ns, "client", tls).await;
+    apply(&repos, "mtls", serde_json::json!({"url": charts.url(), "certSecretRef": {"name": "client"}})).await;
+    let ready = wait_condition(&repos, "mtls", "Ready", "True", "Succeeded").await;
+    assert_eq!(ready.status.unwrap().artifact.unwrap().revision, sha256(&served));
+    controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn oci_repositories_are_ready_without_an_artifact() {
     let ns = TestNamespace::new("helmrepo-oci").await.unwrap();
     let controller = start(&ns, 50 << 20).await;

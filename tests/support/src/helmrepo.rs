@@ -37,6 +37,9 @@ pub struct ChartRepoOptions {
     /// Serve HTTPS with a certificate signed by a fresh CA
     /// ([`ChartRepo::ca_pem`]).
     pub tls: bool,
+    /// With `tls`, require a client certificate from that CA
+    /// ([`ChartRepo::client_pem`]).
+    pub mtls: bool,
 }
 
 /// One request the server answered.
@@ -62,6 +65,7 @@ pub struct ChartRepo {
     dir: tempfile::TempDir,
     state: Arc<ServerState>,
     ca_pem: Option<String>,
+    client: Option<(String, String)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -69,19 +73,24 @@ impl ChartRepo {
     /// Starts a server over a fresh, empty directory.
     pub async fn start(options: ChartRepoOptions) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("ferry-charts-").tempdir()?;
-        let tls = options.tls;
+        let (tls, mtls) = (options.tls, options.mtls);
         let state = Arc::new(ServerState { root: dir.path().to_path_buf(), options, log: Mutex::new(Vec::new()) });
         let router = Router::new().fallback(handle).with_state(state.clone());
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let (task, ca_pem) = if tls {
-            let tls = crate::tls::ServerTls::generate(&["127.0.0.1", "localhost"])?;
-            let ca = tls.ca_pem.clone();
-            (tokio::spawn(crate::tls::serve_tls(listener, tls.acceptor, router)), Some(ca))
+        let (task, ca_pem, client) = if tls {
+            let names = ["127.0.0.1", "localhost"];
+            let tls = if mtls {
+                crate::tls::ServerTls::generate_mtls(&names)?
+            } else {
+                crate::tls::ServerTls::generate(&names)?
+            };
+            let (ca, client) = (tls.ca_pem.clone(), tls.client.clone());
+            (tokio::spawn(crate::tls::serve_tls(listener, tls.acceptor, router)), Some(ca), client)
         } else {
-            (tokio::spawn(async move { drop(axum::serve(listener, router).await) }), None)
+            (tokio::spawn(async move { drop(axum::serve(listener, router).await) }), None, None)
         };
-        Ok(Self { addr, dir, state, ca_pem, task })
+        Ok(Self { addr, dir, state, ca_pem, client, task })
     }
 
     /// The repository URL (`<scheme>://127.0.0.1:<port>/charts/`).
@@ -98,6 +107,11 @@ impl ChartRepo {
     /// The PEM of the CA that signed the HTTPS certificate.
     pub fn ca_pem(&self) -> Option<&str> {
         self.ca_pem.as_deref()
+    }
+
+    /// The client certificate and key (PEM) the server requires, with `mtls`.
+    pub fn client_pem(&self) -> Option<(&str, &str)> {
+        self.client.as_ref().map(|(cert, key)| (cert.as_str(), key.as_str()))
     }
 
     /// The requests answered so far.
