@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod gitrepository;
+pub mod helmchart;
 pub mod helmrepository;
 pub mod unsupported;
 
