@@ -10,7 +10,7 @@ use std::time::Duration;
 use ferry_api_meta::{Artifact, DEFAULT_REQUEUE_AFTER, Source};
 use kube_core::discovery::ApiResource;
 
-use crate::{Bucket, ExternalArtifact, GitRepository, HelmChart, OCIRepository};
+use crate::{Bucket, ExternalArtifact, GitRepository, HelmChart, HelmRepository, OCIRepository};
 
 macro_rules! impl_source {
     ($kind:ty, $name:literal, polled) => {
@@ -43,6 +43,11 @@ impl_source!(GitRepository, "GitRepository", polled);
 impl_source!(OCIRepository, "OCIRepository", polled);
 impl_source!(Bucket, "Bucket", polled);
 impl_source!(HelmChart, "HelmChart", polled);
+// A HelmRepository serves its index to HelmCharts (no Kustomization or
+// HelmRelease names it as a sourceRef, so it is not in `source_kinds`).
+impl_source!(HelmRepository, "HelmRepository", |this: &HelmRepository| {
+    ferry_api_meta::FluxObject::interval(this).unwrap_or(DEFAULT_REQUEUE_AFTER)
+});
 impl_source!(ExternalArtifact, "ExternalArtifact", |_: &ExternalArtifact| DEFAULT_REQUEUE_AFTER);
 
 /// The artifact-producing kinds of this API group, as API resources (group,

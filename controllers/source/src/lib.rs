@@ -1,14 +1,18 @@
 //! Ferry's source-controller: reconciles GitRepository objects into
-//! tarballs in its storage, and serves them to the other controllers, with
-//! Flux's flags, conditions, events and artifact format.
+//! tarballs and HelmRepository indexes into stored indexes, serves them to
+//! the other controllers, with Flux's flags, conditions, events and
+//! artifact format.
 // Library users (the all-in-one binary, the twin tests, other controllers'
 // tests) read these items' docs: every public item says what it is for.
 #![deny(missing_docs)]
 
 pub mod gitrepository;
+pub mod helmchart;
+pub mod helmrepository;
 pub mod unsupported;
 
 pub use gitrepository::GitOptions;
+pub use helmrepository::HelmOptions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use ferry_sdk::module::{BoxError, Module, Setup};
 use ferry_sdk::reconcile::{Controller, Manager, Runtime};
 use ferry_storage::{DigestAlgorithm, Storage};
 use gitrepository::GitRepositoryReconciler;
+use helmrepository::HelmRepositoryReconciler;
 
 /// The controller's name: event source, field manager, leader lease prefix.
 pub const CONTROLLER_NAME: &str = "source-controller";
@@ -57,34 +62,49 @@ pub struct SourceFlags {
     /// The host key algorithms for SSH connections, most preferred first.
     #[arg(long = "ssh-hostkey-algos", value_delimiter = ',')]
     pub ssh_hostkey_algos: Vec<String>,
-    /// The max allowed size in bytes of a Helm repository index (accepted for Flux's
-    /// manifests: Ferry's source-controller serves GitRepositories only so far).
+    /// The max allowed size in bytes of a Helm repository index.
     #[arg(long = "helm-index-max-size", default_value_t = 50 << 20)]
     pub helm_index_max_size: i64,
-    /// The max allowed size in bytes of a Helm chart (accepted, see `--helm-index-max-size`).
+    /// The max allowed size in bytes of a Helm chart (accepted for Flux's manifests: Ferry does
+    /// not reconcile HelmCharts yet).
     #[arg(long = "helm-chart-max-size", default_value_t = 10 << 20)]
     pub helm_chart_max_size: i64,
-    /// The max allowed size in bytes of a file in a Helm chart (accepted, see `--helm-index-max-size`).
+    /// The max allowed size in bytes of a file in a Helm chart (accepted, see `--helm-chart-max-size`).
     #[arg(long = "helm-chart-file-max-size", default_value_t = 5 << 20)]
     pub helm_chart_file_max_size: i64,
-    /// The maximum size of the Helm index cache (accepted, see `--helm-index-max-size`).
+    /// The maximum size of the Helm index cache (accepted; Ferry keeps no index cache).
     #[arg(long = "helm-cache-max-size", default_value_t = 0)]
     pub helm_cache_max_size: i64,
-    /// The TTL of a cached Helm index (accepted, see `--helm-index-max-size`).
+    /// The TTL of a cached Helm index (accepted, see `--helm-cache-max-size`).
     #[arg(long = "helm-cache-ttl", default_value = "15m")]
     pub helm_cache_ttl: String,
-    /// The interval at which the Helm index cache is purged (accepted, see `--helm-index-max-size`).
+    /// The interval at which the Helm index cache is purged (accepted, see `--helm-cache-max-size`).
     #[arg(long = "helm-cache-purge-interval", default_value = "1m")]
     pub helm_cache_purge_interval: String,
 }
 
+/// The options of source-controller's kinds.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// GitRepository's.
+    pub git: GitOptions,
+    /// HelmRepository's.
+    pub helm: HelmOptions,
+}
+
 impl SourceFlags {
-    /// The GitRepository options these flags and the common ones describe.
-    pub fn options(&self, runtime: &ferry_sdk::flags::RuntimeFlags) -> GitOptions {
-        GitOptions {
-            ssh_kex_algorithms: self.ssh_kex_algos.iter().filter(|a| !a.is_empty()).cloned().collect(),
-            ssh_host_key_algorithms: self.ssh_hostkey_algos.iter().filter(|a| !a.is_empty()).cloned().collect(),
-            requeue_dependency: runtime.requeue_dependency,
+    /// The options these flags and the common ones describe.
+    pub fn options(&self, runtime: &ferry_sdk::flags::RuntimeFlags) -> Options {
+        Options {
+            git: GitOptions {
+                ssh_kex_algorithms: self.ssh_kex_algos.iter().filter(|a| !a.is_empty()).cloned().collect(),
+                ssh_host_key_algorithms: self.ssh_hostkey_algos.iter().filter(|a| !a.is_empty()).cloned().collect(),
+                requeue_dependency: runtime.requeue_dependency,
+            },
+            helm: HelmOptions {
+                // A negative size admits nothing, as Go's comparison with it does.
+                index_max_size: u64::try_from(self.helm_index_max_size).unwrap_or(0),
+            },
         }
     }
 }
@@ -169,12 +189,23 @@ pub fn watches(controller: Controller<GitRepositoryReconciler>) -> Controller<Gi
         )
 }
 
+/// The watches of the HelmRepository controller: its Secrets.
+pub fn helm_repository_watches(
+    controller: Controller<HelmRepositoryReconciler>,
+) -> Controller<HelmRepositoryReconciler> {
+    use ferry_api_source::HelmRepository;
+    controller.watch_secrets(|repo: &HelmRepository| {
+        let spec = &repo.spec;
+        spec.secret_ref.iter().chain(spec.cert_secret_ref.iter()).map(|r| r.name.clone()).collect()
+    })
+}
+
 /// source-controller as a module of a binary: its flags (the storage and
 /// source ones) and its kinds. Its own binary and `ferry controllers run`
 /// both run it.
 pub static MODULE: Module = Module {
     name: CONTROLLER_NAME,
-    about: "Reconciles Flux sources (GitRepository) into artifacts and serves them",
+    about: "Reconciles Flux sources (GitRepository, HelmRepository) into artifacts and serves them",
     flags: module_flags,
     add: module_add,
 };
@@ -198,14 +229,15 @@ pub fn add_kinds<'r>(
     manager: Manager<'r>,
     storage: Storage,
     storage_addr: Option<SocketAddr>,
-    options: GitOptions,
+    options: Options,
 ) -> anyhow::Result<Manager<'r>> {
+    let helm = HelmRepositoryReconciler::new(Arc::new(storage.clone())).with_options(options.helm);
     // The kinds the chart installs CRDs for but this version does not
     // reconcile: their objects get a condition saying so.
-    Ok(add_git_repository(manager, storage, storage_addr, options)?
+    Ok(add_git_repository(manager, storage, storage_addr, options.git)?
+        .add_with(helm, helm_repository_watches)
         .add(unsupported::NotReconciled::<ferry_api_source::OCIRepository>::new(CONTROLLER_NAME))
         .add(unsupported::NotReconciled::<ferry_api_source::Bucket>::new(CONTROLLER_NAME))
-        .add(unsupported::NotReconciled::<ferry_api_source::HelmRepository>::new(CONTROLLER_NAME))
         .add(unsupported::NotReconciled::<ferry_api_source::HelmChart>::new(CONTROLLER_NAME)))
 }
 
@@ -233,15 +265,15 @@ pub async fn run(
     storage_addr: Option<SocketAddr>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    run_with(runtime, storage, storage_addr, GitOptions::default(), shutdown).await
+    run_with(runtime, storage, storage_addr, Options::default(), shutdown).await
 }
 
-/// [`run`] with GitRepository options.
+/// [`run`] with the kinds' options.
 pub async fn run_with(
     mut runtime: Runtime,
     storage: Storage,
     storage_addr: Option<SocketAddr>,
-    options: GitOptions,
+    options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     add_kinds(runtime.manager(CONTROLLER_NAME), storage, storage_addr, options)?.start()?;

@@ -31,6 +31,15 @@ impl DigestAlgorithm {
         }
     }
 
+    /// The digest `<algorithm>:<hex>` of `data` (a HelmRepository's revision
+    /// is the digest of its index as fetched).
+    pub fn digest(self, data: &[u8]) -> String {
+        let mut writer = DigestWriter::new(self, io::sink());
+        // A sink never fails.
+        let _ = writer.write_all(data);
+        writer.finish().0
+    }
+
     /// The algorithm named by a digest such as `sha256:<hex>`.
     pub fn of_digest(digest: &str) -> Result<Self> {
         let (name, hex) = digest.split_once(':').ok_or_else(|| Error::UnsupportedDigest(digest.to_string()))?;
@@ -129,6 +138,10 @@ mod tests {
         let mut w = DigestWriter::new(DigestAlgorithm::Blake3, io::sink());
         w.write_all(b"abc").unwrap();
         assert_eq!(w.finish().0, "blake3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85");
+        assert_eq!(
+            DigestAlgorithm::Sha256.digest(b"abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

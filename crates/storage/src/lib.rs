@@ -166,6 +166,11 @@ impl Storage {
         Ok(Self { base, hostname: hostname.into(), retention_ttl, retention_records, algorithm })
     }
 
+    /// The algorithm of the artifacts' digests (`--artifact-digest-algo`).
+    pub fn algorithm(&self) -> DigestAlgorithm {
+        self.algorithm
+    }
+
     /// The storage root.
     pub fn base(&self) -> &Path {
         &self.base

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod git;
+pub mod helmrepo;
 pub mod keys;
 pub mod process;
 pub mod proxy;

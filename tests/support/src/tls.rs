@@ -23,11 +23,24 @@ pub struct ServerTls {
     pub key_pem: String,
     /// An acceptor presenting the serving certificate.
     pub acceptor: TlsAcceptor,
+    /// A client certificate signed by the same CA, and its key (PKCS#8),
+    /// for servers that require one ([`ServerTls::generate_mtls`]).
+    pub client: Option<(String, String)>,
 }
 
 impl ServerTls {
     /// Generates a CA and a certificate for `names` (DNS names or IPs).
     pub fn generate(names: &[&str]) -> Result<Self> {
+        Self::build(names, false)
+    }
+
+    /// As [`ServerTls::generate`], with a client certificate from the same CA
+    /// that the acceptor requires of every client (mutual TLS).
+    pub fn generate_mtls(names: &[&str]) -> Result<Self> {
+        Self::build(names, true)
+    }
+
+    fn build(names: &[&str], mutual: bool) -> Result<Self> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.distinguished_name.push(DnType::CommonName, "ferry-test-ca");
@@ -47,20 +60,39 @@ impl ServerTls {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &issuer)?;
 
+        let client = if mutual {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.distinguished_name.push(DnType::CommonName, "ferry-test-client");
+            let client_key = KeyPair::generate()?;
+            let client_cert = params.signed_by(&client_key, &issuer)?;
+            Some((client_cert.pem(), client_key.serialize_pem()))
+        } else {
+            None
+        };
+
         let chain = vec![CertificateDer::from(cert.der().to_vec())];
         let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .context("TLS versions")?
-            .with_no_client_auth()
-            .with_single_cert(chain, private)
-            .context("serving certificate")?;
+            .context("TLS versions")?;
+        let builder = if mutual {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(CertificateDer::from(ca_cert.der().to_vec())).context("client CA")?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .context("client verifier")?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let config = builder.with_single_cert(chain, private).context("serving certificate")?;
         Ok(Self {
             ca_pem: ca_cert.pem(),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             acceptor: TlsAcceptor::from(Arc::new(config)),
+            client,
         })
     }
 }
