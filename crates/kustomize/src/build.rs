@@ -139,6 +139,11 @@ pub(crate) struct Acc {
     pub resources: Vec<Resource>,
     pub config: TransformerConfig,
     pub vars: Vec<Var>,
+    /// The ids of `resources` while a kustomization's `resources` are
+    /// loaded (when they only grow, through [`Acc::append_all`]); `None`
+    /// otherwise, as transformers rename. Without it each file appended
+    /// would rebuild the set: quadratic in the number of files.
+    loading_ids: Option<HashSet<(Gvk, String, String)>>,
 }
 
 /// The key two resources collide on: kind, name and effective namespace.
@@ -148,7 +153,7 @@ fn id_key(id: &ResId) -> (Gvk, String, String) {
 
 impl Acc {
     fn new() -> Self {
-        Acc { resources: Vec::new(), config: TransformerConfig::builtin(), vars: Vec::new() }
+        Acc { resources: Vec::new(), config: TransformerConfig::builtin(), vars: Vec::new(), loading_ids: None }
     }
 
     fn append(&mut self, r: Resource) -> Result<()> {
@@ -158,7 +163,11 @@ impl Acc {
     /// Appends resources, failing on an id already present (the ids are checked through a set,
     /// as resources can number in the thousands).
     fn append_all(&mut self, new: Vec<Resource>) -> Result<()> {
-        let mut seen: HashSet<(Gvk, String, String)> = self.resources.iter().map(|r| id_key(&r.id())).collect();
+        let mut own = None;
+        let seen = match &mut self.loading_ids {
+            Some(ids) => ids,
+            None => own.insert(self.resources.iter().map(|r| id_key(&r.id())).collect::<HashSet<_>>()),
+        };
         for r in new {
             let id = r.id();
             if !seen.insert(id_key(&id)) {
@@ -167,6 +176,17 @@ impl Acc {
             self.resources.push(r);
         }
         Ok(())
+    }
+
+    /// Keeps the ids of the resources from now on, while only
+    /// [`Acc::append_all`] changes them.
+    fn start_loading(&mut self) {
+        self.loading_ids = Some(self.resources.iter().map(|r| id_key(&r.id())).collect());
+    }
+
+    /// Ends [`Acc::start_loading`]: other changes may follow.
+    fn stop_loading(&mut self) {
+        self.loading_ids = None;
     }
 
     /// Adds a generated resource, honouring its behavior against what is already there.
@@ -341,9 +361,13 @@ impl<'a> Builder<'a> {
 
         // Resources (and the deprecated bases).
         let entries: Vec<&String> = kust.resources.iter().flatten().chain(kust.bases.iter().flatten()).collect();
-        for entry in entries {
-            self.accumulate_resource(dir, entry, acc, false).map_err(|e| e.with_file(&shown))?;
-        }
+        // Non-component entries only append to `acc` (bases build in their own).
+        acc.start_loading();
+        let loaded = entries
+            .into_iter()
+            .try_for_each(|entry| self.accumulate_resource(dir, entry, acc, false).map_err(|e| e.with_file(&shown)));
+        acc.stop_loading();
+        loaded?;
         // Configurations and CRDs.
         for cfg in kust.configurations.iter().flatten() {
             let text = loader.read_text(cfg)?;
