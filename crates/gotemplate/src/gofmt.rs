@@ -17,16 +17,7 @@ pub fn write_value(out: &mut String, v: &Value) {
         }
         Value::Float(f) => out.push_str(&format_float_v(*f)),
         Value::String(s) => out.push_str(s),
-        Value::Bytes(b) => {
-            out.push('[');
-            for (i, x) in b.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                let _ = write!(out, "{x}");
-            }
-            out.push(']');
-        }
+        Value::Bytes(b) => write_bytes(out, b),
         Value::List(items, _) => {
             out.push('[');
             for (i, x) in items.iter().enumerate() {
@@ -49,8 +40,43 @@ pub fn write_value(out: &mut String, v: &Value) {
             }
             out.push(']');
         }
-        Value::Object(o) => out.push_str(&o.display()),
+        Value::Object(o) => match o.map_entries() {
+            Some(entries) => {
+                out.push_str("map[");
+                for (i, (k, x)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(k);
+                    out.push(':');
+                    write_value(out, x);
+                }
+                out.push(']');
+            }
+            None => out.push_str(&o.display()),
+        },
     }
+}
+
+/// Go's `%v` of a `[]byte`: `[104 105]`. Charts print whole file maps this
+/// way (a `dict` keyed by `$` formats `.Files`), so it avoids per-byte
+/// formatting machinery.
+fn write_bytes(out: &mut String, b: &[u8]) {
+    out.reserve(b.len() * 4 + 2);
+    out.push('[');
+    for (i, &x) in b.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if x >= 100 {
+            out.push(char::from(b'0' + x / 100));
+        }
+        if x >= 10 {
+            out.push(char::from(b'0' + x / 10 % 10));
+        }
+        out.push(char::from(b'0' + x % 10));
+    }
+    out.push(']');
 }
 
 /// Go's `%v` of `v` as a new string.
@@ -495,9 +521,23 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, f: &Flags) {
             }
             out.push(']');
         }
-        Value::Object(o) => match verb {
-            'v' | 's' | 'q' | 'x' | 'X' => fmt_string(out, &o.display(), verb, f, arg),
-            _ => bad_verb(out, arg, verb),
+        Value::Object(o) => match o.map_entries() {
+            Some(entries) => {
+                out.push_str("map[");
+                for (i, (k, x)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    fmt_string(out, k, verb, f, &Value::string(k));
+                    out.push(':');
+                    format_elem(out, x, verb, f);
+                }
+                out.push(']');
+            }
+            None => match verb {
+                'v' | 's' | 'q' | 'x' | 'X' => fmt_string(out, &o.display(), verb, f, arg),
+                _ => bad_verb(out, arg, verb),
+            },
         },
     }
 }
