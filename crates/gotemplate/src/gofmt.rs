@@ -58,23 +58,43 @@ pub fn write_value(out: &mut String, v: &Value) {
     }
 }
 
+/// `" 0"` to `" 255"`: a space and the decimal digits of each byte, padded to
+/// four bytes, with the used length.
+const BYTE_DIGITS: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut x = 0;
+    while x < 256 {
+        let v = x as u8;
+        t[x] = if v >= 100 {
+            ([b' ', b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10], 4)
+        } else if v >= 10 {
+            ([b' ', b'0' + v / 10, b'0' + v % 10, 0], 3)
+        } else {
+            ([b' ', b'0' + v, 0, 0], 2)
+        };
+        x += 1;
+    }
+    t
+};
+
 /// Go's `%v` of a `[]byte`: `[104 105]`. Charts print whole file maps this
-/// way (a `dict` keyed by `$` formats `.Files`), so it avoids per-byte
-/// formatting machinery.
+/// way (a `dict` keyed by `$` formats every file of `.Files`), so the digits
+/// come from a table through a small ASCII buffer.
 fn write_bytes(out: &mut String, b: &[u8]) {
     out.reserve(b.len() * 4 + 2);
     out.push('[');
-    for (i, &x) in b.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
+    let mut buf = [0u8; 4 * 1024 + 4];
+    for (n, chunk) in b.chunks(1024).enumerate() {
+        let mut len = 0;
+        for &x in chunk {
+            let (digits, used) = BYTE_DIGITS[x as usize];
+            buf[len..len + 4].copy_from_slice(&digits);
+            len += used as usize;
         }
-        if x >= 100 {
-            out.push(char::from(b'0' + x / 100));
-        }
-        if x >= 10 {
-            out.push(char::from(b'0' + x / 10 % 10));
-        }
-        out.push(char::from(b'0' + x % 10));
+        // The first byte goes without its separating space.
+        let from = usize::from(n == 0);
+        // Only ASCII digits and spaces were written.
+        out.push_str(std::str::from_utf8(&buf[from.min(len)..len]).unwrap_or_default());
     }
     out.push(']');
 }

@@ -28,6 +28,7 @@ mod semver;
 mod strings;
 mod url;
 
+pub use date::civil_time;
 pub use json::{JsonStyle, to_json};
 
 /// Every Sprig function Helm registers.
