@@ -168,7 +168,12 @@ impl Object for FileMap {
 
     fn call(&self, _name: &str, args: &[Value]) -> Result<Value, FuncError> {
         let want = args[0].as_str().unwrap_or_default();
-        Ok(self.0.iter().find(|(k, _)| *k == want).map(|(_, v)| Value::from(String::from_utf8_lossy(v).into_owned())).unwrap_or_default())
+        Ok(self
+            .0
+            .iter()
+            .find(|(k, _)| *k == want)
+            .map(|(_, v)| Value::from(String::from_utf8_lossy(v).into_owned()))
+            .unwrap_or_default())
     }
 
     fn map_entries(&self) -> Option<Vec<(String, Value)>> {
@@ -209,7 +214,10 @@ fn map_kind_objects_range_len_index_and_truth_as_go_maps() {
         ("{{ with .Files }}{{ len . }}{{ end }}", "2"),
         (r#"{{ index .Files "b/c.txt" }} {{ index .Files "nope" }}"#, "[120] []"),
         ("{{ .Files.Get \"a.txt\" }} {{ .Files.nope }}", "hi []"),
-        ("{{ .Files }} {{ printf \"%s|%v\" .Files .Files }}", "map[a.txt:[104 105] b/c.txt:[120]] map[a.txt:hi b/c.txt:x]|map[a.txt:[104 105] b/c.txt:[120]]"),
+        (
+            "{{ .Files }} {{ printf \"%s|%v\" .Files .Files }}",
+            "map[a.txt:[104 105] b/c.txt:[120]] map[a.txt:hi b/c.txt:x]|map[a.txt:[104 105] b/c.txt:[120]]",
+        ),
         ("{{ .Files | toJson }}", r#"{"a.txt":"aGk=","b/c.txt":"eA=="}"#),
         ("{{ kindOf .Files }} {{ typeOf .Files }}", "map engine.files"),
     ];
@@ -224,7 +232,10 @@ fn map_kind_objects_range_len_index_and_truth_as_go_maps() {
     let (mut s, data) = files(vec![], MissingKey::Zero);
     let empty = [
         ("{{ range .Files }}x{{ else }}none{{ end }}", "none"),
-        ("{{ len .Files }} {{ if .Files }}yes{{ else }}no{{ end }} {{ not .Files }} {{ empty .Files }}", "0 no true true"),
+        (
+            "{{ len .Files }} {{ if .Files }}yes{{ else }}no{{ end }} {{ not .Files }} {{ empty .Files }}",
+            "0 no true true",
+        ),
         ("{{ with .Files }}x{{ else }}none{{ end }}", "none"),
         ("{{ .Files }} {{ .Files | toJson }}", "map[] {}"),
     ];

@@ -48,8 +48,7 @@ fn compile(re: &str) -> Result<Regex, FuncError> {
 
 /// `regexp.MustCompile`'s panic text, which the non-`must` variants surface.
 fn must_compile(re: &str) -> Result<Regex, FuncError> {
-    cached(re)
-        .map_err(|e| FuncError::msg(format!("regexp: Compile({}): error parsing regexp: {e}", go_backquote(re))))
+    cached(re).map_err(|e| FuncError::msg(format!("regexp: Compile({}): error parsing regexp: {e}", go_backquote(re))))
 }
 
 fn go_backquote(s: &str) -> String {
