@@ -176,7 +176,7 @@ fn pass(cases: &[Case], engine: &Path, helm: &Path, n: usize) -> Result<Pass> {
             helm_args.push(std::ffi::OsStr::new("-f"));
             helm_args.push(v.as_os_str());
         }
-        let (f, h) = if (i + n) % 2 == 0 {
+        let (f, h) = if (i + n).is_multiple_of(2) {
             let f = measure(engine, &ferry_args, &case.cwd)?;
             (f, measure(helm, &helm_args, &case.cwd)?)
         } else {
