@@ -6,8 +6,10 @@
 //! and flags as `ferry helm template`, without linking every controller into the binary.
 //!
 //! Fairness: both tools get the same chart path and values file, write to /dev/null, and are
-//! measured the same way (`/usr/bin/time`: wall time of the whole process, its CPU time, which
-//! depends less on what else the machine runs, and its peak resident set). Which tool goes first alternates from render to render, so neither always finds the
+//! measured the same way: wall time of the whole process, its CPU time (user + system, from
+//! `getrusage`; it depends less on what else the machine runs) and its peak resident set (from
+//! `/usr/bin/time`, which also counts a few milliseconds of its own start in the wall time of
+//! both tools). Which tool goes first alternates from render to render, so neither always finds the
 //! chart's files cold in the page cache. Each pass's ratios are computed from that pass's
 //! figures only; the summary is the median pass.
 
@@ -109,7 +111,8 @@ struct Sample {
 fn measure(bin: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> Result<Sample> {
     let report = std::env::temp_dir().join(format!("ferry-bench-helm-{}", std::process::id()));
     let mut cmd = Command::new("/usr/bin/time");
-    cmd.args(["-f", "%M %U %S", "-o"]).arg(&report).arg(bin).args(args).current_dir(cwd);
+    cmd.args(["-f", "%M", "-o"]).arg(&report).arg(bin).args(args).current_dir(cwd);
+    let cpu_before = children_cpu()?;
     let started = Instant::now();
     let status = cmd
         .stdout(std::process::Stdio::null())
@@ -117,11 +120,20 @@ fn measure(bin: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> Result<Sample> 
         .status()
         .with_context(|| format!("running {cmd:?}"))?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = children_cpu()? - cpu_before;
     let text = std::fs::read_to_string(&report).unwrap_or_default();
     let _ = std::fs::remove_file(&report);
-    let fields: Vec<&str> = text.lines().last().unwrap_or_default().split_whitespace().collect();
-    let number = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    Ok(Sample { seconds, cpu: number(1) + number(2), kib: number(0) as u64, ok: status.success() })
+    let kib = text.lines().last().unwrap_or_default().trim().parse().unwrap_or(0);
+    Ok(Sample { seconds, cpu, kib, ok: status.success() })
+}
+
+/// User + system CPU seconds of every child waited for so far, in microseconds' resolution
+/// (time(1) prints CPU time in hundredths, too coarse for a 3 ms render).
+fn children_cpu() -> Result<f64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage")?;
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Ok(secs(usage.user_time()) + secs(usage.system_time()))
 }
 
 /// The totals of one pass over the corpus.
@@ -212,6 +224,13 @@ pub fn run(options: &Options) -> Result<()> {
     let engine = build_engine()?;
     let cases = cases(&corpus)?;
     println!("corpus: {} renders ({}), one process each", cases.len(), corpus.display());
+    let empty = (0..20).map(|_| measure(Path::new("/bin/true"), &[], &corpus)).collect::<Result<Vec<_>>>()?;
+    let overhead = empty.iter().map(|s| s.seconds).sum::<f64>() / empty.len() as f64;
+    println!(
+        "  starting a process under time(1) (/bin/true): {:.1} ms, {:.2} s over the corpus, in both tools' wall time",
+        overhead * 1e3,
+        overhead * cases.len() as f64
+    );
     let mut passes = Vec::new();
     for n in 0..options.runs.max(1) {
         let p = pass(&cases, &engine, &helm, n)?;
