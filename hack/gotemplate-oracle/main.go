@@ -22,11 +22,20 @@ import (
 )
 
 type input struct {
-	Name       string          `json:"name"`
-	Template   string          `json:"template"`
-	Data       json.RawMessage `json:"data"`
-	MissingKey string          `json:"missingkey"`
+	Name       string            `json:"name"`
+	Template   string            `json:"template"`
+	Data       json.RawMessage   `json:"data"`
+	MissingKey string            `json:"missingkey"`
+	Files      map[string]string `json:"files"`
 }
+
+// files is a host object of map kind, as Helm's engine.files: a
+// map[string][]byte with methods. A case's "files:" line puts one under the
+// key Files of its data (which must then be a JSON object or absent).
+type files map[string][]byte
+
+// Get returns a file's content as a string, as Helm's Files.Get.
+func (f files) Get(name string) string { return string(f[name]) }
 
 type output struct {
 	Name   string `json:"name"`
@@ -53,6 +62,18 @@ func render(in input) (out string, errText string) {
 			return "", "bad data: " + err.Error()
 		}
 	}
+	if in.Files != nil {
+		m, _ := data.(map[string]interface{})
+		if m == nil {
+			m = map[string]interface{}{}
+		}
+		f := files{}
+		for k, v := range in.Files {
+			f[k] = []byte(v)
+		}
+		m["Files"] = f
+		data = m
+	}
 	t := template.New(in.Name).Funcs(funcs())
 	if in.MissingKey != "" {
 		t = t.Option("missingkey=" + in.MissingKey)
@@ -69,7 +90,8 @@ func render(in input) (out string, errText string) {
 }
 
 // readCases parses Ferry's corpus format: "### name" starts a case, then
-// optional "data: JSON" and "missingkey: X" lines, then "template:" and the
+// optional "data: JSON", "files: JSON" (a map of file names to contents) and
+// "missingkey: X" lines, then "template:" and the
 // template text up to the next "### " line (its last newline dropped).
 func readCases(text string) []input {
 	var cases []input
@@ -104,6 +126,11 @@ func readCases(text string) []input {
 		switch {
 		case strings.HasPrefix(line, "data: "):
 			cur.Data = json.RawMessage(line[len("data: "):])
+		case strings.HasPrefix(line, "files: "):
+			if err := json.Unmarshal([]byte(line[len("files: "):]), &cur.Files); err != nil {
+				fmt.Fprintln(os.Stderr, cur.Name+": bad files line: "+err.Error())
+				os.Exit(1)
+			}
 		case strings.HasPrefix(line, "missingkey: "):
 			cur.MissingKey = strings.TrimSpace(line[len("missingkey: "):])
 		case line == "template:":

@@ -63,6 +63,7 @@ fn length(v: &Value) -> Result<i64, FuncError> {
         Value::Map(m) => m.len() as i64,
         Value::Missing => return Err(FuncError::msg("reflect: call of reflect.Value.Type on zero Value")),
         Value::Nil => return Err(FuncError::msg("len of nil pointer")),
+        Value::Object(o) if o.map_len().is_some() => o.map_len().unwrap_or_default() as i64,
         other => return Err(FuncError::msg(format!("len of type {}", other.type_name()))),
     })
 }
@@ -111,6 +112,13 @@ pub fn index(item: &Value, indexes: &[Value]) -> Result<Value, FuncError> {
             }
             Value::Map(m) => match index {
                 Value::String(k) => m.get(k).unwrap_or(Value::Nil),
+                Value::Missing => return Err(FuncError::msg("value is nil; should be of type string")),
+                other => {
+                    return Err(FuncError::msg(format!("value has type {}; should be string", other.type_name())));
+                }
+            },
+            Value::Object(o) if o.map_len().is_some() => match index {
+                Value::String(k) => o.map_get(k).unwrap_or_else(|| o.map_zero()),
                 Value::Missing => return Err(FuncError::msg("value is nil; should be of type string")),
                 other => {
                     return Err(FuncError::msg(format!("value has type {}; should be string", other.type_name())));
@@ -204,6 +212,7 @@ fn go_kind(v: &Value) -> &'static str {
         Value::Missing | Value::Nil => "invalid",
         Value::List(..) | Value::Bytes(_) => "slice",
         Value::Map(_) => "map",
+        Value::Object(o) if o.map_len().is_some() => "map",
         Value::Object(_) => "struct",
         _ => "basic",
     }
@@ -250,6 +259,13 @@ pub fn eq(a: &Value, others: &[Value]) -> Result<bool, FuncError> {
                     } else {
                         match b {
                             Value::List(..) | Value::Map(_) | Value::Bytes(_) => {
+                                return Err(FuncError::msg(format!(
+                                    "non-comparable type {}: {}",
+                                    gofmt::sprintf("%s", std::slice::from_ref(b)),
+                                    b.type_name()
+                                )));
+                            }
+                            Value::Object(o) if o.map_len().is_some() => {
                                 return Err(FuncError::msg(format!(
                                     "non-comparable type {}: {}",
                                     gofmt::sprintf("%s", std::slice::from_ref(b)),

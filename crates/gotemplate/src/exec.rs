@@ -349,6 +349,19 @@ impl<'t> State<'t> {
                 }
                 return Ok(());
             }
+            Value::Object(o) if o.map_len().is_some() => {
+                // A map-kind host object (Helm's `engine.files`): its elements
+                // are not interfaces, so they are not boxed.
+                let entries = o.map_entries().unwrap_or_default();
+                if !entries.is_empty() {
+                    for (k, v) in entries {
+                        if !self.range_iteration(r, mark, Value::from(k), v, false)? {
+                            break;
+                        }
+                    }
+                    return Ok(());
+                }
+            }
             Value::List(..) | Value::Bytes(_) | Value::Map(_) | Value::Missing | Value::Nil => {}
             other => {
                 return Err(self.errorf(format!("range can't iterate over {}", gofmt::to_string(other))));
@@ -547,6 +560,19 @@ impl<'t> State<'t> {
                         return Err(self.errorf(format!("{name} has arguments but cannot be invoked as function")));
                     }
                     return Ok(v);
+                }
+                if o.map_len().is_some() {
+                    if has_args {
+                        return Err(self.errorf(format!("{name} is not a method but has arguments")));
+                    }
+                    return match o.map_get(name) {
+                        Some(v) => Ok(v),
+                        None => match self.set.missing_key {
+                            MissingKey::Invalid => Ok(Value::Missing),
+                            MissingKey::Zero => Ok(o.map_zero()),
+                            MissingKey::Error => Err(self.errorf(format!("map has no entry for key {}", quote(name)))),
+                        },
+                    };
                 }
             }
             Value::Map(m) => {

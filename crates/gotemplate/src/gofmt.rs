@@ -17,16 +17,7 @@ pub fn write_value(out: &mut String, v: &Value) {
         }
         Value::Float(f) => out.push_str(&format_float_v(*f)),
         Value::String(s) => out.push_str(s),
-        Value::Bytes(b) => {
-            out.push('[');
-            for (i, x) in b.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                let _ = write!(out, "{x}");
-            }
-            out.push(']');
-        }
+        Value::Bytes(b) => write_bytes(out, b),
         Value::List(items, _) => {
             out.push('[');
             for (i, x) in items.iter().enumerate() {
@@ -49,8 +40,63 @@ pub fn write_value(out: &mut String, v: &Value) {
             }
             out.push(']');
         }
-        Value::Object(o) => out.push_str(&o.display()),
+        Value::Object(o) => match o.map_entries() {
+            Some(entries) => {
+                out.push_str("map[");
+                for (i, (k, x)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(k);
+                    out.push(':');
+                    write_value(out, x);
+                }
+                out.push(']');
+            }
+            None => out.push_str(&o.display()),
+        },
     }
+}
+
+/// `" 0"` to `" 255"`: a space and the decimal digits of each byte, padded to
+/// four bytes, with the used length.
+const BYTE_DIGITS: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut x = 0;
+    while x < 256 {
+        let v = x as u8;
+        t[x] = if v >= 100 {
+            ([b' ', b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10], 4)
+        } else if v >= 10 {
+            ([b' ', b'0' + v / 10, b'0' + v % 10, 0], 3)
+        } else {
+            ([b' ', b'0' + v, 0, 0], 2)
+        };
+        x += 1;
+    }
+    t
+};
+
+/// Go's `%v` of a `[]byte`: `[104 105]`. Charts print whole file maps this
+/// way (a `dict` keyed by `$` formats every file of `.Files`), so the digits
+/// come from a table through a small ASCII buffer.
+fn write_bytes(out: &mut String, b: &[u8]) {
+    out.reserve(b.len() * 4 + 2);
+    out.push('[');
+    let mut buf = [0u8; 4 * 1024 + 4];
+    for (n, chunk) in b.chunks(1024).enumerate() {
+        let mut len = 0;
+        for &x in chunk {
+            let (digits, used) = BYTE_DIGITS[x as usize];
+            buf[len..len + 4].copy_from_slice(&digits);
+            len += used as usize;
+        }
+        // The first byte goes without its separating space.
+        let from = usize::from(n == 0);
+        // Only ASCII digits and spaces were written.
+        out.push_str(std::str::from_utf8(&buf[from.min(len)..len]).unwrap_or_default());
+    }
+    out.push(']');
 }
 
 /// Go's `%v` of `v` as a new string.
@@ -495,9 +541,23 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, f: &Flags) {
             }
             out.push(']');
         }
-        Value::Object(o) => match verb {
-            'v' | 's' | 'q' | 'x' | 'X' => fmt_string(out, &o.display(), verb, f, arg),
-            _ => bad_verb(out, arg, verb),
+        Value::Object(o) => match o.map_entries() {
+            Some(entries) => {
+                out.push_str("map[");
+                for (i, (k, x)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    fmt_string(out, k, verb, f, &Value::string(k));
+                    out.push(':');
+                    format_elem(out, x, verb, f);
+                }
+                out.push(']');
+            }
+            None => match verb {
+                'v' | 's' | 'q' | 'x' | 'X' => fmt_string(out, &o.display(), verb, f, arg),
+                _ => bad_verb(out, arg, verb),
+            },
         },
     }
 }

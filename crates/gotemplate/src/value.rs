@@ -158,8 +158,33 @@ pub trait Object: fmt::Debug + Send + Sync {
     }
 
     /// What `fmt` prints for it: the `String()` method when Go's type has one.
+    /// Objects of map kind print as their entries instead (Go's `map[k:v]`).
     fn display(&self) -> String {
         format!("{{{}}}", self.type_name())
+    }
+
+    /// For an object whose Go kind is a map (Helm's `engine.files` is a
+    /// `map[string][]byte`): its entries in key order, so that `range`, `len`,
+    /// `index`, field lookups, truth and `fmt` treat it as Go treats that map.
+    /// `None` (the default) for struct-like objects.
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
+
+    /// For a map-kind object: its number of entries, without listing them.
+    fn map_len(&self) -> Option<usize> {
+        self.map_entries().map(|e| e.len())
+    }
+
+    /// For a map-kind object: the entry under `key`, if present.
+    fn map_get(&self, key: &str) -> Option<Value> {
+        self.map_entries()?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// For a map-kind object: the zero value of its element type, which Go
+    /// gives for an absent key (`index`, `missingkey=zero`).
+    fn map_zero(&self) -> Value {
+        Value::Nil
     }
 
     /// Access to the concrete type, for host functions that take their own objects.
@@ -245,7 +270,7 @@ impl Value {
             Value::Bytes(b) => !b.is_empty(),
             Value::List(l, _) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Object(_) => true,
+            Value::Object(o) => o.map_len().is_none_or(|n| n > 0),
         }
     }
 

@@ -148,3 +148,104 @@ fn parsed_sets_and_values_cross_threads() {
     let out = std::thread::scope(|scope| scope.spawn(|| s.execute("t", &data)).join().unwrap()).unwrap();
     assert_eq!(out, "1");
 }
+
+/// A host object of Go kind map, as Helm's `engine.files` (`map[string][]byte`).
+#[derive(Debug)]
+struct FileMap(Vec<(&'static str, &'static [u8])>);
+
+impl Object for FileMap {
+    fn type_name(&self) -> &str {
+        "engine.files"
+    }
+
+    fn kind(&self) -> &str {
+        "map"
+    }
+
+    fn method(&self, name: &str) -> Option<Signature> {
+        (name == "Get").then(|| Signature::fixed(&[Ty::String]))
+    }
+
+    fn call(&self, _name: &str, args: &[Value]) -> Result<Value, FuncError> {
+        let want = args[0].as_str().unwrap_or_default();
+        Ok(self
+            .0
+            .iter()
+            .find(|(k, _)| *k == want)
+            .map(|(_, v)| Value::from(String::from_utf8_lossy(v).into_owned()))
+            .unwrap_or_default())
+    }
+
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(self.0.iter().map(|(k, v)| (k.to_string(), Value::Bytes(Arc::from(*v)))).collect())
+    }
+
+    fn map_zero(&self) -> Value {
+        Value::Bytes(Arc::from(&[][..]))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn files(entries: Vec<(&'static str, &'static [u8])>, key: MissingKey) -> (Templates, Value) {
+    let mut s = set();
+    s.missing_key(key);
+    let data = Value::map([("Files".to_string(), Value::Object(Arc::new(FileMap(entries))))].into_iter().collect());
+    (s, data)
+}
+
+fn run(s: &mut Templates, data: &Value, text: &str) -> Result<String, String> {
+    s.parse("t", text).map_err(|e| e.to_string())?;
+    s.execute("t", data).map_err(|e| e.to_string())
+}
+
+#[test]
+fn map_kind_objects_range_len_index_and_truth_as_go_maps() {
+    // Expected texts as Go prints them for a `map[string][]byte` (and as Helm renders them for
+    // `.Files`; tests/charts/hostobjects of ferry-helm checks the same against `helm template`).
+    let (mut s, data) = files(vec![("a.txt", b"hi"), ("b/c.txt", b"x")], MissingKey::Zero);
+    let cases = [
+        ("{{ range $k, $v := .Files }}{{ $k }}={{ $v | toString }};{{ end }}", "a.txt=hi;b/c.txt=x;"),
+        ("{{ range .Files }}{{ typeOf . }} {{ end }}", "[]uint8 []uint8 "),
+        ("{{ range $i, $v := .Files }}{{ break }}{{ end }}done", "done"),
+        ("{{ len .Files }} {{ if .Files }}yes{{ end }} {{ not .Files }} {{ empty .Files }}", "2 yes false false"),
+        ("{{ with .Files }}{{ len . }}{{ end }}", "2"),
+        (r#"{{ index .Files "b/c.txt" }} {{ index .Files "nope" }}"#, "[120] []"),
+        ("{{ .Files.Get \"a.txt\" }} {{ .Files.nope }}", "hi []"),
+        (
+            "{{ .Files }} {{ printf \"%s|%v\" .Files .Files }}",
+            "map[a.txt:[104 105] b/c.txt:[120]] map[a.txt:hi b/c.txt:x]|map[a.txt:[104 105] b/c.txt:[120]]",
+        ),
+        ("{{ .Files | toJson }}", r#"{"a.txt":"aGk=","b/c.txt":"eA=="}"#),
+        ("{{ kindOf .Files }} {{ typeOf .Files }}", "map engine.files"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(run(&mut s, &data, text).as_deref(), Ok(want), "{text}");
+    }
+    let err = run(&mut s, &data, "{{ eq .Files .Files }}").unwrap_err();
+    assert!(err.contains("non-comparable type map[a.txt:hi b/c.txt:x]: engine.files"), "{err}");
+    let err = run(&mut s, &data, "{{ .Files.x 1 }}").unwrap_err();
+    assert!(err.contains("x is not a method but has arguments"), "{err}");
+
+    let (mut s, data) = files(vec![], MissingKey::Zero);
+    let empty = [
+        ("{{ range .Files }}x{{ else }}none{{ end }}", "none"),
+        (
+            "{{ len .Files }} {{ if .Files }}yes{{ else }}no{{ end }} {{ not .Files }} {{ empty .Files }}",
+            "0 no true true",
+        ),
+        ("{{ with .Files }}x{{ else }}none{{ end }}", "none"),
+        ("{{ .Files }} {{ .Files | toJson }}", "map[] {}"),
+    ];
+    for (text, want) in empty {
+        assert_eq!(run(&mut s, &data, text).as_deref(), Ok(want), "{text}");
+    }
+
+    let (mut s, data) = files(vec![("a", b"1")], MissingKey::Error);
+    let err = run(&mut s, &data, "{{ .Files.b }}").unwrap_err();
+    assert!(err.contains(r#"map has no entry for key "b""#), "{err}");
+    let (mut s, data) = files(vec![("a", b"1")], MissingKey::Invalid);
+    assert_eq!(run(&mut s, &data, "{{ .Files.b }}").as_deref(), Ok("<no value>"));
+}

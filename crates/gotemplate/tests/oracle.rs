@@ -4,15 +4,55 @@
 //! `hack/gotemplate-oracle/generate.sh`. With `FERRY_GOTEMPLATE_ORACLE` set to
 //! the oracle binary, the cases are checked against Go live instead.
 
+use std::any::Any;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use ferry_gotemplate::{MissingKey, Templates, Value, sprig};
+use ferry_gotemplate::{FuncError, MissingKey, Object, Signature, Templates, Ty, Value, sprig};
 
 struct Case {
     name: String,
     data: Option<String>,
+    files: Option<String>,
     missing_key: Option<String>,
     template: String,
+}
+
+/// The oracle's `files` type: a `map[string][]byte` with a `Get` method, as Helm's
+/// `engine.files` (Go names it `main.files` there).
+#[derive(Debug)]
+struct Files(BTreeMap<String, Arc<[u8]>>);
+
+impl Object for Files {
+    fn type_name(&self) -> &str {
+        "main.files"
+    }
+
+    fn kind(&self) -> &str {
+        "map"
+    }
+
+    fn method(&self, name: &str) -> Option<Signature> {
+        (name == "Get").then(|| Signature::fixed(&[Ty::String]))
+    }
+
+    fn call(&self, _name: &str, args: &[Value]) -> Result<Value, FuncError> {
+        let data = self.0.get(args[0].as_str().unwrap_or_default()).cloned().unwrap_or_else(|| Arc::from(&[][..]));
+        Ok(Value::from(String::from_utf8_lossy(&data).into_owned()))
+    }
+
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(self.0.iter().map(|(k, v)| (k.clone(), Value::Bytes(v.clone()))).collect())
+    }
+
+    fn map_zero(&self) -> Value {
+        Value::Bytes(Arc::from(&[][..]))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// The corpus format, as the oracle reads it (see its `readCases`).
@@ -31,7 +71,13 @@ fn read_cases(text: &str) -> Vec<Case> {
                 c.template = tmpl.join("\n");
                 cases.push(c);
             }
-            cur = Some(Case { name: name.trim().to_string(), data: None, missing_key: None, template: String::new() });
+            cur = Some(Case {
+                name: name.trim().to_string(),
+                data: None,
+                files: None,
+                missing_key: None,
+                template: String::new(),
+            });
             tmpl.clear();
             in_template = false;
             continue;
@@ -41,6 +87,8 @@ fn read_cases(text: &str) -> Vec<Case> {
             tmpl.push(line);
         } else if let Some(d) = line.strip_prefix("data: ") {
             c.data = Some(d.to_string());
+        } else if let Some(f) = line.strip_prefix("files: ") {
+            c.files = Some(f.to_string());
         } else if let Some(m) = line.strip_prefix("missingkey: ") {
             c.missing_key = Some(m.trim().to_string());
         } else if line == "template:" {
@@ -67,10 +115,20 @@ fn render(case: &Case) -> (String, String) {
         }
         _ => {}
     }
-    let data = match &case.data {
+    let mut data = match &case.data {
         Some(d) => Value::from_json(&serde_json::from_str(d).expect("case data is JSON")),
         None => Value::Nil,
     };
+    if let Some(f) = &case.files {
+        let files: BTreeMap<String, String> = serde_json::from_str(f).expect("case files are a JSON map");
+        let files = Files(files.into_iter().map(|(k, v)| (k, Arc::from(v.as_bytes()))).collect());
+        let top = match &data {
+            Value::Map(m) => m.clone(),
+            _ => ferry_gotemplate::Map::new(),
+        };
+        top.insert("Files", Value::Object(Arc::new(files)));
+        data = Value::Map(top);
+    }
     if let Err(e) = set.parse(&case.name, &case.template) {
         return (String::new(), e.to_string());
     }

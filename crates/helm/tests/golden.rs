@@ -54,6 +54,8 @@ const CASES: &[(&str, &[&str])] = &[
     ("required-fail", &["required-fail"]),
     ("required-set", &["required-fail", "--set", "name=given"]),
     ("v1chart", &["v1chart"]),
+    ("hostobjects", &["hostobjects"]),
+    ("hostobjects-no-match", &["hostobjects", "--set", "pattern=files/none/*"]),
 ];
 
 fn root() -> PathBuf {

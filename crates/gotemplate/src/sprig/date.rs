@@ -91,7 +91,8 @@ impl GoTime {
                 Tok::Pm => out.push_str(if hour >= 12 { "pm" } else { "am" }),
                 Tok::TZ => {
                     if self.zone.is_empty() {
-                        out.push_str(&offset_text(self.offset, false, false, true));
+                        // Go prints an unnamed zone as `-0700`.
+                        out.push_str(&offset_text(self.offset, false, false, false));
                     } else {
                         out.push_str(&self.zone);
                     }
@@ -549,6 +550,26 @@ impl Object for GoTime {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// A Go `time.Time` at a civil date and time, shown in a fixed zone `offset`
+/// seconds east of UTC named `zone` (Go prints an empty name as the offset):
+/// for hosts that decode timestamps, as Helm's `fromToml` does.
+#[allow(clippy::too_many_arguments)]
+pub fn civil_time(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    min: u32,
+    sec: u32,
+    nanos: u32,
+    offset: i32,
+    zone: &str,
+) -> Value {
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86400 + hour as i64 * 3600 + min as i64 * 60 + sec as i64 - offset as i64;
+    time_value(GoTime { secs, nanos, offset, zone: zone.to_string() })
 }
 
 /// Sprig's conversion of a `date` argument: times, unix seconds as int,

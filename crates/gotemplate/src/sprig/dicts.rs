@@ -23,9 +23,10 @@ fn key(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
-/// mergo's `isEmptyValue` on a map element (interfaces dereferenced).
+/// mergo's `isEmptyValue` on a map element (interfaces dereferenced): a
+/// struct is never empty, a map-kind object when it has no entries.
 fn mergo_empty(v: &Value) -> bool {
-    empty(v) && !matches!(v, Value::Object(_))
+    empty(v)
 }
 
 /// mergo's `Merge`/`MergeWithOverwrite` of `src` into `dst`, in place.

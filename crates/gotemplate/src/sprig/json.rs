@@ -80,7 +80,13 @@ fn encode(out: &mut String, v: &Value, style: JsonStyle, depth: usize) -> Result
             newline(out, style, depth);
             out.push('}');
         }
-        Value::Object(o) => push_string(out, &o.display(), style != JsonStyle::Raw),
+        Value::Object(o) => match o.map_entries() {
+            Some(entries) => {
+                let m = crate::value::Map::from(entries.into_iter().collect::<crate::value::MapEntries>());
+                encode(out, &Value::Map(m), style, depth)?;
+            }
+            None => push_string(out, &o.display(), style != JsonStyle::Raw),
+        },
     }
     Ok(())
 }

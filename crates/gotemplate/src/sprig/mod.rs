@@ -28,6 +28,7 @@ mod semver;
 mod strings;
 mod url;
 
+pub use date::civil_time;
 pub use json::{JsonStyle, to_json};
 
 /// Every Sprig function Helm registers.
@@ -72,7 +73,7 @@ pub fn empty(v: &Value) -> bool {
         Value::Bytes(b) => b.is_empty(),
         Value::List(l, _) => l.is_empty(),
         Value::Map(m) => m.is_empty(),
-        Value::Object(_) => false,
+        Value::Object(o) => o.map_len() == Some(0),
     }
 }
 
@@ -95,7 +96,16 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
             let (x, y) = (x.entries(), y.entries());
             x.len() == y.len() && x.iter().zip(y.iter()).all(|((ka, va), (kb, vb))| ka == kb && deep_equal(va, vb))
         }
-        (Value::Object(x), Value::Object(y)) => x.type_name() == y.type_name() && x.display() == y.display(),
+        (Value::Object(x), Value::Object(y)) => {
+            x.type_name() == y.type_name()
+                && match (x.map_entries(), y.map_entries()) {
+                    (Some(a), Some(b)) => {
+                        a.len() == b.len()
+                            && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| ka == kb && deep_equal(va, vb))
+                    }
+                    _ => x.display() == y.display(),
+                }
+        }
         _ => false,
     }
 }

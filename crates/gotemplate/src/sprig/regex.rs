@@ -1,7 +1,8 @@
 //! Sprig's regular expressions (Go's RE2 syntax, which Rust's `regex` crate
 //! shares for what charts use).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
 
@@ -21,14 +22,33 @@ fn int(v: &Value) -> i64 {
     }
 }
 
+/// The most patterns [`cached`] keeps before it starts over.
+const CACHE_LIMIT: usize = 256;
+
+/// Compiles `re`, reusing an earlier compilation of the same pattern: charts
+/// match every image tag and label against the same few patterns, and
+/// building the automaton costs far more than running it on a short string.
+fn cached(re: &str) -> Result<Regex, regex::Error> {
+    static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(Mutex::default);
+    if let Some(r) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(re) {
+        return Ok(r.clone());
+    }
+    let compiled = Regex::new(re)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(re.to_string(), compiled.clone());
+    Ok(compiled)
+}
+
 fn compile(re: &str) -> Result<Regex, FuncError> {
-    Regex::new(re).map_err(|e| FuncError::msg(format!("error parsing regexp: {e}")))
+    cached(re).map_err(|e| FuncError::msg(format!("error parsing regexp: {e}")))
 }
 
 /// `regexp.MustCompile`'s panic text, which the non-`must` variants surface.
 fn must_compile(re: &str) -> Result<Regex, FuncError> {
-    Regex::new(re)
-        .map_err(|e| FuncError::msg(format!("regexp: Compile({}): error parsing regexp: {e}", go_backquote(re))))
+    cached(re).map_err(|e| FuncError::msg(format!("regexp: Compile({}): error parsing regexp: {e}", go_backquote(re))))
 }
 
 fn go_backquote(s: &str) -> String {

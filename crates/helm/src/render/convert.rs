@@ -15,8 +15,13 @@ pub fn to_template(v: &Value) -> gt::Value {
         Value::Float(f) => gt::Value::Float(*f),
         Value::String(s) => gt::Value::string(s),
         Value::List(items) => gt::Value::list(items.iter().map(to_template).collect()),
-        Value::Map(m) => gt::Value::map(m.iter().map(|(k, v)| (k.clone(), to_template(v))).collect()),
+        Value::Map(m) => map_to_template(m),
     }
+}
+
+/// A map of values as templates see it (without copying the map first).
+pub fn map_to_template(m: &Map) -> gt::Value {
+    gt::Value::map(m.iter().map(|(k, v)| (k.clone(), to_template(v))).collect())
 }
 
 /// A template value as Go's `encoding/json` would see it: bytes become base64 strings, host

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ferry_gotemplate::{self as gt, MissingKey, Templates};
 
-use super::convert::to_template;
+use super::convert::{map_to_template, to_template};
 use super::funcs::{Lookup, WARN_END, WARN_START, helm_funcs};
 use super::objects::{Capabilities, Files};
 use crate::chart::Chart;
@@ -84,9 +84,9 @@ pub fn func_map(options: &EngineOptions) -> gt::FuncMap {
 
 /// Renders every template; returns file name → output (partials left out).
 pub fn render(chart: &Chart, top: &TopValues, options: &EngineOptions) -> Result<BTreeMap<String, String>, Error> {
-    let release = to_template(&Value::Map(top.release.clone()));
+    let release = map_to_template(&top.release);
     let caps = top.capabilities.to_template();
-    let values = to_template(&Value::Map(top.values.clone()));
+    let values = map_to_template(&top.values);
     let mut tpls: BTreeMap<String, Renderable> = BTreeMap::new();
     collect(chart, true, chart.name(), &values, &release, &caps, &mut tpls);
 

@@ -80,13 +80,7 @@ impl Object for Files {
         Ok(match name {
             "Get" => Value::string(String::from_utf8_lossy(&self.get_bytes(&arg()))),
             "GetBytes" => Value::Bytes(self.get_bytes(&arg())),
-            "Glob" => {
-                // An empty result is an empty map: Go treats an empty `files` as false and ranges
-                // over it zero times, which the template engine does for maps but not for host
-                // objects.
-                let found = self.glob(&arg());
-                if found.files.is_empty() { Value::map(Default::default()) } else { Value::Object(Arc::new(found)) }
-            }
+            "Glob" => Value::Object(Arc::new(self.glob(&arg()))),
             "Lines" => {
                 let data = self.get_bytes(&arg());
                 if data.is_empty() {
@@ -102,19 +96,20 @@ impl Object for Files {
         })
     }
 
-    fn display(&self) -> String {
-        let mut out = String::from("map[");
-        for (i, (k, v)) in self.files.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(k);
-            out.push_str(":[");
-            out.push_str(&v.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" "));
-            out.push(']');
-        }
-        out.push(']');
-        out
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(self.files.iter().map(|(k, v)| (k.clone(), Value::Bytes(v.clone()))).collect())
+    }
+
+    fn map_len(&self) -> Option<usize> {
+        Some(self.files.len())
+    }
+
+    fn map_get(&self, key: &str) -> Option<Value> {
+        self.files.get(key).map(|v| Value::Bytes(v.clone()))
+    }
+
+    fn map_zero(&self) -> Value {
+        Value::Bytes(Arc::from(&[][..]))
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -1,7 +1,8 @@
-//! `toToml` as BurntSushi's encoder writes maps: plain keys first, then `[tables]` indented by
-//! two spaces per level; `fromToml` is not implemented (it returns Helm's error map).
+//! `toToml` as BurntSushi's encoder writes maps: plain keys first, then `[tables]`, indented by
+//! two spaces per level; `fromToml` as BurntSushi's decoder reads TOML into
+//! `map[string]interface{}`.
 
-use ferry_gotemplate::Value as TplValue;
+use ferry_gotemplate::{self as gt, Value as TplValue};
 
 use crate::value::{Map, Value};
 
@@ -17,9 +18,63 @@ pub fn to_toml(v: &Value) -> String {
     }
 }
 
-/// Helm's `fromToml` error map: Ferry does not parse TOML.
-pub fn from_toml(_text: &str) -> TplValue {
-    TplValue::map([("Error".to_string(), TplValue::string("fromToml is not supported by Ferry"))].into_iter().collect())
+/// Helm's `fromToml`: the document as a map (integers `int64`, floats `float64`, date-times
+/// `time.Time`, arrays `[]interface{}`), or a map holding only `Error` when it does not parse
+/// (the message is `toml_edit`'s, not BurntSushi's).
+pub fn from_toml(text: &str) -> TplValue {
+    match toml_edit::Document::parse(text) {
+        Ok(doc) => from_table(doc.as_table()),
+        Err(e) => TplValue::map(
+            [("Error".to_string(), TplValue::string(format!("toml: {}", e.message())))].into_iter().collect(),
+        ),
+    }
+}
+
+fn from_table<'a>(entries: impl IntoIterator<Item = (&'a str, &'a toml_edit::Item)>) -> TplValue {
+    TplValue::map(entries.into_iter().filter_map(|(k, v)| Some((k.to_string(), from_item(v)?))).collect())
+}
+
+fn from_item(item: &toml_edit::Item) -> Option<TplValue> {
+    Some(match item {
+        toml_edit::Item::None => return None,
+        toml_edit::Item::Value(v) => from_value(v),
+        toml_edit::Item::Table(t) => from_table(t.iter()),
+        toml_edit::Item::ArrayOfTables(a) => TplValue::list(a.iter().map(|t| from_table(t.iter())).collect()),
+    })
+}
+
+fn from_value(v: &toml_edit::Value) -> TplValue {
+    use toml_edit::Value as T;
+    match v {
+        T::String(s) => TplValue::string(s.value()),
+        T::Integer(i) => TplValue::Int64(*i.value()),
+        T::Float(f) => TplValue::Float(*f.value()),
+        T::Boolean(b) => TplValue::Bool(*b.value()),
+        T::Datetime(d) => from_datetime(d.value()),
+        T::Array(a) => TplValue::list(a.iter().map(from_value).collect()),
+        T::InlineTable(t) => TplValue::map(t.iter().map(|(k, v)| (k.to_string(), from_value(v))).collect()),
+    }
+}
+
+/// BurntSushi's zones: an offset date-time in UTC when it says `Z` or in an unnamed fixed zone
+/// (the machine's local zone is taken to be UTC, as in a container); local date-times, dates and
+/// times in the zero-offset zones it names `datetime-local`, `date-local` and `time-local`.
+fn from_datetime(d: &toml_edit::Datetime) -> TplValue {
+    let (year, month, day) = d.date.map_or((0, 1, 1), |d| (d.year as i64, d.month as u32, d.day as u32));
+    let (hour, min, sec, nanos) = d.time.map_or((0, 0, 0, 0), |t| {
+        (t.hour as u32, t.minute as u32, t.second.unwrap_or(0) as u32, t.nanosecond.unwrap_or(0))
+    });
+    let (offset, zone) = match (d.offset, d.date, d.time) {
+        (Some(toml_edit::Offset::Z), ..) => (0, "UTC"),
+        (Some(toml_edit::Offset::Custom { minutes }), ..) => {
+            let secs = minutes as i32 * 60;
+            (secs, if secs == 0 { "UTC" } else { "" })
+        }
+        (None, Some(_), Some(_)) => (0, "datetime-local"),
+        (None, Some(_), None) => (0, "date-local"),
+        (None, None, _) => (0, "time-local"),
+    };
+    gt::sprig::civil_time(year, month, day, hour, min, sec, nanos, offset, zone)
 }
 
 fn is_table(v: &Value) -> bool {
@@ -66,8 +121,11 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+/// BurntSushi's `eMap`: the plain keys of a table, then its subtables. Keys are indented one
+/// level per table they are in; a `[header]` one level less; a top-level header follows a blank
+/// line unless it is the first thing written.
 fn table(m: &Map, path: &[String], out: &mut String) {
-    let indent = "  ".repeat(path.len().saturating_sub(1));
+    let indent = "  ".repeat(path.len());
     for (k, v) in m {
         if is_table(v) || matches!(v, Value::Null) {
             continue;
@@ -78,8 +136,10 @@ fn table(m: &Map, path: &[String], out: &mut String) {
         if let Value::Map(sub) = v {
             let mut p = path.to_vec();
             p.push(key(k));
-            let sub_indent = "  ".repeat(p.len() - 1);
-            out.push_str(&format!("\n{sub_indent}[{}]\n", p.join(".")));
+            if p.len() == 1 && !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("{}[{}]\n", "  ".repeat(p.len() - 1), p.join(".")));
             table(sub, &p, out);
         }
     }

@@ -11,9 +11,9 @@ use crate::value::{Map, Value};
 
 /// A YAML document that could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("yaml: line {line}: {message}")]
+#[error("yaml: {}{message}", if *line == 0 { String::new() } else { format!("line {line}: ") })]
 pub struct Error {
-    /// The 1-based line of the problem.
+    /// The 1-based line of the problem; 0 when Go names none (an invalid map key).
     pub line: usize,
     /// What is wrong, in `yaml.v2`'s words where they are known.
     pub message: String,
@@ -179,7 +179,13 @@ fn convert(node: &Node, numbers: Numbers, depth: usize) -> Result<Value, Error> 
                     merge_into(&mut merged, convert(value, numbers, depth + 1)?);
                     continue;
                 }
-                let key = key_string(&convert(key, numbers, depth + 1)?);
+                let key = convert(key, numbers, depth + 1)?;
+                if matches!(key, Value::Map(_) | Value::List(_)) {
+                    // yaml.v2 refuses maps and sequences as keys (`failf("invalid map key: %#v")`);
+                    // printing them as keys would also grow exponentially with nesting.
+                    return Err(Error { line: 0, message: format!("invalid map key: {}", go_syntax(&key)) });
+                }
+                let key = key_string(&key);
                 map.insert(key, convert(value, numbers, depth + 1)?);
             }
             for (k, v) in merged {
@@ -216,6 +222,22 @@ fn merge_into(merged: &mut Map, source: Value) {
 }
 
 /// Map keys become strings as `sigs.k8s.io/yaml` writes them into JSON.
+/// Roughly Go's `%#v` of a decoded key, for the "invalid map key" message.
+fn go_syntax(v: &Value) -> String {
+    match v {
+        Value::Null => "interface {}(nil)".into(),
+        Value::String(s) => format!("{s:?}"),
+        Value::List(items) => {
+            format!("[]interface {{}}{{{}}}", items.iter().map(go_syntax).collect::<Vec<_>>().join(", "))
+        }
+        Value::Map(m) => format!(
+            "map[interface {{}}]interface {{}}{{{}}}",
+            m.iter().map(|(k, v)| format!("{k:?}:{}", go_syntax(v))).collect::<Vec<_>>().join(", ")
+        ),
+        other => key_string(other),
+    }
+}
+
 fn key_string(key: &Value) -> String {
     match key {
         Value::String(s) => s.clone(),
@@ -501,6 +523,18 @@ mod tests {
 
     fn one(text: &str) -> Value {
         from_str(text, Numbers::Json).unwrap()
+    }
+
+    #[test]
+    fn maps_and_sequences_are_not_keys() {
+        // As Helm: `yaml: invalid map key: map[interface {}]interface {}{"a":1}`.
+        let e = from_str("? {a: 1}\n: x\n", Numbers::Json).unwrap_err();
+        assert_eq!(e.to_string(), r#"yaml: invalid map key: map[interface {}]interface {}{"a":1}"#);
+        // Found by the `yaml` fuzz target: nested complex keys, whose printed form grew
+        // exponentially with the nesting when they were turned into strings.
+        let nested = format!("{}x\n", "?  ".repeat(40));
+        let e = from_str(&nested, Numbers::Json).unwrap_err();
+        assert!(e.to_string().starts_with("yaml: invalid map key: map[interface {}]interface {}{"), "{e}");
     }
 
     #[test]

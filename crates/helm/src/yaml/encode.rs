@@ -172,7 +172,7 @@ impl Emitter {
             Value::Map(m) => {
                 self.increase_indent(false, false);
                 let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort_by(|a, b| key_order(a, b));
+                sort_keys(&mut keys);
                 for key in keys {
                     self.write_indent();
                     self.node(&Value::String(key.clone()), false, false, true, true);
@@ -657,6 +657,40 @@ fn is_base60_float(s: &str) -> bool {
     i == b.len()
 }
 
+/// Sorts map keys as `yaml.v2` does (`sort.Sort` over its `keyList`). That order is not a total
+/// order for every set of keys (mixes of digits, zeros and other characters), on which Rust's
+/// sort may panic: short lists are sorted by Go's insertion sort (what `sort.Sort` does up to 12
+/// elements, so the result is Go's even then), longer ones by a merge sort, which cannot panic.
+pub fn sort_keys(keys: &mut [&String]) {
+    if keys.len() <= 12 {
+        for i in 1..keys.len() {
+            let mut j = i;
+            while j > 0 && key_less(keys[j], keys[j - 1]) {
+                keys.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        return;
+    }
+    let mid = keys.len() / 2;
+    sort_keys(&mut keys[..mid]);
+    sort_keys(&mut keys[mid..]);
+    let mut merged = Vec::with_capacity(keys.len());
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < keys.len() {
+        if key_order(keys[j], keys[i]) == Ordering::Less {
+            merged.push(keys[j]);
+            j += 1;
+        } else {
+            merged.push(keys[i]);
+            i += 1;
+        }
+    }
+    merged.extend_from_slice(&keys[i..mid]);
+    merged.extend_from_slice(&keys[j..]);
+    keys.copy_from_slice(&merged);
+}
+
 /// `yaml.v2`'s key order: other characters before letters, runs of digits compared as numbers.
 pub fn key_order(a: &str, b: &str) -> Ordering {
     if a == b {
@@ -778,6 +812,26 @@ mod tests {
         let mut keys = vec!["b", "a10", "a2", "A", "_x", "a"];
         keys.sort_by(|a, b| key_order(a, b));
         assert_eq!(keys, vec!["_x", "A", "a", "a2", "a10", "b"]);
+    }
+
+    #[test]
+    fn keys_that_yaml_v2_orders_inconsistently_do_not_panic() {
+        // Found by the `yaml` fuzz target: keys such as `0`, `00`, `0i`, `01` and `:0` have no
+        // total order under yaml.v2's rule, and Rust's sort panicked on them.
+        let text = "0on:\n:\n::00:\n:0::::00:\n:0:::0:\n0i:\n:\n:0:i:\n.[![:\n8:\x07:\n:0::0:\n0:0:\n01::00:::0:\n0i:\n:\n:0:\n01::\n0i:\n:#:\n.[![:\n8:\x07:\n:0::0:\n0:0:\n:0:i:\n.[![:\n8:\x07:\n:0::0::\n0i:\n:i:\n.[![:\n8:\x07:\n:0::0:\n0:0:\n:0:i:\n.[![:\n8:\x07:\n:0::0:\n0:0:\n01::00:\n:00:\n01::\n0:0:\n01::00:\n:00:\n01:\n::0:\n01:\n:";
+        let doc = from_str(text, Numbers::Json).unwrap();
+        to_string(&doc).unwrap();
+        let owned: Vec<String> =
+            ["0", "00", "0i", "01", ":0", "0:0", "00:", "01:", "i", ":", "8", "0:", "x0", "0x", "a", "10"]
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
+        let mut keys: Vec<&String> = owned.iter().collect();
+        sort_keys(&mut keys);
+        assert_eq!(keys.len(), owned.len());
+        let mut few: Vec<&String> = owned[..5].iter().collect();
+        sort_keys(&mut few);
+        assert_eq!(few.len(), 5);
     }
 
     #[test]
