@@ -452,9 +452,8 @@ impl HelmChartReconciler {
         let file = format!("{}-{}.tgz", build.name, build.version);
         let path = ArtifactPath::new(KIND, &namespace, &chart.name_any(), &file)
             .map_err(|source| Error::ArtifactPath { source })
-            .map_err(|error| {
+            .inspect_err(|error| {
                 status.mark_true(cond::STORAGE_OPERATION_FAILED, error.reason(), &error.to_string(), generation);
-                error
             })?;
         let scratch = tempfile::Builder::new().prefix("helmchart-").suffix(".tgz").tempfile().and_then(|mut f| {
             std::io::Write::write_all(&mut f, package)?;
