@@ -293,7 +293,23 @@ async fn charts_are_packaged_from_git_per_version_or_per_revision() {
     let ns = TestNamespace::new("helmchart-git").await.unwrap();
     install_crd(ns.client()).await;
     let server = GitServer::start(GitServerOptions::default()).await.unwrap();
+    // A chart repository behind basic auth, with its HelmRepository, for a
+    // dependency of an umbrella chart.
+    let options = ChartRepoOptions { basic_auth: Some(("flux".into(), "s3cret".into())), ..Default::default() };
+    let charts = ChartRepo::start(options).await.unwrap();
+    charts.add_chart("redis", "18.6.1").unwrap();
+    charts.add_chart("redis", "19.0.0").unwrap();
+    charts.write_index().unwrap();
     let repo = server.create_repo("app").unwrap();
+    repo.write(
+        "charts/umbrella/Chart.yaml",
+        &format!(
+            "apiVersion: v2\nname: umbrella\nversion: 2.0.0\ndependencies:\n- name: redis\n  alias: cache\n  version: 18.x\n  repository: {}\n",
+            charts.url().trim_end_matches('/')
+        ),
+    )
+    .unwrap();
+    repo.write("charts/umbrella/values.yaml", "").unwrap();
     repo.write(
         "charts/app/Chart.yaml",
         "apiVersion: v2\nname: app\nversion: 0.3.0\ndependencies:\n- name: lib\n  version: 0.x\n  repository: file://../lib\n",
@@ -369,6 +385,20 @@ async fn charts_are_packaged_from_git_per_version_or_per_revision() {
     .unwrap();
     let (kept_artifact, _) = stored_chart(&kept).await;
     assert_eq!((kept_artifact.revision, kept_artifact.digest), (versioned.revision, versioned.digest));
+
+    // A dependency from a chart repository, through the HelmRepository of
+    // its URL (its credentials, its stored index).
+    apply_secret(&ns, "auth", serde_json::json!({"username": "flux", "password": "s3cret"})).await;
+    apply(&ns, "HelmRepository", "deps", serde_json::json!({"url": charts.url(), "secretRef": {"name": "auth"}})).await;
+    ferry_testenv::wait_for_condition(&ns.api::<HelmRepository>(), "deps", "Ready", "True", WAIT).await.unwrap();
+    apply(&ns, "HelmChart", "umbrella", serde_json::json!({"chart": "charts/umbrella", "sourceRef": source})).await;
+    let umbrella = wait_condition(&api, "umbrella", "Ready", "True", "ChartPackageSucceeded").await;
+    let (_, bytes) = stored_chart(&umbrella).await;
+    let loaded = ferry_helm::chart::load::load_archive(&bytes).unwrap();
+    let dependencies: Vec<(&str, &str)> =
+        loaded.dependencies.iter().map(|d| (d.name(), d.metadata.version.as_str())).collect();
+    assert_eq!(dependencies, [("cache", "18.6.1")]);
+    assert!(charts.requests().iter().any(|r| r.uri.ends_with("redis-18.6.1.tgz") && r.status == 200));
 
     // A path with no chart.
     apply(&ns, "HelmChart", "nowhere", serde_json::json!({"chart": "charts/none", "sourceRef": source})).await;

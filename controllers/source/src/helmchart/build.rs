@@ -150,15 +150,74 @@ pub enum Cause {
     /// found does not satisfy it.
     #[error("{0}")]
     DependencyVersion(String),
-    /// A dependency from a chart repository: Ferry does not fetch those yet.
-    #[error(
-        "failed to add remote dependency '{name}': dependencies from chart repositories ('{repository}') are not supported by Ferry yet; vendor the chart under charts/ or use a file:// dependency"
-    )]
-    RemoteDependency {
+    /// A dependency from a chart repository where none can be fetched.
+    #[error("failed to add remote dependency '{name}': no chart repository client for '{repository}'")]
+    RemoteDependencyUnsupported {
         /// The dependency's name or alias.
         name: String,
         /// Its `repository`.
         repository: String,
+    },
+    /// A dependency from a chart repository could not be added.
+    #[error("failed to add remote dependency '{name}': {source}")]
+    RemoteDependency {
+        /// The dependency's name or alias.
+        name: String,
+        /// Why.
+        source: Box<Cause>,
+    },
+    /// A dependency's repository is no URL Flux resolves (`@alias`, an
+    /// unknown scheme), or an OCI registry, which Ferry does not pull from yet.
+    #[error("{0}")]
+    DependencyUrl(String),
+    /// The HelmRepository of a dependency's URL could not be listed.
+    #[error("unable to retrieve HelmRepositoryList: {0}")]
+    ListRepositories(#[source] kube::Error),
+    /// The repository of a dependency is unusable (its Secrets, timeout).
+    #[error("failed to get chart repository for URL '{url}': {source}")]
+    Repository {
+        /// The repository URL.
+        url: String,
+        /// Why.
+        source: Box<crate::helmrepository::Error>,
+    },
+    /// The index of a dependency's repository could not be had.
+    #[error("failed to get chart repository for URL '{url}': {message}: {source}")]
+    IndexFetch {
+        /// The repository URL.
+        url: String,
+        /// What failed.
+        message: &'static str,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No version of a dependency matches.
+    #[error("failed to get chart '{name}' version '{version}' from '{repository}': {source}")]
+    DependencyVersionNotFound {
+        /// The chart.
+        name: String,
+        /// Its constraint.
+        version: String,
+        /// Its repository.
+        repository: String,
+        /// Why.
+        source: super::remote::Error,
+    },
+    /// A dependency's chart could not be downloaded.
+    #[error("chart download of version '{version}' failed: {source}")]
+    DependencyDownload {
+        /// The version.
+        version: String,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A dependency's chart could not be loaded.
+    #[error("failed to load downloaded archive of version '{version}': {source}")]
+    DependencyLoad {
+        /// The version.
+        version: String,
+        /// Why.
+        source: ferry_helm::chart::load::Error,
     },
     /// A file of the build could not be read or written.
     #[error("{action} '{path}': {source}")]

@@ -54,23 +54,18 @@ pub enum Error {
     /// timeout, credentials).
     #[error(transparent)]
     Repository(crate::helmrepository::Error),
-    /// Downloading the source's artifact failed.
-    #[error("failed to fetch source artifact: {source}")]
+    /// The source's artifact could not be downloaded (or, for a
+    /// HelmRepository, its index loaded).
+    #[error(transparent)]
     SourceArtifact {
-        /// The SDK's error.
-        source: ferry_sdk::artifact::Error,
+        /// Why.
+        source: super::artifact::Error,
     },
     /// The source's artifact could not be unpacked.
     #[error("artifact untar error: {source}")]
     Untar {
         /// The SDK's error.
         source: ferry_sdk::artifact::Error,
-    },
-    /// The repository's stored index could not be read.
-    #[error("chart pull error: failed to load Helm repository index: {source}")]
-    Index {
-        /// Why.
-        source: crate::helmrepository::index::Error,
     },
     /// The repository refused the credentials (a 401, a TLS failure).
     #[error("failed to authenticate with the Helm repository: {source}")]
@@ -133,9 +128,12 @@ impl ReconcileError for Error {
             Self::UnsupportedSource { .. } => UNSUPPORTED_SOURCE_KIND,
             Self::NoSourceArtifact { .. } => NO_SOURCE_ARTIFACT,
             Self::Repository(error) => error.reason(),
+            // An index that does not load is Flux's ErrExternal: a pull error.
+            Self::SourceArtifact { source: super::artifact::Error::Index { .. } } => {
+                super::build::Reason::Pull.reason()
+            }
             Self::SourceArtifact { .. } => cond::READ_OPERATION_FAILED,
             Self::Untar { .. } | Self::Task { .. } => cond::FAILED,
-            Self::Index { .. } => super::build::Reason::Pull.reason(),
             Self::Authentication { .. } => cond::AUTHENTICATION_FAILED,
             Self::Build(error) => error.reason.reason(),
             Self::Scratch { .. } => cond::DIRECTORY_CREATION_FAILED,

@@ -3,7 +3,8 @@
 //! chart at `spec.chart` (a directory, packaged here, or a `.tgz`, copied),
 //! values files relative to the source root, dependencies vendored under
 //! `charts/` or given as `file://` paths inside the source. Dependencies
-//! from chart repositories are refused (Ferry does not fetch them yet).
+//! from chart repositories are left to the caller ([`Prepared::remote`]),
+//! which fetches them (the controller, [`super::dependency`]).
 
 use std::path::{Path, PathBuf};
 
@@ -51,8 +52,45 @@ fn load(root: &Path, path: &Path, context: &str) -> Result<Chart, Cause> {
         .map_err(|source| Cause::Load { context: format!("{context} '{}'", shown(root, path)), source })
 }
 
-/// Builds the chart at `chart_path` in the source unpacked at `root`.
+/// A chart loaded and checked, with what is left to do before packaging.
+#[derive(Debug)]
+pub struct Prepared {
+    chart: Chart,
+    result: Build,
+    /// The dependencies to fetch from chart repositories (their
+    /// `repository` is a URL): the caller resolves them.
+    pub remote: Vec<Dependency>,
+}
+
+/// What [`prepare`] found.
+#[derive(Debug)]
+pub enum Step {
+    /// Nothing to package: the stored chart, or the `.tgz` as it is.
+    Done(Build),
+    /// A chart to package once the remote dependencies are added.
+    Package(Box<Prepared>),
+}
+
+/// Builds the chart at `chart_path` in the source unpacked at `root`,
+/// refusing dependencies from chart repositories.
 pub fn build(root: &Path, chart_path: &str, options: &Options) -> Result<Build, BuildError> {
+    match prepare(root, chart_path, options)? {
+        Step::Done(build) => Ok(build),
+        Step::Package(prepared) => {
+            if let Some(dep) = prepared.remote.first() {
+                let name = if dep.alias.is_empty() { dep.name.clone() } else { dep.alias.clone() };
+                let cause = Cause::RemoteDependencyUnsupported { name, repository: dep.repository.clone() };
+                return Err(BuildError::new(Reason::DependencyBuild, cause));
+            }
+            finish(*prepared, Vec::new())
+        }
+    }
+}
+
+/// Loads the chart at `chart_path`, sets its version, merges the values
+/// files and adds its local dependencies; stops at a chart already stored
+/// or a `.tgz` that needs no change.
+pub fn prepare(root: &Path, chart_path: &str, options: &Options) -> Result<Step, BuildError> {
     let reference = |cause| BuildError::new(Reason::Reference, cause);
     if chart_path.is_empty() {
         return Err(reference(Cause::InvalidReference("no path set for local chart reference".into())));
@@ -81,7 +119,7 @@ pub fn build(root: &Path, chart_path: &str, options: &Options) -> Result<Build, 
     {
         result.values_files = options.cached_values_files.clone().unwrap_or(values_files);
         result.packaged = requires_packaging;
-        return Ok(result);
+        return Ok(Step::Done(result));
     }
 
     if !requires_packaging {
@@ -89,7 +127,7 @@ pub fn build(root: &Path, chart_path: &str, options: &Options) -> Result<Build, 
             BuildError::new(Reason::Pull, io("failed to open file to copy from", shown(root, &path))(e))
         })?;
         result.package = Some(data);
-        return Ok(result);
+        return Ok(Step::Done(result));
     }
 
     let mut merged = None;
@@ -105,10 +143,21 @@ pub fn build(root: &Path, chart_path: &str, options: &Options) -> Result<Build, 
     {
         result.values_files = used;
     }
+    let mut remote = Vec::new();
     if is_dir {
-        result.resolved_dependencies = add_missing_dependencies(root, chart_path, &mut chart)
+        let (added, missing) = add_missing_dependencies(root, chart_path, &mut chart)
             .map_err(|cause| BuildError::new(Reason::DependencyBuild, cause))?;
+        result.resolved_dependencies = added + missing.len();
+        remote = missing;
     }
+    Ok(Step::Package(Box::new(Prepared { chart, result, remote })))
+}
+
+/// Adds the fetched remote dependencies (named by their alias where they
+/// have one) and packages the chart.
+pub fn finish(prepared: Prepared, dependencies: Vec<Chart>) -> Result<Build, BuildError> {
+    let Prepared { mut chart, mut result, .. } = prepared;
+    chart.dependencies.extend(dependencies);
     result.package = Some(build::package(&chart)?);
     result.packaged = true;
     Ok(result)
@@ -170,14 +219,19 @@ fn requested(chart: &Chart) -> Vec<Dependency> {
 }
 
 /// Adds the dependencies missing from `charts/` (Flux's
-/// `DependencyManager.Build`): local ones from their path in the source,
-/// remote ones refused. Returns how many were added.
-fn add_missing_dependencies(root: &Path, chart_path: &str, chart: &mut Chart) -> Result<usize, Cause> {
+/// `DependencyManager.Build`): local ones from their path in the source.
+/// Returns how many were added, and the remote ones, for the caller.
+fn add_missing_dependencies(
+    root: &Path,
+    chart_path: &str,
+    chart: &mut Chart,
+) -> Result<(usize, Vec<Dependency>), Cause> {
     let requests = requested(chart);
     if chart.dependencies.len() == requests.len() {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
     let mut added = 0;
+    let mut remote = Vec::new();
     for dep in &requests {
         let name = if dep.alias.is_empty() { dep.name.clone() } else { dep.alias.clone() };
         if chart.dependencies.iter().any(|c| c.name() == name) {
@@ -191,7 +245,10 @@ fn add_missing_dependencies(root: &Path, chart_path: &str, chart: &mut Chart) ->
                 let rest = &dep.repository["file://".len()..];
                 format!("{chart_path}/{rest}")
             }
-            _ => return Err(Cause::RemoteDependency { name, repository: dep.repository.clone() }),
+            _ => {
+                remote.push(dep.clone());
+                continue;
+            }
         };
         let path = secure_join(root, &location);
         if !path.exists() {
@@ -217,7 +274,7 @@ fn add_missing_dependencies(root: &Path, chart_path: &str, chart: &mut Chart) ->
         chart.dependencies.push(sub);
         added += 1;
     }
-    Ok(added)
+    Ok((added, remote))
 }
 
 #[cfg(test)]
@@ -286,7 +343,9 @@ mod tests {
         );
         let error = build(dir.path(), "app", &Options::default()).unwrap_err();
         assert_eq!(error.reason, Reason::DependencyBuild);
-        assert!(error.to_string().contains("not supported by Ferry yet"), "{error}");
+        assert!(error.to_string().contains("no chart repository client"), "{error}");
+        let Step::Package(prepared) = prepare(dir.path(), "app", &Options::default()).unwrap() else { panic!() };
+        assert_eq!(prepared.remote[0].repository, "https://charts.example.com");
         let error = build(dir.path(), "nope", &Options::default()).unwrap_err();
         assert_eq!(error.reason, Reason::Reference);
         let cached = Options { cached: Some(("app".into(), "1.0.0".into())), ..Options::default() };

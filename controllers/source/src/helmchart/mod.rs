@@ -15,15 +15,15 @@
 //!    step every source kind shares ([`store::publish`]).
 //!
 //! Refused for now, each with a condition that says so: OCI
-//! HelmRepositories, Bucket sources, `spec.verify`, and dependencies from
-//! chart repositories of charts built from Git.
+//! HelmRepositories (and OCI dependencies), Bucket sources, `spec.verify`.
 
+mod artifact;
 pub mod build;
+pub mod dependency;
 mod error;
 pub mod local;
 pub mod remote;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,8 +33,8 @@ use ferry_api_source::{
     GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository, HelmRepositoryType,
     ReconcileStrategy,
 };
+use ferry_sdk::artifact::Limits;
 use ferry_sdk::artifact::store::{self, Content, Publish};
-use ferry_sdk::artifact::{Fetcher, Limits};
 use ferry_sdk::conditions::{StatusConditions, Summary};
 use ferry_sdk::events::Severity;
 use ferry_sdk::reconcile::Context;
@@ -57,9 +57,6 @@ pub const DEFAULT_CHART_MAX_SIZE: u64 = 10 << 20;
 
 /// The reason of `ArtifactOutdated` when a new chart is built (Flux's).
 pub const NEW_CHART_REASON: &str = "NewChart";
-
-/// How long downloads of source artifacts may take.
-const SOURCE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How HelmCharts are built, from the controller's flags.
 #[derive(Debug, Clone)]
@@ -248,7 +245,7 @@ impl HelmChartReconciler {
             ChartSource::Git(repo) => {
                 let artifact = repo.status.as_ref().and_then(|s| s.artifact.clone()).ok_or_else(no_artifact)?;
                 status.observed_source_artifact_revision = Some(artifact.revision.clone());
-                self.build_from_tarball(chart, status, &artifact).await
+                self.build_from_tarball(ctx, chart, status, &artifact).await
             }
         }
     }
@@ -293,15 +290,6 @@ impl HelmChartReconciler {
         Some((status.observed_chart_name.clone()?, artifact.revision.clone()))
     }
 
-    /// Downloads a source artifact into `dir`, checking its digest.
-    async fn fetch_artifact(&self, artifact: &Artifact, dest: &Path, max: u64) -> Result<(), Error> {
-        let fetcher = Fetcher::new(SOURCE_TIMEOUT)
-            .map_err(|source| Error::SourceArtifact { source })?
-            .with_max_size(max)
-            .with_retries(2, Duration::from_millis(200));
-        fetcher.fetch(&artifact.url, &artifact.digest, dest).await.map_err(|source| Error::SourceArtifact { source })
-    }
-
     /// Flux's `buildFromHelmRepository`: the repository's stored index, the
     /// version `spec.version` selects, the chart downloaded with the
     /// repository's credentials, repackaged when values files or build
@@ -312,7 +300,7 @@ impl HelmChartReconciler {
         chart: &HelmChart,
         status: &HelmChartStatus,
         repo: &HelmRepository,
-        artifact: &Artifact,
+        source_artifact: &Artifact,
     ) -> Result<Build, Error> {
         let namespace = repo.namespace().unwrap_or_default();
         let spec = &repo.spec;
@@ -324,15 +312,7 @@ impl HelmChartReconciler {
         }
         build::validate_name(&chart.spec.chart)?;
 
-        let scratch = tempfile::Builder::new()
-            .prefix("helmchart-index-")
-            .tempdir()
-            .map_err(|source| Error::Scratch { message: "failed to create temporary working directory", source })?;
-        let index_path = scratch.path().join("index.json");
-        self.fetch_artifact(artifact, &index_path, u64::MAX).await?;
-        let raw = std::fs::read(&index_path)
-            .map_err(|source| Error::Scratch { message: "failed to read the repository index", source })?;
-        let index = crate::helmrepository::index::load(&raw).map_err(|source| Error::Index { source })?;
+        let index = artifact::index(source_artifact).await.map_err(|source| Error::SourceArtifact { source })?;
 
         let version = chart.spec.version.as_deref().unwrap_or_default();
         let cv = remote::chart_version(&index, &chart.spec.chart, version)
@@ -379,9 +359,10 @@ impl HelmChartReconciler {
     /// chart built from its path ([`local::build`]).
     async fn build_from_tarball(
         &self,
+        ctx: &Context,
         chart: &HelmChart,
         status: &HelmChartStatus,
-        artifact: &Artifact,
+        source_artifact: &Artifact,
     ) -> Result<Build, Error> {
         let scratch = tempfile::Builder::new()
             .prefix("helmchart-source-")
@@ -391,14 +372,14 @@ impl HelmChartReconciler {
         let root = scratch.path().join("source");
         std::fs::create_dir(&root)
             .map_err(|source| Error::Scratch { message: "failed to create directory to untar source into", source })?;
-        self.fetch_artifact(artifact, &archive, u64::MAX).await?;
+        artifact::fetch(source_artifact, &archive).await.map_err(|source| Error::SourceArtifact { source })?;
         ferry_sdk::artifact::extract_file(&archive, &root, Limits::default())
             .await
             .map_err(|source| Error::Untar { source })?;
 
         let mut metadata = String::new();
         if chart.spec.reconcile_strategy == Some(ReconcileStrategy::Revision) {
-            metadata = short_revision(&artifact.revision);
+            metadata = short_revision(&source_artifact.revision);
         }
         let values_files = chart.spec.values_files.clone().unwrap_or_default();
         if !build::effective_values_files(&values_files).is_empty() {
@@ -416,10 +397,17 @@ impl HelmChartReconciler {
         };
         let path = chart.spec.chart.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let built = local::build(&root, &path, &options);
+            let prepared = local::prepare(&root, &path, &options);
             drop(scratch);
-            built
+            prepared
         });
+        let prepared = match task.await.map_err(|source| Error::Task { source })?? {
+            local::Step::Done(build) => return Ok(build),
+            local::Step::Package(prepared) => prepared,
+        };
+        let namespace = chart.namespace().unwrap_or_default();
+        let remote = dependency::fetch(ctx, &namespace, &prepared.remote, self.options.chart_max_size).await?;
+        let task = tokio::task::spawn_blocking(move || local::finish(*prepared, remote));
         Ok(task.await.map_err(|source| Error::Task { source })??)
     }
 
