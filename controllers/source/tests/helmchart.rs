@@ -303,7 +303,7 @@ async fn charts_are_packaged_from_git_per_version_or_per_revision() {
     let repo = server.create_repo("app").unwrap();
     repo.write(
         "charts/umbrella/Chart.yaml",
-        &format!(
+        format!(
             "apiVersion: v2\nname: umbrella\nversion: 2.0.0\ndependencies:\n- name: redis\n  alias: cache\n  version: 18.x\n  repository: {}\n",
             charts.url().trim_end_matches('/')
         ),

@@ -242,15 +242,15 @@ pub enum Cause {
 pub struct BuildError {
     /// Why, as Flux sorts it.
     pub reason: Reason,
-    /// What went wrong.
+    /// What went wrong (boxed: causes are large, builds return this often).
     #[source]
-    pub source: Cause,
+    pub source: Box<Cause>,
 }
 
 impl BuildError {
     /// A build error of `reason`.
     pub fn new(reason: Reason, source: Cause) -> Self {
-        Self { reason, source }
+        Self { reason, source: Box::new(source) }
     }
 }
 
