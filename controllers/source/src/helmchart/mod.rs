@@ -129,9 +129,13 @@ impl Reconciler for HelmChartReconciler {
         status: &mut HelmChartStatus,
         ctx: &Context,
     ) -> Result<Outcome, Error> {
+        // Flux announces a recovery as it announces a new chart.
+        let recovering = [cond::FETCH_FAILED, cond::BUILD_FAILED, cond::STORAGE_OPERATION_FAILED]
+            .iter()
+            .any(|type_| status.is_true(type_));
         self.reconcile_storage(chart, status);
         let build = self.reconcile_source(ctx, chart, status).await?;
-        self.reconcile_artifact(ctx, chart, status, build).await
+        self.reconcile_artifact(ctx, chart, status, build, recovering).await
     }
 
     async fn cleanup(&self, chart: &HelmChart, _ctx: &Context) -> Result<(), Error> {
@@ -413,8 +417,9 @@ impl HelmChartReconciler {
 
     /// Artifact: stores a new chart through the step every source kind
     /// shares ([`store::publish`]), records the chart's name and values
-    /// files, and announces the pull or package as Flux does; a chart
-    /// already stored is kept.
+    /// files, and announces the pull or package as Flux does (for a new
+    /// artifact, or a recovery from a failure); a chart already stored is
+    /// kept.
     ///
     /// Conditions: those of [`store::publish`] (`StorageOperationFailed`;
     /// removes `ArtifactOutdated`), and `ArtifactInStorage` with the build's
@@ -425,6 +430,7 @@ impl HelmChartReconciler {
         chart: &HelmChart,
         status: &mut HelmChartStatus,
         build: Build,
+        recovering: bool,
     ) -> Result<Outcome, Error> {
         let generation = chart.meta().generation;
         let summary = build.summary();
@@ -434,6 +440,9 @@ impl HelmChartReconciler {
             status.mark_true(cond::ARTIFACT_IN_STORAGE, reason, &summary, generation);
             let event = format!("artifact up-to-date with remote revision: '{}'", build.version);
             ctx.event(chart, Severity::Trace, cond::ARTIFACT_UP_TO_DATE, &event, &Default::default()).await;
+            if recovering {
+                ctx.event(chart, Severity::Info, reason, &summary, &Default::default()).await;
+            }
             return Ok(Outcome::ready(summary).with_ready_reason(reason).with_revision(build.version).quiet());
         };
         let namespace = chart.namespace().unwrap_or_default();
@@ -470,7 +479,7 @@ impl HelmChartReconciler {
             status.url = Some(self.storage.url(&link));
         }
         status.mark_true(cond::ARTIFACT_IN_STORAGE, reason, &summary, generation);
-        if published.changed {
+        if published.changed || recovering {
             if build.resolved_dependencies > 0 {
                 let message = format!("resolved {} chart dependencies", build.resolved_dependencies);
                 ctx.event(chart, Severity::Trace, "ResolvedDependencies", &message, &Default::default()).await;
