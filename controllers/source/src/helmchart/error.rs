@@ -109,13 +109,11 @@ pub enum Error {
 
 impl Error {
     /// The condition a failure of the source step sets, as Flux's
-    /// `observeChartBuild` sorts build errors.
+    /// `observeChartBuild` sorts build errors (everything else there,
+    /// scratch directories included, is `FetchFailed`).
     pub fn condition(&self) -> &'static str {
         match self {
             Self::Build(error) if error.reason.is_build_failure() => cond::BUILD_FAILED,
-            Self::Scratch { .. } | Self::ArtifactPath { .. } | Self::Publish(_) | Self::Cleanup { .. } => {
-                cond::STORAGE_OPERATION_FAILED
-            }
             _ => cond::FETCH_FAILED,
         }
     }

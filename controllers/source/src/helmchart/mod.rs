@@ -22,6 +22,7 @@ pub mod build;
 pub mod dependency;
 mod error;
 pub mod local;
+pub mod pulled;
 pub mod remote;
 
 use std::sync::Arc;
@@ -354,7 +355,7 @@ impl HelmChartReconciler {
         };
         let ignore_missing = chart.spec.ignore_missing_values_files.unwrap_or(false);
         let task = tokio::task::spawn_blocking(move || {
-            repackage(data, result, &values_files, ignore_missing, requires_packaging)
+            pulled::finish(data, result, &values_files, ignore_missing, requires_packaging)
         });
         Ok(task.await.map_err(|source| Error::Task { source })??)
     }
@@ -502,37 +503,6 @@ fn short_revision(revision: &str) -> String {
     let hash = hash.rsplit(':').next().unwrap_or(hash);
     let hash = hash.rsplit('/').next().unwrap_or(hash);
     hash.chars().take(12).collect()
-}
-
-/// A downloaded chart checked as a chart, and repackaged when values files
-/// or build metadata change it (Flux's remote builder).
-fn repackage(
-    data: Vec<u8>,
-    mut result: Build,
-    values_files: &[String],
-    ignore_missing: bool,
-    requires_packaging: bool,
-) -> Result<Build, BuildError> {
-    let load = |reason: Reason, context: &str| {
-        let context = context.to_string();
-        move |source| BuildError::new(reason, Cause::Load { context, source })
-    };
-    if !requires_packaging {
-        ferry_helm::chart::load::load_archive(&data)
-            .map_err(load(Reason::Pull, "failed to load chart metadata from written chart"))?;
-        result.package = Some(data);
-        return Ok(result);
-    }
-    let mut chart = ferry_helm::chart::load::load_archive(&data)
-        .map_err(load(Reason::Package, "failed to load downloaded chart"))?;
-    chart.metadata.version = result.version.clone();
-    let (merged, used) = build::merge_chart_values(&chart, values_files, ignore_missing)?;
-    if build::overwrite_default_values(&mut chart, merged)? {
-        result.values_files = used;
-    }
-    result.package = Some(build::package(&chart)?);
-    result.packaged = true;
-    Ok(result)
 }
 
 #[cfg(test)]
