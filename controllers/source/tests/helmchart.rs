@@ -405,3 +405,47 @@ async fn charts_are_packaged_from_git_per_version_or_per_revision() {
     wait_condition(&api, "nowhere", "FetchFailed", "True", "InvalidChartReference").await;
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_go_to_other_hosts_only_with_pass_credentials() {
+    let ns = TestNamespace::new("helmchart-pass").await.unwrap();
+    install_crd(ns.client()).await;
+    let controller = start_controller(ns.client(), ns.name()).await;
+    // The index on one server lists a chart hosted on another, behind the
+    // same credentials.
+    let auth = ChartRepoOptions { basic_auth: Some(("flux".into(), "s3cret".into())), ..Default::default() };
+    let index_host = ChartRepo::start(auth.clone()).await.unwrap();
+    let chart_host = ChartRepo::start(auth).await.unwrap();
+    add_app(&chart_host, "1.0.0");
+    let index = format!(
+        "apiVersion: v1\nentries:\n  app:\n  - apiVersion: v2\n    name: app\n    version: 1.0.0\n    urls:\n    - {}app-1.0.0.tgz\ngenerated: \"2024-01-01T00:00:00Z\"\n",
+        chart_host.url()
+    );
+    index_host.write_file("index.yaml", index.as_bytes()).unwrap();
+    apply_secret(&ns, "auth", serde_json::json!({"username": "flux", "password": "s3cret"})).await;
+    let repos = ns.api::<HelmRepository>();
+    apply(&ns, "HelmRepository", "charts", serde_json::json!({"url": index_host.url(), "secretRef": {"name": "auth"}}))
+        .await;
+    ferry_testenv::wait_for_condition(&repos, "charts", "Ready", "True", WAIT).await.unwrap();
+
+    // Without passCredentials the other host gets none, and refuses.
+    let api = ns.api::<HelmChart>();
+    let source = serde_json::json!({"kind": "HelmRepository", "name": "charts"});
+    apply(&ns, "HelmChart", "app", serde_json::json!({"chart": "app", "sourceRef": source})).await;
+    wait_condition(&api, "app", "FetchFailed", "True", "AuthenticationFailed").await;
+    assert!(chart_host.requests().iter().all(|r| !r.authorized && r.status == 401));
+
+    // With it, they go along, and the chart is pulled.
+    apply(
+        &ns,
+        "HelmRepository",
+        "charts",
+        serde_json::json!({"url": index_host.url(), "secretRef": {"name": "auth"}, "passCredentials": true}),
+    )
+    .await;
+    request_reconcile(&api, "app", "pass").await;
+    let ready = wait_condition(&api, "app", "Ready", "True", "ChartPullSucceeded").await;
+    assert_eq!(revision_of(&ready).as_deref(), Some("1.0.0"));
+    assert!(chart_host.requests().iter().any(|r| r.authorized && r.status == 200));
+    controller.stop().await;
+}
