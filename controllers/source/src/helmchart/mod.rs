@@ -184,7 +184,8 @@ impl HelmChartReconciler {
     /// `MetadataPatchError`, `ChartVerificationError`, with `SourceVerified`
     /// False for the last), removing the other; removes both on success;
     /// sets `ArtifactOutdated` (`NewChart`) when the build differs from the
-    /// stored artifact; removes `SourceVerified` before it looks again.
+    /// stored artifact, with `Reconciling` (`building artifact: ...`)
+    /// written at once as progress; removes `SourceVerified` before it looks again.
     pub async fn reconcile_source(
         &self,
         ctx: &Context,
@@ -204,6 +205,8 @@ impl HelmChartReconciler {
                     if status.artifact.is_some() {
                         status.mark_true(cond::ARTIFACT_OUTDATED, NEW_CHART_REASON, &build.summary(), generation);
                     }
+                    let message = format!("building artifact: {}", build.summary());
+                    status.mark_true(cond::RECONCILING, cond::PROGRESSING, &message, generation);
                     ctx.report_progress(chart, status).await;
                 }
             }
