@@ -1,7 +1,7 @@
 //! Ferry's source-controller: reconciles GitRepository objects into
-//! tarballs and HelmRepository indexes into stored indexes, serves them to
-//! the other controllers, with Flux's flags, conditions, events and
-//! artifact format.
+//! tarballs, HelmRepository indexes into stored indexes and HelmCharts into
+//! packaged charts, serves them to the other controllers, with Flux's
+//! flags, conditions, events and artifact format.
 // Library users (the all-in-one binary, the twin tests, other controllers'
 // tests) read these items' docs: every public item says what it is for.
 #![deny(missing_docs)]
