@@ -1,7 +1,7 @@
 //! Ferry's source-controller: reconciles GitRepository objects into
-//! tarballs and HelmRepository indexes into stored indexes, serves them to
-//! the other controllers, with Flux's flags, conditions, events and
-//! artifact format.
+//! tarballs, HelmRepository indexes into stored indexes and HelmCharts into
+//! packaged charts, serves them to the other controllers, with Flux's
+//! flags, conditions, events and artifact format.
 // Library users (the all-in-one binary, the twin tests, other controllers'
 // tests) read these items' docs: every public item says what it is for.
 #![deny(missing_docs)]
@@ -12,6 +12,7 @@ pub mod helmrepository;
 pub mod unsupported;
 
 pub use gitrepository::GitOptions;
+pub use helmchart::HelmChartOptions;
 pub use helmrepository::HelmOptions;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use ferry_sdk::module::{BoxError, Module, Setup};
 use ferry_sdk::reconcile::{Controller, Manager, Runtime};
 use ferry_storage::{DigestAlgorithm, Storage};
 use gitrepository::GitRepositoryReconciler;
+use helmchart::HelmChartReconciler;
 use helmrepository::HelmRepositoryReconciler;
 
 /// The controller's name: event source, field manager, leader lease prefix.
@@ -65,11 +67,11 @@ pub struct SourceFlags {
     /// The max allowed size in bytes of a Helm repository index.
     #[arg(long = "helm-index-max-size", default_value_t = 50 << 20)]
     pub helm_index_max_size: i64,
-    /// The max allowed size in bytes of a Helm chart (accepted for Flux's manifests: Ferry does
-    /// not reconcile HelmCharts yet).
+    /// The max allowed size in bytes of a Helm chart.
     #[arg(long = "helm-chart-max-size", default_value_t = 10 << 20)]
     pub helm_chart_max_size: i64,
-    /// The max allowed size in bytes of a file in a Helm chart (accepted, see `--helm-chart-max-size`).
+    /// The max allowed size in bytes of a file in a Helm chart (accepted; Ferry's chart loader
+    /// applies Helm's own per-file limit).
     #[arg(long = "helm-chart-file-max-size", default_value_t = 5 << 20)]
     pub helm_chart_file_max_size: i64,
     /// The maximum size of the Helm index cache (accepted; Ferry keeps no index cache).
@@ -90,6 +92,8 @@ pub struct Options {
     pub git: GitOptions,
     /// HelmRepository's.
     pub helm: HelmOptions,
+    /// HelmChart's.
+    pub chart: HelmChartOptions,
 }
 
 impl SourceFlags {
@@ -104,6 +108,10 @@ impl SourceFlags {
             helm: HelmOptions {
                 // A negative size admits nothing, as Go's comparison with it does.
                 index_max_size: u64::try_from(self.helm_index_max_size).unwrap_or(0),
+            },
+            chart: HelmChartOptions {
+                chart_max_size: u64::try_from(self.helm_chart_max_size).unwrap_or(0),
+                requeue_dependency: runtime.requeue_dependency,
             },
         }
     }
@@ -200,12 +208,40 @@ pub fn helm_repository_watches(
     })
 }
 
+/// The watches of the HelmChart controller: the HelmRepositories and
+/// GitRepositories its charts come from (a new index or revision rebuilds
+/// the charts that use it at once).
+pub fn helm_chart_watches(controller: Controller<HelmChartReconciler>) -> Controller<HelmChartReconciler> {
+    use ferry_api_source::{GitRepository, HelmChart, HelmChartSourceKind, HelmRepository};
+    use kube::runtime::reflector::ObjectRef;
+    fn source_of<S>(chart: &HelmChart, kind: HelmChartSourceKind) -> Vec<ObjectRef<S>>
+    where
+        S: kube::Resource<DynamicType = ()>,
+    {
+        let source = &chart.spec.source_ref;
+        if source.kind != kind {
+            return Vec::new();
+        }
+        let namespace = kube::ResourceExt::namespace(chart).unwrap_or_default();
+        vec![ObjectRef::new(&source.name).within(&namespace)]
+    }
+    controller
+        .watch_sources(
+            |chart: &HelmChart| source_of::<HelmRepository>(chart, HelmChartSourceKind::HelmRepository),
+            |repo: &HelmRepository| repo.status.as_ref()?.artifact.as_ref().map(|a| a.revision.clone()),
+        )
+        .watch_sources(
+            |chart: &HelmChart| source_of::<GitRepository>(chart, HelmChartSourceKind::GitRepository),
+            |repo: &GitRepository| repo.status.as_ref()?.artifact.as_ref().map(|a| a.revision.clone()),
+        )
+}
+
 /// source-controller as a module of a binary: its flags (the storage and
 /// source ones) and its kinds. Its own binary and `ferry controllers run`
 /// both run it.
 pub static MODULE: Module = Module {
     name: CONTROLLER_NAME,
-    about: "Reconciles Flux sources (GitRepository, HelmRepository) into artifacts and serves them",
+    about: "Reconciles Flux sources (GitRepository, HelmRepository, HelmChart) into artifacts and serves them",
     flags: module_flags,
     add: module_add,
 };
@@ -232,13 +268,14 @@ pub fn add_kinds<'r>(
     options: Options,
 ) -> anyhow::Result<Manager<'r>> {
     let helm = HelmRepositoryReconciler::new(Arc::new(storage.clone())).with_options(options.helm);
+    let chart = HelmChartReconciler::new(Arc::new(storage.clone())).with_options(options.chart);
     // The kinds the chart installs CRDs for but this version does not
     // reconcile: their objects get a condition saying so.
     Ok(add_git_repository(manager, storage, storage_addr, options.git)?
         .add_with(helm, helm_repository_watches)
+        .add_with(chart, helm_chart_watches)
         .add(unsupported::NotReconciled::<ferry_api_source::OCIRepository>::new(CONTROLLER_NAME))
-        .add(unsupported::NotReconciled::<ferry_api_source::Bucket>::new(CONTROLLER_NAME))
-        .add(unsupported::NotReconciled::<ferry_api_source::HelmChart>::new(CONTROLLER_NAME)))
+        .add(unsupported::NotReconciled::<ferry_api_source::Bucket>::new(CONTROLLER_NAME)))
 }
 
 /// Adds the artifact server (when `storage_addr` is set) and GitRepository

@@ -218,7 +218,7 @@ impl HelmRepositoryReconciler {
             Ok(checked) => checked,
             Err(error) => return Err(fetch_failed(status, error)),
         };
-        let getter = match self.getter(ctx, &namespace, spec, url, timeout).await {
+        let getter = match getter(ctx, &namespace, spec, url, timeout).await {
             Ok(getter) => getter,
             Err(error) => return Err(fetch_failed(status, error)),
         };
@@ -370,42 +370,41 @@ impl HelmRepositoryReconciler {
         }
         Ok(Outcome::ready(OCI_READY_MESSAGE))
     }
+}
 
-    /// The getter the spec and its Secrets describe: TLS from
-    /// `certSecretRef` (else, deprecated, from `secretRef`), basic auth from
-    /// `secretRef`.
-    async fn getter(
-        &self,
-        ctx: &Context,
-        namespace: &str,
-        spec: &HelmRepositorySpec,
-        url: Url,
-        timeout: Duration,
-    ) -> Result<Getter, Error> {
-        let mut tls = None;
-        if let Some(secret) = &spec.cert_secret_ref {
-            let data = read_secret(ctx, namespace, &secret.name, "TLS authentication").await?;
-            tls = auth::tls_from_secret(&format!("{namespace}/{}", secret.name), &data, true).map_err(|source| {
-                Error::InvalidSecret { context: "failed to construct Helm client's TLS config", source }
-            })?;
-        }
-        let mut basic = None;
-        if let Some(secret) = &spec.secret_ref {
-            let data = read_secret(ctx, namespace, &secret.name, "authentication").await?;
-            let name = format!("{namespace}/{}", secret.name);
-            let invalid = |source| Error::InvalidSecret { context: "failed to detect authentication methods", source };
-            basic = auth::basic_from_secret(&name, &data).map_err(invalid)?;
-            if tls.is_none() {
-                tls = auth::tls_from_secret(&name, &data, false).map_err(invalid)?;
-                if tls.is_some() {
-                    tracing::info!(
-                        "warning: specifying TLS authentication data via `.spec.secretRef` is deprecated, please use `.spec.certSecretRef` instead"
-                    );
-                }
+/// The getter the spec and its Secrets describe: TLS from
+/// `certSecretRef` (else, deprecated, from `secretRef`), basic auth from
+/// `secretRef`.
+pub(crate) async fn getter(
+    ctx: &Context,
+    namespace: &str,
+    spec: &HelmRepositorySpec,
+    url: Url,
+    timeout: Duration,
+) -> Result<Getter, Error> {
+    let mut tls = None;
+    if let Some(secret) = &spec.cert_secret_ref {
+        let data = read_secret(ctx, namespace, &secret.name, "TLS authentication").await?;
+        tls = auth::tls_from_secret(&format!("{namespace}/{}", secret.name), &data, true).map_err(|source| {
+            Error::InvalidSecret { context: "failed to construct Helm client's TLS config", source }
+        })?;
+    }
+    let mut basic = None;
+    if let Some(secret) = &spec.secret_ref {
+        let data = read_secret(ctx, namespace, &secret.name, "authentication").await?;
+        let name = format!("{namespace}/{}", secret.name);
+        let invalid = |source| Error::InvalidSecret { context: "failed to detect authentication methods", source };
+        basic = auth::basic_from_secret(&name, &data).map_err(invalid)?;
+        if tls.is_none() {
+            tls = auth::tls_from_secret(&name, &data, false).map_err(invalid)?;
+            if tls.is_some() {
+                tracing::info!(
+                    "warning: specifying TLS authentication data via `.spec.secretRef` is deprecated, please use `.spec.certSecretRef` instead"
+                );
             }
         }
-        Getter::new(url, basic, tls, spec.pass_credentials.unwrap_or(false), timeout).map_err(Error::Client)
     }
+    Getter::new(url, basic, tls, spec.pass_credentials.unwrap_or(false), timeout).map_err(Error::Client)
 }
 
 /// A referenced Secret's data, read by the SDK's one Secret reader.
@@ -419,7 +418,7 @@ async fn read_secret(
 }
 
 /// The URL and timeout of a `type: default` spec that can work.
-fn checked_spec(spec: &HelmRepositorySpec) -> Result<(Url, Duration), Error> {
+pub(crate) fn checked_spec(spec: &HelmRepositorySpec) -> Result<(Url, Duration), Error> {
     let invalid = |message: String, source| Error::InvalidUrl { message, source };
     if spec.url.starts_with("oci://") {
         return Err(invalid("'oci' URL scheme cannot be used with 'default' HelmRepository type".into(), None));
