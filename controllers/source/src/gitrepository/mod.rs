@@ -411,7 +411,7 @@ impl GitRepositoryReconciler {
             content: Content::Dir { dir: checkout.work.path().to_path_buf(), ignore: spec.ignore.clone() },
             revision: checkout.resolved.revision.clone(),
             latest: "latest.tar.gz".into(),
-            event: format!("stored artifact for commit '{}'", short_message(&checkout.commit.message)),
+            event: Some(format!("stored artifact for commit '{}'", short_message(&checkout.commit.message))),
         };
         let published = store::publish(ctx, repo, &self.storage, status, artifact_of, request).await?;
         status.included_artifacts = (!checkout.included.is_empty()).then_some(checkout.included);

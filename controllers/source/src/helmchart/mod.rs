@@ -473,7 +473,8 @@ impl HelmChartReconciler {
             content: Content::File(scratch.path().to_path_buf()),
             revision: build.version.clone(),
             latest: LATEST_LINK.into(),
-            event: summary.clone(),
+            // Flux's HelmChart announces a new artifact as ChartPullSucceeded/ChartPackageSucceeded (below).
+            event: None,
         };
         let published = store::publish(ctx, chart, &self.storage, status, artifact_of, request).await?;
         status.observed_chart_name = Some(build.name.clone());

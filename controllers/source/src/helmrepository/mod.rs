@@ -300,7 +300,7 @@ impl HelmRepositoryReconciler {
             content: Content::File(scratch.path().to_path_buf()),
             revision: fetched.revision.clone(),
             latest: INDEX_LINK.into(),
-            event,
+            event: Some(event),
         };
         store::publish(ctx, repo, &self.storage, status, artifact_of, request).await?;
         let message = stored_message(&fetched.revision);

@@ -56,8 +56,10 @@ pub struct Publish {
     pub revision: String,
     /// The name of the link to the newest artifact (`latest.tar.gz`).
     pub latest: String,
-    /// The `NewArtifact` event message, sent when the digest changed.
-    pub event: String,
+    /// The `NewArtifact` event message, sent when the digest changed;
+    /// `None` for kinds that announce a new artifact under a reason of
+    /// their own, as Flux's HelmChart does (`ChartPullSucceeded`).
+    pub event: Option<String>,
 }
 
 /// What the step stored.
@@ -141,8 +143,8 @@ where
     let message = format!("stored artifact for revision '{}'", request.revision);
     status.mark_true(cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
     status.remove(&[cond::ARTIFACT_OUTDATED, cond::STORAGE_OPERATION_FAILED]);
-    if changed {
-        ctx.event(object, Severity::Info, NEW_ARTIFACT, &request.event, &Default::default()).await;
+    if let Some(event) = request.event.as_deref().filter(|_| changed) {
+        ctx.event(object, Severity::Info, NEW_ARTIFACT, event, &Default::default()).await;
     }
     collect_garbage(ctx, object, storage, path).await;
     Ok(Published { artifact, changed, message })
