@@ -1,5 +1,5 @@
-//! Sprig's regular expressions (Go's RE2 syntax, which Rust's `regex` crate
-//! shares for what charts use).
+//! Sprig's regular expressions: Go's RE2 syntax, translated where Rust's
+//! `regex` crate reads the same text differently ([`from_go`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -33,13 +33,111 @@ fn cached(re: &str) -> Result<Regex, regex::Error> {
     if let Some(r) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(re) {
         return Ok(r.clone());
     }
-    let compiled = Regex::new(re)?;
+    let compiled = Regex::new(&from_go(re))?;
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     if cache.len() >= CACHE_LIMIT {
         cache.clear();
     }
     cache.insert(re.to_string(), compiled.clone());
     Ok(compiled)
+}
+
+/// A Go (RE2) pattern in the syntax of Rust's `regex` crate, which agrees on
+/// almost everything but two things charts use: Go's Perl classes and word
+/// boundaries are ASCII (`\d` is `[0-9]`, `\w` is `[0-9A-Za-z_]`, `\s` is
+/// `[\t\n\f\r ]`) where Rust's are Unicode, and Go reads a `{` that starts no
+/// valid repetition (`{(v[0-9])*[^}]*}}$` in Bitnami's common chart) as a
+/// literal where Rust refuses the pattern.
+pub(crate) fn from_go(re: &str) -> String {
+    let chars: Vec<char> = re.chars().collect();
+    let mut out = String::with_capacity(re.len() + 8);
+    let mut in_class = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            let escaped = chars[i + 1];
+            let (inside, outside) = match escaped {
+                'd' => ("[:digit:]", "[[:digit:]]"),
+                'D' => ("[:^digit:]", "[[:^digit:]]"),
+                'w' => ("[:word:]", "[[:word:]]"),
+                'W' => ("[:^word:]", "[[:^word:]]"),
+                's' => ("\\t\\n\\x0C\\r ", "[\\t\\n\\x0C\\r ]"),
+                'S' if !in_class => ("", "[^\\t\\n\\x0C\\r ]"),
+                'b' if !in_class => ("", "(?-u:\\b)"),
+                'B' if !in_class => ("", "(?-u:\\B)"),
+                _ => ("", ""),
+            };
+            match (in_class, inside, outside) {
+                (true, inside, _) if !inside.is_empty() => out.push_str(inside),
+                (false, _, outside) if !outside.is_empty() => out.push_str(outside),
+                _ => {
+                    out.push(c);
+                    out.push(escaped);
+                }
+            }
+            i += 2;
+            continue;
+        }
+        if in_class {
+            if c == '[' && chars.get(i + 1) == Some(&':') {
+                // A POSIX class, `[:alpha:]`: copied up to its closing `:]`.
+                let end = (i + 2..chars.len().saturating_sub(1)).find(|&j| chars[j] == ':' && chars[j + 1] == ']');
+                if let Some(end) = end {
+                    out.extend(&chars[i..end + 2]);
+                    i = end + 2;
+                    continue;
+                }
+            }
+            if c == ']' {
+                in_class = false;
+            }
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        match c {
+            '[' => {
+                in_class = true;
+                out.push(c);
+                i += 1;
+                // `^` and a leading `]` belong to the class's start.
+                if chars.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if chars.get(i) == Some(&']') {
+                    out.push_str("\\]");
+                    i += 1;
+                }
+                continue;
+            }
+            '{' if !starts_repetition(&chars[i..]) => out.push_str("\\{"),
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether `rest` starts with `{n}`, `{n,}` or `{n,m}`.
+fn starts_repetition(rest: &[char]) -> bool {
+    let mut i = 1;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while rest.get(*i).is_some_and(char::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    if !digits(&mut i) {
+        return false;
+    }
+    if rest.get(i) == Some(&',') {
+        i += 1;
+        digits(&mut i);
+    }
+    rest.get(i) == Some(&'}')
 }
 
 fn compile(re: &str) -> Result<Regex, FuncError> {
