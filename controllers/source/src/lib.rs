@@ -70,8 +70,7 @@ pub struct SourceFlags {
     /// The max allowed size in bytes of a Helm chart.
     #[arg(long = "helm-chart-max-size", default_value_t = 10 << 20)]
     pub helm_chart_max_size: i64,
-    /// The max allowed size in bytes of a file in a Helm chart (accepted; Ferry's chart loader
-    /// applies Helm's own per-file limit).
+    /// The max allowed size in bytes of a file in a Helm chart.
     #[arg(long = "helm-chart-file-max-size", default_value_t = 5 << 20)]
     pub helm_chart_file_max_size: i64,
     /// The maximum size of the Helm index cache (accepted; Ferry keeps no index cache).
@@ -111,6 +110,7 @@ impl SourceFlags {
             },
             chart: HelmChartOptions {
                 chart_max_size: u64::try_from(self.helm_chart_max_size).unwrap_or(0),
+                chart_file_max_size: u64::try_from(self.helm_chart_file_max_size).unwrap_or(0),
                 requeue_dependency: runtime.requeue_dependency,
             },
         }

@@ -62,6 +62,7 @@ pub async fn fetch(
     namespace: &str,
     dependencies: &[Dependency],
     max: u64,
+    max_file: u64,
 ) -> Result<Vec<Chart>, BuildError> {
     let mut repositories: HashMap<String, Repository> = HashMap::new();
     let mut charts = Vec::new();
@@ -95,7 +96,7 @@ pub async fn fetch(
         };
         let chart_url = remote::chart_url(&repository.url, cv).map_err(|e| download(Box::new(e)))?;
         let data = repository.getter.get(&chart_url, "chart", max).await.map_err(|e| download(Box::new(e)))?;
-        let mut chart = ferry_helm::chart::load::load_archive(&data)
+        let mut chart = ferry_helm::chart::load::load_archive_with(&data, max_file)
             .map_err(|source| failed(Cause::DependencyLoad { version: version.clone(), source }))?;
         if !dep.alias.is_empty() {
             chart.metadata.name = dep.alias.clone();

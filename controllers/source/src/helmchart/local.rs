@@ -14,7 +14,7 @@ use ferry_helm::value::Value;
 use super::build::{self, Build, BuildError, Cause, Reason};
 
 /// What the build is asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// `spec.valuesFiles`, relative to the source root.
     pub values_files: Vec<String>,
@@ -27,6 +27,21 @@ pub struct Options {
     pub cached: Option<(String, String)>,
     /// `status.observedValuesFiles`, reported for a cached build.
     pub cached_values_files: Option<Vec<String>>,
+    /// `--helm-chart-file-max-size`: the largest file of a chart, in bytes.
+    pub max_file_size: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            values_files: Vec::new(),
+            ignore_missing_values_files: false,
+            version_metadata: String::new(),
+            cached: None,
+            cached_values_files: None,
+            max_file_size: super::DEFAULT_CHART_FILE_MAX_SIZE,
+        }
+    }
 }
 
 /// `path` inside `root`, never above it: `..` stops at the root, as
@@ -47,8 +62,8 @@ fn io(action: &'static str, path: String) -> impl FnOnce(std::io::Error) -> Caus
 }
 
 /// Loads a chart from a directory or an archive.
-fn load(root: &Path, path: &Path, context: &str) -> Result<Chart, Cause> {
-    ferry_helm::chart::load::load(path)
+fn load(root: &Path, path: &Path, context: &str, max_file_size: u64) -> Result<Chart, Cause> {
+    ferry_helm::chart::load::load_with(path, max_file_size)
         .map_err(|source| Cause::Load { context: format!("{context} '{}'", shown(root, path)), source })
 }
 
@@ -103,7 +118,7 @@ pub fn prepare(root: &Path, chart_path: &str, options: &Options) -> Result<Step,
     let is_dir = metadata.is_dir();
     // Flux loads the metadata alone here; Ferry's loader reads the chart
     // whole, which also checks Chart.yaml.
-    let mut chart = load(root, &path, "failed to load chart from").map_err(reference)?;
+    let mut chart = load(root, &path, "failed to load chart from", options.max_file_size).map_err(reference)?;
     let values_files = build::effective_values_files(&options.values_files).to_vec();
 
     let mut result =
@@ -145,7 +160,7 @@ pub fn prepare(root: &Path, chart_path: &str, options: &Options) -> Result<Step,
     }
     let mut remote = Vec::new();
     if is_dir {
-        let (added, missing) = add_missing_dependencies(root, chart_path, &mut chart)
+        let (added, missing) = add_missing_dependencies(root, chart_path, &mut chart, options.max_file_size)
             .map_err(|cause| BuildError::new(Reason::DependencyBuild, cause))?;
         result.resolved_dependencies = added + missing.len();
         remote = missing;
@@ -225,6 +240,7 @@ fn add_missing_dependencies(
     root: &Path,
     chart_path: &str,
     chart: &mut Chart,
+    max_file_size: u64,
 ) -> Result<(usize, Vec<Dependency>), Cause> {
     let requests = requested(chart);
     if chart.dependencies.len() == requests.len() {
@@ -258,7 +274,7 @@ fn add_missing_dependencies(
         let constraint: ferry_semver::Constraints = dep.version.parse().map_err(|e: ferry_semver::Error| {
             local(Cause::DependencyVersion(format!("invalid version/constraint format '{}': {e}", dep.version)))
         })?;
-        let mut sub = load(root, &path, "failed to load chart from").map_err(local)?;
+        let mut sub = load(root, &path, "failed to load chart from", max_file_size).map_err(local)?;
         let version: ferry_semver::Version = sub
             .metadata
             .version
@@ -287,6 +303,22 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, data).unwrap();
         }
+    }
+
+    #[test]
+    fn files_over_the_file_size_limit_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[
+                ("app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 1.0.0\n"),
+                ("app/values.yaml", &format!("big: {}\n", "x".repeat(200))),
+            ],
+        );
+        assert!(build(dir.path(), "app", &Options::default()).is_ok());
+        let small = Options { max_file_size: 100, ..Options::default() };
+        let error = build(dir.path(), "app", &small).unwrap_err();
+        assert!(error.to_string().contains("larger than the maximum file size 100"), "{error}");
     }
 
     #[test]

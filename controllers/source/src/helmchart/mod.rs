@@ -56,6 +56,9 @@ pub const LATEST_LINK: &str = "latest.tar.gz";
 /// The default `--helm-chart-max-size`.
 pub const DEFAULT_CHART_MAX_SIZE: u64 = 10 << 20;
 
+/// The default `--helm-chart-file-max-size` (Helm's own limit).
+pub const DEFAULT_CHART_FILE_MAX_SIZE: u64 = 5 << 20;
+
 /// The reason of `ArtifactOutdated` when a new chart is built (Flux's).
 pub const NEW_CHART_REASON: &str = "NewChart";
 
@@ -64,13 +67,19 @@ pub const NEW_CHART_REASON: &str = "NewChart";
 pub struct HelmChartOptions {
     /// `--helm-chart-max-size`: the largest chart downloaded, in bytes.
     pub chart_max_size: u64,
+    /// `--helm-chart-file-max-size`: the largest file in a chart, in bytes.
+    pub chart_file_max_size: u64,
     /// `--requeue-dependency`: how long to wait for a source's artifact.
     pub requeue_dependency: Duration,
 }
 
 impl Default for HelmChartOptions {
     fn default() -> Self {
-        Self { chart_max_size: DEFAULT_CHART_MAX_SIZE, requeue_dependency: crate::gitrepository::REQUEUE_DEPENDENCY }
+        Self {
+            chart_max_size: DEFAULT_CHART_MAX_SIZE,
+            chart_file_max_size: DEFAULT_CHART_FILE_MAX_SIZE,
+            requeue_dependency: crate::gitrepository::REQUEUE_DEPENDENCY,
+        }
     }
 }
 
@@ -357,8 +366,9 @@ impl HelmChartReconciler {
             }
         };
         let ignore_missing = chart.spec.ignore_missing_values_files.unwrap_or(false);
+        let max_file = self.options.chart_file_max_size;
         let task = tokio::task::spawn_blocking(move || {
-            pulled::finish(data, result, &values_files, ignore_missing, requires_packaging)
+            pulled::finish(data, result, &values_files, ignore_missing, requires_packaging, max_file)
         });
         Ok(task.await.map_err(|source| Error::Task { source })??)
     }
@@ -402,6 +412,7 @@ impl HelmChartReconciler {
             version_metadata: metadata,
             cached: self.cached(chart, status),
             cached_values_files: status.observed_values_files.clone(),
+            max_file_size: self.options.chart_file_max_size,
         };
         let path = chart.spec.chart.clone();
         let task = tokio::task::spawn_blocking(move || {
@@ -414,7 +425,14 @@ impl HelmChartReconciler {
             local::Step::Package(prepared) => prepared,
         };
         let namespace = chart.namespace().unwrap_or_default();
-        let remote = dependency::fetch(ctx, &namespace, &prepared.remote, self.options.chart_max_size).await?;
+        let remote = dependency::fetch(
+            ctx,
+            &namespace,
+            &prepared.remote,
+            self.options.chart_max_size,
+            self.options.chart_file_max_size,
+        )
+        .await?;
         let task = tokio::task::spawn_blocking(move || local::finish(*prepared, remote));
         Ok(task.await.map_err(|source| Error::Task { source })??)
     }

@@ -12,18 +12,19 @@ pub fn finish(
     values_files: &[String],
     ignore_missing: bool,
     requires_packaging: bool,
+    max_file: u64,
 ) -> Result<Build, BuildError> {
     let load = |reason: Reason, context: &str| {
         let context = context.to_string();
         move |source| BuildError::new(reason, Cause::Load { context, source })
     };
     if !requires_packaging {
-        ferry_helm::chart::load::load_archive(&data)
+        ferry_helm::chart::load::load_archive_with(&data, max_file)
             .map_err(load(Reason::Pull, "failed to load chart metadata from written chart"))?;
         result.package = Some(data);
         return Ok(result);
     }
-    let mut chart = ferry_helm::chart::load::load_archive(&data)
+    let mut chart = ferry_helm::chart::load::load_archive_with(&data, max_file)
         .map_err(load(Reason::Package, "failed to load downloaded chart"))?;
     chart.metadata.version = result.version.clone();
     let (merged, used) = build::merge_chart_values(&chart, values_files, ignore_missing)?;

@@ -91,24 +91,40 @@ type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Loads a chart from a directory or an archive file.
 pub fn load(path: &Path) -> Result<Chart> {
+    load_with(path, MAX_FILE_SIZE)
+}
+
+/// [`load`], with at most `max_file_size` bytes in any one file of the chart
+/// (source-controller's `--helm-chart-file-max-size`; Helm's default is 5 MiB).
+pub fn load_with(path: &Path, max_file_size: u64) -> Result<Chart> {
     let meta = std::fs::metadata(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
     if meta.is_dir() {
-        load_dir(path)
+        load_files(read_dir_files_with(path, max_file_size)?)
     } else {
         let data = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         archive::ensure_archive(&path.display().to_string(), &data)?;
-        load_archive(&data)
+        load_archive_with(&data, max_file_size)
     }
 }
 
 /// Loads a chart archive held in memory.
 pub fn load_archive(data: &[u8]) -> Result<Chart> {
-    load_files(archive::read_archive(data, Limits::default())?)
+    load_archive_with(data, MAX_FILE_SIZE)
+}
+
+/// [`load_archive`], with at most `max_file_size` bytes in any one file.
+pub fn load_archive_with(data: &[u8], max_file_size: u64) -> Result<Chart> {
+    load_files(archive::read_archive(data, Limits { max_file_size, ..Limits::default() })?)
 }
 
 /// Reads a chart directory's files as Helm does: `.helmignore` plus the default rule, symlinks
 /// followed, entries in lexical order per directory, byte order marks dropped.
 pub fn read_dir_files(dir: &Path) -> Result<Vec<File>> {
+    read_dir_files_with(dir, MAX_FILE_SIZE)
+}
+
+/// [`read_dir_files`], with at most `max_file_size` bytes in any one file.
+pub fn read_dir_files_with(dir: &Path, max_file_size: u64) -> Result<Vec<File>> {
     let mut rules = match std::fs::read_to_string(dir.join(".helmignore")) {
         Ok(text) => Rules::parse(&text)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Rules::default(),
@@ -116,7 +132,7 @@ pub fn read_dir_files(dir: &Path) -> Result<Vec<File>> {
     };
     rules.add_defaults();
     let mut files = Vec::new();
-    walk(dir, "", &rules, &mut files, 0)?;
+    walk(dir, "", &Walk { rules: &rules, max_file_size }, &mut files, 0)?;
     Ok(files)
 }
 
@@ -125,10 +141,17 @@ pub fn load_dir(dir: &Path) -> Result<Chart> {
     load_files(read_dir_files(dir)?)
 }
 
+/// Helm's limit on one file of a chart.
 const MAX_FILE_SIZE: u64 = 5 << 20;
 const MAX_DEPTH: usize = 64;
 
-fn walk(dir: &Path, prefix: &str, rules: &Rules, files: &mut Vec<File>, depth: usize) -> Result<()> {
+/// What a directory walk keeps to.
+struct Walk<'a> {
+    rules: &'a Rules,
+    max_file_size: u64,
+}
+
+fn walk(dir: &Path, prefix: &str, opts: &Walk<'_>, files: &mut Vec<File>, depth: usize) -> Result<()> {
     let io = |p: &Path| {
         let p = p.display().to_string();
         move |source| Error::Io { path: p, source }
@@ -149,20 +172,20 @@ fn walk(dir: &Path, prefix: &str, rules: &Rules, files: &mut Vec<File>, depth: u
         // Symlinks are followed, as Helm's sympath.Walk does.
         let meta = std::fs::metadata(&path).map_err(io(&path))?;
         if meta.is_dir() {
-            if rules.ignore(&rel, true) {
+            if opts.rules.ignore(&rel, true) {
                 continue;
             }
-            walk(&path, &rel, rules, files, depth + 1)?;
+            walk(&path, &rel, opts, files, depth + 1)?;
             continue;
         }
-        if rules.ignore(&rel, false) {
+        if opts.rules.ignore(&rel, false) {
             continue;
         }
         if !meta.is_file() {
             return Err(Error::Irregular(path.display().to_string()));
         }
-        if meta.len() > MAX_FILE_SIZE {
-            return Err(Error::FileTooLarge { name, limit: MAX_FILE_SIZE });
+        if meta.len() > opts.max_file_size {
+            return Err(Error::FileTooLarge { name, limit: opts.max_file_size });
         }
         let data = std::fs::read(&path).map_err(io(&path))?;
         let data = match data.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
