@@ -164,22 +164,12 @@ impl HelmChartReconciler {
     ///
     /// Conditions: removes `ArtifactInStorage` when there is no artifact.
     pub fn reconcile_storage(&self, _chart: &HelmChart, status: &mut HelmChartStatus) {
-        let stored = status.artifact.as_ref().and_then(|a| ArtifactPath::parse(&a.path).ok());
-        match stored.filter(|path| self.storage.exists(path)) {
-            Some(path) => {
-                if let Some(artifact) = &mut status.artifact {
-                    artifact.url = self.storage.url(&path);
-                }
-                if let Ok(link) = path.sibling(LATEST_LINK) {
-                    status.url = Some(self.storage.url(&link));
-                }
-            }
-            None => {
-                status.artifact = None;
-                status.url = None;
-                status.remove(&[cond::ARTIFACT_IN_STORAGE]);
-            }
-        }
+        let recorded = store::Recorded::<HelmChartStatus> {
+            artifact: |s| &mut s.artifact,
+            url: |s| &mut s.url,
+            latest: LATEST_LINK,
+        };
+        store::verify_stored(&self.storage, status, &recorded);
     }
 
     /// Source: reads the source and its artifact, then pulls or builds the

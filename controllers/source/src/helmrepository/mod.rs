@@ -176,22 +176,12 @@ impl HelmRepositoryReconciler {
     ///
     /// Conditions: removes `ArtifactInStorage` when there is no artifact.
     pub fn reconcile_storage(&self, _repo: &HelmRepository, status: &mut HelmRepositoryStatus) {
-        let stored = status.artifact.as_ref().and_then(|a| ArtifactPath::parse(&a.path).ok());
-        match stored.filter(|path| self.storage.exists(path)) {
-            Some(path) => {
-                if let Some(artifact) = &mut status.artifact {
-                    artifact.url = self.storage.url(&path);
-                }
-                if let Ok(link) = path.sibling(INDEX_LINK) {
-                    status.url = Some(self.storage.url(&link));
-                }
-            }
-            None => {
-                status.artifact = None;
-                status.url = None;
-                status.remove(&[cond::ARTIFACT_IN_STORAGE]);
-            }
-        }
+        let recorded = store::Recorded::<HelmRepositoryStatus> {
+            artifact: |s| &mut s.artifact,
+            url: |s| &mut s.url,
+            latest: INDEX_LINK,
+        };
+        store::verify_stored(&self.storage, status, &recorded);
     }
 
     /// Source: checks the spec, reads the Secrets, downloads the index and,

@@ -86,6 +86,44 @@ pub struct Error {
     pub source: ferry_storage::Error,
 }
 
+/// Where a kind records its artifact and the URL of its `latest` link
+/// (`status.artifact`, `status.url`).
+pub struct Recorded<S> {
+    /// `status.artifact`.
+    pub artifact: fn(&mut S) -> &mut Option<Artifact>,
+    /// `status.url`, the URL of the link to the newest artifact.
+    pub url: fn(&mut S) -> &mut Option<String>,
+    /// The link's file name (`latest.tar.gz`, `index.yaml`).
+    pub latest: &'static str,
+}
+
+/// The storage step of a kind that publishes a `latest` link: whether the
+/// recorded artifact's file is still in `storage`. When it is, its URL and
+/// the link's are refreshed to this storage's address (the advertised
+/// address may have changed since); when it is gone, both are forgotten and
+/// `ArtifactInStorage` removed, so that the kind stores it again even if
+/// its source did not change.
+pub fn verify_stored<S: ReconcileStatus>(storage: &Storage, status: &mut S, recorded: &Recorded<S>) -> bool {
+    let stored = (recorded.artifact)(status).as_ref().and_then(|a| ArtifactPath::parse(&a.path).ok());
+    match stored.filter(|path| storage.exists(path)) {
+        Some(path) => {
+            if let Some(artifact) = (recorded.artifact)(status) {
+                artifact.url = storage.url(&path);
+            }
+            if let Ok(link) = path.sibling(recorded.latest) {
+                *(recorded.url)(status) = Some(storage.url(&link));
+            }
+            true
+        }
+        None => {
+            *(recorded.artifact)(status) = None;
+            *(recorded.url)(status) = None;
+            status.remove(&[cond::ARTIFACT_IN_STORAGE]);
+            false
+        }
+    }
+}
+
 /// Stores `request.content` at `request.path` in `storage` and records it on
 /// `status` (its artifact through `artifact_of`), as the module docs say.
 pub async fn publish<K, S>(
