@@ -20,6 +20,7 @@ pub mod helmrepo;
 pub mod keys;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod sshd;
 pub mod stall;
 pub mod tls;
