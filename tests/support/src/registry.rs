@@ -63,11 +63,7 @@ impl Registry {
             let tls = crate::tls::ServerTls::generate(&["127.0.0.1", "localhost"])?;
             std::fs::write(path("tls.crt"), &tls.cert_pem)?;
             std::fs::write(path("tls.key"), &tls.key_pem)?;
-            config.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                path("tls.crt"),
-                path("tls.key")
-            ));
+            config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", path("tls.crt"), path("tls.key")));
             ca_pem = Some(tls.ca_pem);
         }
         if let Some((user, password)) = &options.basic_auth {

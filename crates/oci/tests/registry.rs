@@ -1,0 +1,76 @@
+//! The client against a real registry (distribution 2.8): push and pull a
+//! Flux artifact, list tags, basic auth, TLS with the registry's CA.
+
+use bytes::Bytes;
+use ferry_oci::flux::{self, Metadata};
+use ferry_oci::{Client, ClientOptions, Credentials, Repository};
+use ferry_testenv::registry::{Registry, RegistryOptions};
+
+fn client(registry: &Registry, path: &str, options: ClientOptions) -> Client {
+    Client::new(Repository::parse(&format!("{}/{path}", registry.host())).unwrap(), options).unwrap()
+}
+
+#[tokio::test]
+async fn a_flux_artifact_round_trips_over_plain_http() {
+    let registry = Registry::start(RegistryOptions::default()).await.unwrap();
+    let client = client(&registry, "org/app", ClientOptions::default());
+    let metadata = Metadata { source: "https://example.com/app".into(), revision: "v1".into(), created: String::new() };
+    let layer = Bytes::from_static(b"not really a tarball");
+    let digest = flux::push(&client, "v1.0.0", layer.clone(), &metadata).await.unwrap();
+    flux::push(&client, "v1.1.0", layer.clone(), &metadata).await.unwrap();
+
+    let pulled = client.manifest("v1.0.0").await.unwrap();
+    assert_eq!(pulled.digest, digest);
+    assert_eq!(Metadata::of(&pulled.manifest), metadata);
+    assert_eq!(pulled.manifest.layers[0].media_type, flux::CONTENT_MEDIA_TYPE);
+    assert_eq!(client.blob(&pulled.manifest.layers[0].digest, 1 << 20).await.unwrap(), layer.to_vec());
+    assert_eq!(client.manifest(&digest).await.unwrap().digest, digest);
+
+    let mut tags = client.tags().await.unwrap();
+    tags.sort();
+    assert_eq!(tags, ["v1.0.0", "v1.1.0"]);
+    let missing = client.manifest("v9").await.unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+    let too_small = client.blob(&pulled.manifest.layers[0].digest, 4).await.unwrap_err();
+    assert!(matches!(too_small, ferry_oci::Error::TooLarge { .. }), "{too_small}");
+}
+
+#[tokio::test]
+async fn basic_auth_over_tls_with_the_registry_ca() {
+    let registry = Registry::start(RegistryOptions { basic_auth: Some(("flux".into(), "s3cret".into())), tls: true })
+        .await
+        .unwrap();
+    let ca = reqwest::Certificate::from_pem(registry.ca_pem().unwrap().as_bytes()).unwrap();
+    let good = ClientOptions {
+        credentials: Some(Credentials { username: "flux".into(), password: "s3cret".into() }),
+        roots: vec![ca.clone()],
+        ..Default::default()
+    };
+    let client = client(&registry, "app", good);
+    let metadata = Metadata { source: "s".into(), revision: "r".into(), created: "2026-01-01T00:00:00Z".into() };
+    let digest = flux::push(&client, "latest", Bytes::from_static(b"content"), &metadata).await.unwrap();
+    assert_eq!(client.manifest("latest").await.unwrap().digest, digest);
+
+    let wrong = ClientOptions {
+        credentials: Some(Credentials { username: "flux".into(), password: "wrong".into() }),
+        roots: vec![ca.clone()],
+        ..Default::default()
+    };
+    let error = client_for(&registry, wrong).manifest("latest").await.unwrap_err();
+    assert!(error.is_unauthorized(), "{error}");
+    let anonymous = ClientOptions { roots: vec![ca], ..Default::default() };
+    let error = client_for(&registry, anonymous).manifest("latest").await.unwrap_err();
+    assert!(error.is_unauthorized(), "{error}");
+
+    // Without the CA the certificate is not trusted, and plain HTTP gets no answer from a TLS port.
+    let untrusted = ClientOptions {
+        credentials: Some(Credentials { username: "flux".into(), password: "s3cret".into() }),
+        ..Default::default()
+    };
+    let error = client_for(&registry, untrusted).manifest("latest").await.unwrap_err();
+    assert!(matches!(error, ferry_oci::Error::Request { .. }), "{error}");
+}
+
+fn client_for(registry: &Registry, options: ClientOptions) -> Client {
+    client(registry, "app", options)
+}
