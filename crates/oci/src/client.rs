@@ -22,6 +22,9 @@ pub struct ClientOptions {
     /// Fall back to plain HTTP when HTTPS fails (Flux's `insecure`); loopback
     /// and private addresses always may, as in go-containerregistry.
     pub insecure: bool,
+    /// Accept any server certificate (Flux's `insecure` without a
+    /// `certSecretRef`, kept for tools like crane; nowhere else).
+    pub skip_tls_verify: bool,
     /// The timeout of each request.
     pub timeout: Duration,
     /// The `User-Agent`.
@@ -35,6 +38,7 @@ impl Default for ClientOptions {
             roots: Vec::new(),
             identity: None,
             insecure: false,
+            skip_tls_verify: false,
             timeout: Duration::from_secs(60),
             user_agent: concat!("ferry-oci/", env!("CARGO_PKG_VERSION")).into(),
         }
@@ -81,6 +85,9 @@ impl Client {
         let mut builder = reqwest::Client::builder().timeout(options.timeout).user_agent(options.user_agent);
         if !options.roots.is_empty() {
             builder = builder.tls_certs_merge(options.roots);
+        }
+        if options.skip_tls_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
         }
         if let Some(identity) = options.identity {
             builder = builder.identity(identity);
