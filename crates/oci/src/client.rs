@@ -277,8 +277,12 @@ impl Client {
         // The first failure (HTTPS's) says most about why none worked.
         let mut first = None;
         for scheme in schemes {
-            let base = Url::parse(&format!("{scheme}://{}/", self.repository.registry))
-                .map_err(|e| Error::InvalidReference { reference: self.repository.name(), reason: invalid_host(e) })?;
+            let base = Url::parse(&format!("{scheme}://{}/", self.repository.registry)).map_err(|e| {
+                Error::InvalidReference {
+                    reference: self.repository.name(),
+                    reason: format!("invalid registry host: {e}"),
+                }
+            })?;
             let ping = base.join("v2/").unwrap_or_else(|_| base.clone());
             match self.http.get(ping.clone()).send().await {
                 Ok(response) if !matches!(response.status(), StatusCode::OK | StatusCode::UNAUTHORIZED) => {
@@ -306,7 +310,7 @@ impl Client {
         }
         Err(first.unwrap_or_else(|| Error::InvalidReference {
             reference: self.repository.name(),
-            reason: "no scheme to reach the registry",
+            reason: "no scheme to reach the registry".into(),
         }))
     }
 
@@ -449,10 +453,6 @@ fn next_link(headers: &header::HeaderMap) -> Option<String> {
         }),
         Err(_) => Some(target.to_string()),
     }
-}
-
-fn invalid_host(_: url::ParseError) -> &'static str {
-    "invalid registry host"
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ pub enum Error {
         /// The text given.
         reference: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// The HTTP client could not be built (a bad certificate, say).
     #[error("failed to build the HTTP client: {source}")]

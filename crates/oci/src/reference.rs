@@ -14,15 +14,21 @@ pub struct Repository {
 impl Repository {
     /// Parses `oci://host/path` (Flux's `spec.url`; no tag or digest).
     pub fn from_url(url: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidReference { reference: url.to_string(), reason };
-        let rest =
-            url.strip_prefix("oci://").ok_or_else(|| invalid("URL must be in format 'oci://<domain>/<org>/<repo>'"))?;
-        Self::parse(rest).map_err(|_| invalid("URL must be in format 'oci://<domain>/<org>/<repo>'"))
+        const FORMAT: &str = "URL must be in format 'oci://<domain>/<org>/<repo>'";
+        let invalid = |reason: String| Error::InvalidReference { reference: url.to_string(), reason };
+        let rest = url.strip_prefix("oci://").ok_or_else(|| invalid(FORMAT.into()))?;
+        // Flux's check: a tag belongs in `spec.ref`.
+        if let Some((_, path)) = rest.split_once('/')
+            && let Some((_, tag)) = path.split_once(':')
+        {
+            return Err(invalid(format!("URL must not contain a tag; remove ':{tag}'")));
+        }
+        Self::parse(rest).map_err(|_| invalid(FORMAT.into()))
     }
 
     /// Parses `host/path`.
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidReference { reference: text.to_string(), reason };
+        let invalid = |reason: &str| Error::InvalidReference { reference: text.to_string(), reason: reason.into() };
         let (registry, path) = text.split_once('/').ok_or_else(|| invalid("no repository path after the host"))?;
         if registry.is_empty() || path.is_empty() {
             return Err(invalid("empty host or repository path"));
