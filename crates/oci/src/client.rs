@@ -319,10 +319,11 @@ impl Client {
     /// again when `refresh`, or for another scope).
     async fn authorization(&self, scope: &str, refresh: bool) -> Result<Option<String>> {
         let mut session = self.session.lock().await;
-        if !refresh && let Some((value, for_scope)) = &session.authorization {
-            if for_scope == scope {
-                return Ok(Some(value.clone()));
-            }
+        if !refresh
+            && let Some((value, for_scope)) = &session.authorization
+            && for_scope == scope
+        {
+            return Ok(Some(value.clone()));
         }
         let value = match session.challenge.clone() {
             None => None,
