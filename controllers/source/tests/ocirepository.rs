@@ -194,7 +194,7 @@ async fn credentials_tls_and_refused_features_have_flux_reasons() {
     let ns = TestNamespace::new("ocirepo-auth").await.unwrap();
     install_crd(ns.client()).await;
     let controller = start_controller(ns.client(), ns.name()).await;
-    let options = RegistryOptions { basic_auth: Some(("flux".into(), "s3cret".into())), tls: true };
+    let options = RegistryOptions { basic_auth: Some(("flux".into(), "s3cret".into())), tls: true, token_auth: false };
     let registry = Registry::start(options).await.unwrap();
     let digest = push(&registry, Some(("flux", "s3cret")), "v1.0.0", FILES).await;
     let url = format!("oci://{}/org/app", registry.host());

@@ -76,8 +76,13 @@ async fn pushes_are_reproducible_and_pull_back_the_same_files() {
 
 #[tokio::test]
 async fn flux_pulls_what_ferry_pushed_and_ferry_pulls_what_flux_pushed() {
-    let registry =
-        Registry::start(RegistryOptions { basic_auth: Some(("flux".into(), "pw".into())), tls: false }).await.unwrap();
+    let registry = Registry::start(RegistryOptions {
+        basic_auth: Some(("flux".into(), "pw".into())),
+        tls: false,
+        token_auth: false,
+    })
+    .await
+    .unwrap();
     let src = tempfile::tempdir().unwrap();
     content(src.path());
     let ferry_url = format!("oci://{}/by-ferry:v1", registry.host());

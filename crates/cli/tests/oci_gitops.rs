@@ -38,8 +38,13 @@ fn push(registry: &Registry, namespace: &str, tag: &str, value: &str) {
 async fn a_kustomization_applies_what_ferry_push_artifact_pushed() {
     let ns = TestNamespace::new("ferry-oci-gitops").await.unwrap();
     ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
-    let registry =
-        Registry::start(RegistryOptions { basic_auth: Some(("flux".into(), "pw".into())), tls: false }).await.unwrap();
+    let registry = Registry::start(RegistryOptions {
+        basic_auth: Some(("flux".into(), "pw".into())),
+        tls: false,
+        token_auth: false,
+    })
+    .await
+    .unwrap();
     push(&registry, ns.name(), "1.0.0", "one");
 
     let storage = tempfile::tempdir().unwrap();

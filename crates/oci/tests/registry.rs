@@ -1,5 +1,6 @@
 //! The client against a real registry (distribution 2.8): push and pull a
-//! Flux artifact, list tags, basic auth, TLS with the registry's CA.
+//! Flux artifact, list tags, basic auth, bearer tokens from a token
+//! service the registry trusts, TLS with the registry's CA.
 
 use bytes::Bytes;
 use ferry_oci::flux::{self, Metadata};
@@ -37,9 +38,13 @@ async fn a_flux_artifact_round_trips_over_plain_http() {
 
 #[tokio::test]
 async fn basic_auth_over_tls_with_the_registry_ca() {
-    let registry = Registry::start(RegistryOptions { basic_auth: Some(("flux".into(), "s3cret".into())), tls: true })
-        .await
-        .unwrap();
+    let registry = Registry::start(RegistryOptions {
+        basic_auth: Some(("flux".into(), "s3cret".into())),
+        tls: true,
+        token_auth: false,
+    })
+    .await
+    .unwrap();
     let ca = reqwest::Certificate::from_pem(registry.ca_pem().unwrap().as_bytes()).unwrap();
     let good = ClientOptions {
         credentials: Some(Credentials { username: "flux".into(), password: "s3cret".into() }),
@@ -73,4 +78,29 @@ async fn basic_auth_over_tls_with_the_registry_ca() {
 
 fn client_for(registry: &Registry, options: ClientOptions) -> Client {
     client(registry, "app", options)
+}
+
+#[tokio::test]
+async fn bearer_tokens_come_from_the_token_service_the_registry_names() {
+    let options = RegistryOptions { basic_auth: Some(("flux".into(), "t0ken".into())), tls: false, token_auth: true };
+    let registry = Registry::start(options).await.unwrap();
+    let good = ClientOptions {
+        credentials: Some(Credentials { username: "flux".into(), password: "t0ken".into() }),
+        ..Default::default()
+    };
+    let client = client(&registry, "org/app", good);
+    let metadata = Metadata::default();
+    let digest = flux::push(&client, "v1", Bytes::from_static(b"layer"), &metadata)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", registry.log()));
+    assert_eq!(client.manifest("v1").await.unwrap().digest, digest);
+    assert_eq!(client.tags().await.unwrap(), ["v1"]);
+    assert!(registry.tokens_granted() >= 2, "a push token and a pull token");
+
+    let wrong = ClientOptions {
+        credentials: Some(Credentials { username: "flux".into(), password: "nope".into() }),
+        ..Default::default()
+    };
+    let error = client(&registry, "org/app", wrong).manifest("v1").await.unwrap_err();
+    assert!(error.is_unauthorized(), "{error}");
 }

@@ -24,6 +24,7 @@ pub mod registry;
 pub mod sshd;
 pub mod stall;
 pub mod tls;
+pub mod token;
 
 use std::fmt::Debug;
 use std::path::PathBuf;

@@ -1,12 +1,13 @@
 //! A real OCI registry for tests: Debian's `docker-registry` (CNCF
 //! distribution 2.8) on a loopback port, with its storage and config in a
 //! temporary directory, optionally behind htpasswd basic auth (bcrypt, made
-//! by Sprig's `htpasswd` as Helm charts make it) and TLS from a fresh CA.
+//! by Sprig's `htpasswd` as Helm charts make it) or bearer tokens from a
+//! token service ([`crate::token`]), and TLS from a fresh CA.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! use ferry_testenv::registry::{Registry, RegistryOptions};
-//! let registry = Registry::start(RegistryOptions { basic_auth: Some(("u".into(), "p".into())), tls: true }).await?;
+//! let registry = Registry::start(RegistryOptions { basic_auth: Some(("u".into(), "p".into())), tls: true, token_auth: false }).await?;
 //! let host = registry.host(); // 127.0.0.1:PORT
 //! let ca = registry.ca_pem(); // Some(PEM) with `tls`
 //! # let _ = (host, ca); Ok(()) }
@@ -32,6 +33,10 @@ pub struct RegistryOptions {
     /// Serve HTTPS with a certificate for `127.0.0.1` and `localhost` signed
     /// by a fresh CA ([`Registry::ca_pem`]).
     pub tls: bool,
+    /// Require bearer tokens from a token service ([`crate::token`]) that
+    /// grants them for `basic_auth`'s user name and password (which then
+    /// do not guard the registry itself).
+    pub token_auth: bool,
 }
 
 /// A registry process, stopped when dropped.
@@ -40,6 +45,7 @@ pub struct Registry {
     port: u16,
     dir: tempfile::TempDir,
     ca_pem: Option<String>,
+    token: Option<crate::token::TokenService>,
 }
 
 impl Registry {
@@ -66,7 +72,20 @@ impl Registry {
             config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", path("tls.crt"), path("tls.key")));
             ca_pem = Some(tls.ca_pem);
         }
-        if let Some((user, password)) = &options.basic_auth {
+        let mut token = None;
+        if options.token_auth {
+            let (user, password) = options.basic_auth.clone().unwrap_or_default();
+            let service = crate::token::TokenService::start(user, password).await?;
+            std::fs::write(path("token.crt"), service.certificate_pem())?;
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                service.realm(),
+                crate::token::SERVICE,
+                crate::token::ISSUER,
+                path("token.crt"),
+            ));
+            token = Some(service);
+        } else if let Some((user, password)) = &options.basic_auth {
             std::fs::write(path("htpasswd"), format!("{}\n", htpasswd(user, password)?))?;
             config.push_str(&format!("auth:\n  htpasswd:\n    realm: ferry-test\n    path: {}\n", path("htpasswd")));
         }
@@ -80,7 +99,7 @@ impl Registry {
             .stderr(log)
             .spawn()
             .context("starting docker-registry")?;
-        let mut registry = Self { child, port, dir, ca_pem };
+        let mut registry = Self { child, port, dir, ca_pem, token };
         registry.wait_until_listening().await?;
         Ok(registry)
     }
@@ -114,6 +133,11 @@ impl Registry {
     /// The PEM of the CA that signed the HTTPS certificate, with `tls`.
     pub fn ca_pem(&self) -> Option<&str> {
         self.ca_pem.as_deref()
+    }
+
+    /// The tokens the token service granted so far (with `token_auth`).
+    pub fn tokens_granted(&self) -> usize {
+        self.token.as_ref().map_or(0, crate::token::TokenService::granted)
     }
 
     /// What the registry logged so far (for failure messages).
