@@ -101,6 +101,6 @@ async fn bearer_tokens_come_from_the_token_service_the_registry_names() {
         credentials: Some(Credentials { username: "flux".into(), password: "nope".into() }),
         ..Default::default()
     };
-    let error = client(&registry, "org/app", wrong).manifest("v1").await.unwrap_err();
+    let error = self::client(&registry, "org/app", wrong).manifest("v1").await.unwrap_err();
     assert!(error.is_unauthorized(), "{error}");
 }
