@@ -228,6 +228,21 @@ async fn credentials_tls_and_refused_features_have_flux_reasons() {
     apply(&repos, "basic", basic).await;
     wait_until(&repos, "basic", "Ready", "True", "Succeeded", |_| true).await;
 
+    // A registry that wants bearer tokens: the credentials go to its token service.
+    let token_options =
+        RegistryOptions { basic_auth: Some(("flux".into(), "s3cret".into())), tls: false, token_auth: true };
+    let tokens = Registry::start(token_options).await.unwrap();
+    let token_digest = push(&tokens, Some(("flux", "s3cret")), "v2.0.0", FILES).await;
+    let token_url = format!("oci://{}/org/app", tokens.host());
+    apply(
+        &repos,
+        "token",
+        serde_json::json!({"url": token_url, "ref": {"semver": "2.x"}, "secretRef": {"name": "basic"}}),
+    )
+    .await;
+    let token = wait_until(&repos, "token", "Ready", "True", "Succeeded", |_| true).await;
+    assert_eq!(revision(&token), format!("v2.0.0@{token_digest}"));
+
     // Without the CA the registry's certificate is not trusted.
     let mut untrusted = spec.clone();
     untrusted.as_object_mut().unwrap().remove("certSecretRef");
