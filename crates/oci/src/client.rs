@@ -54,6 +54,30 @@ pub struct Pulled {
     pub digest: String,
 }
 
+/// An image index, as far as choosing a platform needs it.
+#[derive(serde::Deserialize)]
+struct Index {
+    #[serde(default)]
+    manifests: Vec<IndexEntry>,
+}
+
+/// One manifest of an index.
+#[derive(serde::Deserialize)]
+struct IndexEntry {
+    digest: String,
+    #[serde(default)]
+    platform: Option<Platform>,
+}
+
+/// The platform of an index entry.
+#[derive(serde::Deserialize)]
+struct Platform {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+}
+
 /// What the client learnt from the registry's `/v2/` endpoint.
 #[derive(Debug, Clone, Default)]
 struct Session {
@@ -131,8 +155,39 @@ impl Client {
         }
     }
 
-    /// The manifest that `reference` (a tag or a digest) names.
+    /// The image manifest that `reference` (a tag or a digest) names, with
+    /// the digest of what the reference names: for an index (a
+    /// multi-platform image) that is the index's digest, and the manifest
+    /// is its `linux/amd64` one (else its first), as go-containerregistry's
+    /// `remote.Image` picks with its default platform.
     pub async fn manifest(&self, reference: &str) -> Result<Pulled> {
+        let (kind, body, digest) = self.raw_manifest(reference).await?;
+        if kind.as_deref() != Some(media_type::OCI_INDEX) && kind.as_deref() != Some(media_type::DOCKER_LIST) {
+            let manifest: Manifest = serde_json::from_slice(&body).map_err(|source| Error::Manifest { source })?;
+            return Ok(Pulled { manifest, digest });
+        }
+        let index: Index = serde_json::from_slice(&body).map_err(|source| Error::Manifest { source })?;
+        let is_default =
+            |m: &&IndexEntry| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == "amd64");
+        let child = index
+            .manifests
+            .iter()
+            .find(is_default)
+            .or(index.manifests.first())
+            .ok_or_else(|| Error::UnsupportedManifest(format!("{} without manifests", kind.unwrap_or_default())))?;
+        let (child_kind, child_body, _) = self.raw_manifest(&child.digest).await?;
+        if child_kind.as_deref() == Some(media_type::OCI_INDEX)
+            || child_kind.as_deref() == Some(media_type::DOCKER_LIST)
+        {
+            return Err(Error::UnsupportedManifest(format!("nested index {}", child.digest)));
+        }
+        let manifest: Manifest = serde_json::from_slice(&child_body).map_err(|source| Error::Manifest { source })?;
+        Ok(Pulled { manifest, digest })
+    }
+
+    /// A manifest's media type (from its body, else its `Content-Type`),
+    /// bytes and digest, checked against `reference` when that is a digest.
+    async fn raw_manifest(&self, reference: &str) -> Result<(Option<String>, Vec<u8>, String)> {
         let path = format!("/v2/{}/manifests/{reference}", self.repository.path);
         let response = self.send(Method::GET, &path, "pull", |r| r.header(header::ACCEPT, ACCEPT)).await?;
         let url = response.url().to_string();
@@ -146,12 +201,13 @@ impl Client {
         if reference.starts_with("sha256:") && reference != digest {
             return Err(Error::DigestMismatch { url, expected: reference.into(), actual: digest });
         }
-        let manifest: Manifest = serde_json::from_slice(&body).map_err(|source| Error::Manifest { source })?;
-        let kind = manifest.media_type.clone().or(content_type).unwrap_or_else(|| media_type::OCI_MANIFEST.into());
-        if kind == media_type::OCI_INDEX || kind == media_type::DOCKER_LIST {
-            return Err(Error::UnsupportedManifest(kind));
+        #[derive(serde::Deserialize)]
+        struct Kind {
+            #[serde(default, rename = "mediaType")]
+            media_type: Option<String>,
         }
-        Ok(Pulled { manifest, digest })
+        let kind: Kind = serde_json::from_slice(&body).map_err(|source| Error::Manifest { source })?;
+        Ok((kind.media_type.or(content_type), body, digest))
     }
 
     /// The blob `digest`, checked against its digest, refused beyond `max`

@@ -104,3 +104,32 @@ async fn bearer_tokens_come_from_the_token_service_the_registry_names() {
     let error = self::client(&registry, "org/app", wrong).manifest("v1").await.unwrap_err();
     assert!(error.is_unauthorized(), "{error}");
 }
+
+#[tokio::test]
+async fn an_index_resolves_to_its_linux_amd64_manifest_under_the_index_digest() {
+    let registry = Registry::start(RegistryOptions::default()).await.unwrap();
+    let client = client(&registry, "multi", ClientOptions::default());
+    let arm = Metadata { revision: "arm".into(), ..Default::default() };
+    let amd = Metadata { revision: "amd".into(), ..Default::default() };
+    let arm_digest = flux::push(&client, "arm", Bytes::from_static(b"arm layer"), &arm).await.unwrap();
+    let amd_digest = flux::push(&client, "amd", Bytes::from_static(b"amd layer"), &amd).await.unwrap();
+    let size = |tag: &str| {
+        let client = &client;
+        let tag = tag.to_string();
+        async move { serde_json::to_vec(&client.manifest(&tag).await.unwrap().manifest).unwrap().len() }
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": ferry_oci::media_type::OCI_INDEX,
+        "manifests": [
+            {"mediaType": ferry_oci::media_type::OCI_MANIFEST, "digest": arm_digest, "size": size("arm").await,
+             "platform": {"architecture": "arm64", "os": "linux"}},
+            {"mediaType": ferry_oci::media_type::OCI_MANIFEST, "digest": amd_digest, "size": size("amd").await,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+        ],
+    });
+    let bytes = Bytes::from(serde_json::to_vec(&index).unwrap());
+    let index_digest = client.push_manifest("multi", bytes, ferry_oci::media_type::OCI_INDEX).await.unwrap();
+    let pulled = client.manifest("multi").await.unwrap();
+    assert_eq!(pulled.digest, index_digest);
+    assert_eq!(Metadata::of(&pulled.manifest).revision, "amd");
+}
