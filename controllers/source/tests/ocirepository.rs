@@ -284,3 +284,52 @@ async fn credentials_tls_and_refused_features_have_flux_reasons() {
     controller.stop().await;
     ns.delete(WAIT).await.unwrap();
 }
+
+/// The `flux` CLI from `$FERRY_FLUX` (set by `cargo xtask test`).
+fn flux() -> std::process::Command {
+    let path = std::env::var_os("FERRY_FLUX")
+        .expect("FERRY_FLUX is not set: run `cargo xtask test`, or export FERRY_FLUX=$(cargo xtask tools flux)");
+    let mut command = std::process::Command::new(path);
+    command.env("KUBECONFIG", ferry_testenv::kubeconfig_path().unwrap());
+    command
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_flux_push_artifact_pushed_is_reconciled_and_flux_get_sources_oci_reads_it() {
+    let ns = TestNamespace::new("ocirepo-flux").await.unwrap();
+    install_crd(ns.client()).await;
+    let controller = start_controller(ns.client(), ns.name()).await;
+    let registry = Registry::start(RegistryOptions::default()).await.unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("deploy")).unwrap();
+    std::fs::write(src.path().join("deploy/cm.yaml"), FILES[0].1).unwrap();
+    let url = format!("oci://{}/flux/app", registry.host());
+    let out = flux()
+        .args(["push", "artifact", &format!("{url}:v3.0.0"), "--path", src.path().to_str().unwrap()])
+        .args(["--source=https://github.com/org/app", "--revision=main@sha1:feed", "--insecure-registry"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let repos = ns.api::<OCIRepository>();
+    apply(&repos, "app", serde_json::json!({"url": url, "ref": {"semver": ">=3.0.0"}})).await;
+    let ready = wait_until(&repos, "app", "Ready", "True", "Succeeded", |_| true).await;
+    let artifact = ready.status.unwrap().artifact.unwrap();
+    assert!(artifact.revision.starts_with("v3.0.0@sha256:"), "{}", artifact.revision);
+    assert_eq!(artifact.metadata.unwrap()[flux::REVISION_ANNOTATION], "main@sha1:feed");
+    assert_eq!(
+        artifact_contents(&artifact.url, &artifact.digest).await,
+        [("deploy/cm.yaml".into(), FILES[0].1.into())]
+    );
+
+    let out = flux().args(["get", "sources", "oci", "-n", ns.name()]).output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row = listing.lines().find(|l| l.starts_with("app")).unwrap_or_else(|| panic!("{listing}"));
+    // The CLI shortens digests to 8 hex digits.
+    let short = &artifact.revision[.."v3.0.0@sha256:".len() + 8];
+    assert!(row.contains(short) && row.contains("True"), "{listing}");
+
+    controller.stop().await;
+    ns.delete(WAIT).await.unwrap();
+}
