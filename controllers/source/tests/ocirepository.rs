@@ -243,6 +243,27 @@ async fn credentials_tls_and_refused_features_have_flux_reasons() {
     let token = wait_until(&repos, "token", "Ready", "True", "Succeeded", |_| true).await;
     assert_eq!(revision(&token), format!("v2.0.0@{token_digest}"));
 
+    // The image pull secrets of a ServiceAccount.
+    let account = serde_json::json!({
+        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "puller"},
+        "imagePullSecrets": [{"name": "basic"}, {"name": "creds"}],
+    });
+    let accounts = ns.api::<k8s_openapi::api::core::v1::ServiceAccount>();
+    accounts.patch("puller", &PatchParams::apply("ferry-tests"), &Patch::Apply(account)).await.unwrap();
+    let mut pulled_by_account = spec.clone();
+    pulled_by_account.as_object_mut().unwrap().remove("secretRef");
+    pulled_by_account["serviceAccountName"] = "puller".into();
+    apply(&repos, "account", pulled_by_account.clone()).await;
+    wait_until(&repos, "account", "Ready", "True", "Succeeded", |_| true).await;
+    pulled_by_account["serviceAccountName"] = "nobody".into();
+    apply(&repos, "no-account", pulled_by_account).await;
+    let missing = wait_until(&repos, "no-account", "Ready", "False", "AuthenticationFailed", |_| true).await;
+    let (_, _, message) = condition(&missing, "FetchFailed").unwrap();
+    assert!(
+        message.starts_with(&format!("failed to get credential: failed to get service account '{}/nobody'", ns.name())),
+        "{message}"
+    );
+
     // Without the CA the registry's certificate is not trusted.
     let mut untrusted = spec.clone();
     untrusted.as_object_mut().unwrap().remove("certSecretRef");

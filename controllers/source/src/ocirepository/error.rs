@@ -33,12 +33,14 @@ pub enum Error {
         /// `spec.provider`.
         provider: &'static str,
     },
-    /// `spec.serviceAccountName` was set; Ferry does not read image pull
-    /// secrets from ServiceAccounts yet.
-    #[error(
-        "failed to get credential from service account '{0}': image pull secrets of service accounts are not supported by Ferry; use secretRef"
-    )]
-    ServiceAccount(String),
+    /// The ServiceAccount of `spec.serviceAccountName` could not be read.
+    #[error("failed to get credential: failed to get service account '{name}': {source}")]
+    ServiceAccount {
+        /// `<namespace>/<name>`.
+        name: String,
+        /// The API error.
+        source: kube::Error,
+    },
     /// `spec.proxySecretRef` was set; Ferry does not proxy OCI pulls yet.
     #[error("failed to configure proxy from secret '{0}': proxies are not supported for OCIRepository by Ferry")]
     Proxy(String),
@@ -187,7 +189,7 @@ impl ReconcileError for Error {
             Self::InvalidUrl { .. } => cond::URL_INVALID,
             Self::InvalidTimeout { .. } => crate::gitrepository::INVALID_TIMEOUT,
             Self::Provider { .. }
-            | Self::ServiceAccount(_)
+            | Self::ServiceAccount { .. }
             | Self::Proxy(_)
             | Self::Secret { .. }
             | Self::DockerConfig { .. }
@@ -213,7 +215,6 @@ impl ReconcileError for Error {
             Self::InvalidUrl { .. }
             | Self::InvalidTimeout { .. }
             | Self::Provider { .. }
-            | Self::ServiceAccount(_)
             | Self::Proxy(_)
             | Self::InvalidFilter { .. }
             | Self::InvalidSemver { .. }

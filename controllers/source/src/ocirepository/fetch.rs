@@ -29,7 +29,7 @@ pub struct Resolved {
 
 impl Remote {
     /// The client `spec` and its Secrets describe. Providers other than
-    /// `generic`, ServiceAccounts and proxies are refused.
+    /// `generic` and proxies are refused.
     pub async fn new(ctx: &Context, namespace: &str, spec: &OCIRepositorySpec) -> Result<Self, Error> {
         let url = spec.url.clone();
         let timeout = match &spec.timeout {
@@ -43,9 +43,6 @@ impl Remote {
             OCIProvider::Aws => return Err(Error::Provider { provider: "aws" }),
             OCIProvider::Azure => return Err(Error::Provider { provider: "azure" }),
             OCIProvider::Gcp => return Err(Error::Provider { provider: "gcp" }),
-        }
-        if let Some(account) = spec.service_account_name.as_ref().filter(|a| !a.is_empty()) {
-            return Err(Error::ServiceAccount(account.clone()));
         }
         if let Some(proxy) = &spec.proxy_secret_ref {
             return Err(Error::Proxy(proxy.name.clone()));
@@ -66,6 +63,11 @@ impl Remote {
                     .map_err(|source| Error::InvalidSecret { url: url.clone(), source })?
                     .map(|basic| Credentials { username: basic.username, password: basic.password }),
             };
+        }
+        if options.credentials.is_none()
+            && let Some(account) = spec.service_account_name.as_ref().filter(|a| !a.is_empty())
+        {
+            options.credentials = pull_secret_credentials(ctx, namespace, account, &repository.registry).await?;
         }
         match &spec.cert_secret_ref {
             Some(secret) => {
@@ -197,6 +199,34 @@ impl Remote {
         };
         Ok((scratch, content, resolved.manifest.annotations.clone().unwrap_or_default()))
     }
+}
+
+/// The credentials for `registry` in the image pull secrets of the
+/// ServiceAccount `account` (the first that has an entry for it), as
+/// Flux's keychain of pull secrets finds them.
+async fn pull_secret_credentials(
+    ctx: &Context,
+    namespace: &str,
+    account: &str,
+    registry: &str,
+) -> Result<Option<Credentials>, Error> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(ctx.client().clone(), namespace);
+    let found = accounts
+        .get(account)
+        .await
+        .map_err(|source| Error::ServiceAccount { name: format!("{namespace}/{account}"), source })?;
+    for secret in found.image_pull_secrets.iter().flatten() {
+        let data = read_secret(ctx, namespace, &secret.name, "image pull").await?;
+        let Some(config) = data.get(".dockerconfigjson") else { continue };
+        let name = format!("{namespace}/{}", secret.name);
+        if let Some(credentials) = Credentials::from_docker_config(config, registry)
+            .map_err(|source| Error::DockerConfig { secret: name, source })?
+        {
+            return Ok(Some(credentials));
+        }
+    }
+    Ok(None)
 }
 
 /// A referenced Secret's data, read by the SDK's one Secret reader.
