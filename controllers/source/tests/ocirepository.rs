@@ -264,6 +264,24 @@ async fn credentials_tls_and_refused_features_have_flux_reasons() {
         "{message}"
     );
 
+    // Through a proxy with basic auth, from `proxySecretRef`.
+    let proxy = ferry_testenv::proxy::ForwardProxy::start(Some(("px".into(), "py".into()))).await.unwrap();
+    apply_secret(&ns, "proxy", serde_json::json!({"address": proxy.url(), "username": "px", "password": "py"})).await;
+    let mut proxied = spec.clone();
+    proxied["proxySecretRef"] = serde_json::json!({"name": "proxy"});
+    apply(&repos, "proxied", proxied).await;
+    wait_until(&repos, "proxied", "Ready", "True", "Succeeded", |_| true).await;
+    assert!(proxy.relayed() > 0, "nothing went through the proxy");
+    apply_secret(&ns, "no-address", serde_json::json!({"username": "px"})).await;
+    let mut no_address = spec.clone();
+    no_address["proxySecretRef"] = serde_json::json!({"name": "no-address"});
+    apply(&repos, "no-address", no_address).await;
+    let failed = wait_until(&repos, "no-address", "Ready", "False", "AuthenticationFailed", |_| true).await;
+    assert_eq!(
+        condition(&failed, "FetchFailed").unwrap().2,
+        "failed to get proxy address: invalid proxy secret: 'address' is required"
+    );
+
     // Without the CA the registry's certificate is not trusted.
     let mut untrusted = spec.clone();
     untrusted.as_object_mut().unwrap().remove("certSecretRef");

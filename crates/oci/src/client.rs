@@ -25,6 +25,8 @@ pub struct ClientOptions {
     /// Accept any server certificate (Flux's `insecure` without a
     /// `certSecretRef`, kept for tools like crane; nowhere else).
     pub skip_tls_verify: bool,
+    /// A proxy for every request, `http://[user:password@]host:port`.
+    pub proxy: Option<String>,
     /// The timeout of each request.
     pub timeout: Duration,
     /// The `User-Agent`.
@@ -39,6 +41,7 @@ impl Default for ClientOptions {
             identity: None,
             insecure: false,
             skip_tls_verify: false,
+            proxy: None,
             timeout: Duration::from_secs(60),
             user_agent: concat!("ferry-oci/", env!("CARGO_PKG_VERSION")).into(),
         }
@@ -109,6 +112,9 @@ impl Client {
         let mut builder = reqwest::Client::builder().timeout(options.timeout).user_agent(options.user_agent);
         if !options.roots.is_empty() {
             builder = builder.tls_certs_merge(options.roots);
+        }
+        if let Some(proxy) = &options.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(proxy).map_err(|source| Error::Client { source })?);
         }
         if options.skip_tls_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);

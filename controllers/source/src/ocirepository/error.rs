@@ -41,9 +41,12 @@ pub enum Error {
         /// The API error.
         source: kube::Error,
     },
-    /// `spec.proxySecretRef` was set; Ferry does not proxy OCI pulls yet.
-    #[error("failed to configure proxy from secret '{0}': proxies are not supported for OCIRepository by Ferry")]
-    Proxy(String),
+    /// The `proxySecretRef` Secret has no usable address.
+    #[error("failed to get proxy address: {source}")]
+    Proxy {
+        /// What is wrong.
+        source: crate::gitrepository::auth::Error,
+    },
     /// A referenced Secret does not exist or could not be read.
     #[error("failed to get {what} secret '{}': {source}", source.secret())]
     Secret {
@@ -190,7 +193,7 @@ impl ReconcileError for Error {
             Self::InvalidTimeout { .. } => crate::gitrepository::INVALID_TIMEOUT,
             Self::Provider { .. }
             | Self::ServiceAccount { .. }
-            | Self::Proxy(_)
+            | Self::Proxy { .. }
             | Self::Secret { .. }
             | Self::DockerConfig { .. }
             | Self::InvalidSecret { .. }
@@ -215,7 +218,6 @@ impl ReconcileError for Error {
             Self::InvalidUrl { .. }
             | Self::InvalidTimeout { .. }
             | Self::Provider { .. }
-            | Self::Proxy(_)
             | Self::InvalidFilter { .. }
             | Self::InvalidSemver { .. }
             | Self::Verification { .. } => ErrorClass::Stalled,

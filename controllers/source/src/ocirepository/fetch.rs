@@ -29,7 +29,7 @@ pub struct Resolved {
 
 impl Remote {
     /// The client `spec` and its Secrets describe. Providers other than
-    /// `generic` and proxies are refused.
+    /// `generic` are refused.
     pub async fn new(ctx: &Context, namespace: &str, spec: &OCIRepositorySpec) -> Result<Self, Error> {
         let url = spec.url.clone();
         let timeout = match &spec.timeout {
@@ -44,15 +44,17 @@ impl Remote {
             OCIProvider::Azure => return Err(Error::Provider { provider: "azure" }),
             OCIProvider::Gcp => return Err(Error::Provider { provider: "gcp" }),
         }
-        if let Some(proxy) = &spec.proxy_secret_ref {
-            return Err(Error::Proxy(proxy.name.clone()));
-        }
         let mut options = ClientOptions {
             insecure: spec.insecure.unwrap_or(false),
             timeout,
             user_agent: concat!("ferry-source-controller/", env!("CARGO_PKG_VERSION")).into(),
             ..Default::default()
         };
+        if let Some(secret) = &spec.proxy_secret_ref {
+            let data = read_secret(ctx, namespace, &secret.name, "proxy").await?;
+            options.proxy =
+                Some(crate::gitrepository::auth::proxy_from_secret(&data).map_err(|source| Error::Proxy { source })?);
+        }
         if let Some(secret) = &spec.secret_ref {
             let data = read_secret(ctx, namespace, &secret.name, "authentication").await?;
             let name = format!("{namespace}/{}", secret.name);
