@@ -6,11 +6,13 @@
 //! to Secrets and flags.
 //!
 //! [`flux`] holds Flux's artifact format (`flux push artifact`'s media
-//! types and annotations).
+//! types and annotations); [`cosign`] verifies cosign signatures with
+//! public keys.
 #![deny(missing_docs)]
 
 mod auth;
 mod client;
+pub mod cosign;
 mod error;
 pub mod flux;
 mod manifest;

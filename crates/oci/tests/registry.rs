@@ -133,3 +133,30 @@ async fn an_index_resolves_to_its_linux_amd64_manifest_under_the_index_digest() 
     assert_eq!(pulled.digest, index_digest);
     assert_eq!(Metadata::of(&pulled.manifest).revision, "amd");
 }
+
+#[tokio::test]
+async fn cosign_signatures_verify_with_the_signing_key_only() {
+    use ferry_oci::cosign::{self, PublicKey};
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+    let registry = Registry::start(RegistryOptions::default()).await.unwrap();
+    let client = client(&registry, "signed", ClientOptions::default());
+    let digest = flux::push(&client, "v1", Bytes::from_static(b"layer"), &Metadata::default()).await.unwrap();
+    assert!(!cosign::verify(&client, &digest, &[]).await.unwrap(), "no signature yet");
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let other = rcgen::KeyPair::generate().unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let signer = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der(), &rng).unwrap();
+    let payload = cosign::payload(&format!("{}/signed", registry.host()), &digest);
+    let signature = signer.sign(&rng, &payload).unwrap();
+    cosign::push_signature(&client, &digest, payload, signature.as_ref()).await.unwrap();
+
+    let public = PublicKey::from_pem(key.public_key_pem().as_bytes()).unwrap();
+    let wrong = PublicKey::from_pem(other.public_key_pem().as_bytes()).unwrap();
+    assert!(cosign::verify(&client, &digest, std::slice::from_ref(&public)).await.unwrap());
+    assert!(!cosign::verify(&client, &digest, &[wrong]).await.unwrap());
+    // A signature names one digest: another image is not covered by it.
+    let second = flux::push(&client, "v2", Bytes::from_static(b"other"), &Metadata::default()).await.unwrap();
+    assert!(!cosign::verify(&client, &second, &[public]).await.unwrap());
+    assert!(PublicKey::from_pem(b"not a key").is_err());
+}
