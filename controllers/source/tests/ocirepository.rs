@@ -190,7 +190,7 @@ async fn a_pushed_artifact_is_pulled_by_tag_semver_and_digest() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn credentials_tls_and_refused_features_have_flux_reasons() {
+async fn credentials_proxies_tls_and_signatures_have_flux_reasons() {
     let ns = TestNamespace::new("ocirepo-auth").await.unwrap();
     install_crd(ns.client()).await;
     let controller = start_controller(ns.client(), ns.name()).await;
@@ -308,6 +308,48 @@ async fn credentials_tls_and_refused_features_have_flux_reasons() {
             .2
             .starts_with("failed to verify the signature using provider 'cosign keyless': "),
     );
+
+    // A cosign signature made here, verified with the public key of a Secret.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let signer = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &key.serialize_der(),
+        &rng,
+    )
+    .unwrap();
+    let payload = ferry_oci::cosign::payload(&format!("{}/org/app", registry.host()), &digest);
+    let signature = signer.sign(&rng, &payload).unwrap();
+    let options = ClientOptions {
+        credentials: Some(Credentials { username: "flux".into(), password: "s3cret".into() }),
+        roots: vec![reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()],
+        ..Default::default()
+    };
+    let client = Client::new(Repository::parse(&format!("{}/org/app", registry.host())).unwrap(), options).unwrap();
+    ferry_oci::cosign::push_signature(&client, &digest, payload, signature.as_ref()).await.unwrap();
+    apply_secret(&ns, "cosign", serde_json::json!({"cosign.pub": key.public_key_pem()})).await;
+    let mut signed = spec.clone();
+    signed["verify"] = serde_json::json!({"provider": "cosign", "secretRef": {"name": "cosign"}});
+    apply(&repos, "signed", signed.clone()).await;
+    let verified = wait_until(&repos, "signed", "SourceVerified", "True", "Succeeded", |_| true).await;
+    assert_eq!(
+        condition(&verified, "SourceVerified").unwrap().2,
+        format!("verified signature of revision v1.0.0@{digest}")
+    );
+    assert_eq!(condition(&verified, "Ready").unwrap().0, "True");
+    let other = rcgen::KeyPair::generate().unwrap();
+    apply_secret(&ns, "other-key", serde_json::json!({"cosign.pub": other.public_key_pem()})).await;
+    signed["verify"]["secretRef"]["name"] = "other-key".into();
+    apply(&repos, "wrong-key", signed).await;
+    let unverified = wait_until(&repos, "wrong-key", "SourceVerified", "False", "VerificationError", |_| true).await;
+    assert_eq!(
+        condition(&unverified, "SourceVerified").unwrap().2,
+        format!(
+            "failed to verify the signature using provider 'cosign': no matching signatures were found for '{}/org/app:v1.0.0'",
+            registry.host()
+        )
+    );
+    assert!(unverified.status.unwrap().artifact.is_none(), "an unverified artifact is not stored");
 
     // Deleting an object removes its artifacts.
     let artifact = ready.status.unwrap().artifact.unwrap();

@@ -122,14 +122,14 @@ pub enum Error {
         /// The client's error.
         source: ferry_oci::Error,
     },
-    /// The signature was to be verified; Ferry does not verify OCI
-    /// artifacts yet.
-    #[error(
-        "failed to verify the signature using provider '{provider}': signature verification of OCI artifacts is not supported by Ferry"
-    )]
+    /// The signature could not be verified, or verification of this kind
+    /// is not supported.
+    #[error("failed to verify the signature using provider '{provider}': {source}")]
     Verification {
         /// `spec.verify.provider` (with ` keyless` when no Secret).
         provider: String,
+        /// Why.
+        source: VerifyError,
     },
     /// The artifact has no layers, or none of the selected media type.
     #[error("{0}")]
@@ -171,6 +171,43 @@ pub enum Error {
         /// The cause.
         source: ferry_storage::Error,
     },
+}
+
+/// Why a signature was not verified.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Keyless cosign or notation: they need a transparency log, Fulcio or
+    /// a trust policy Ferry does not implement.
+    #[error("{0} verification is not supported by Ferry: verify with cosign public keys in a secretRef")]
+    NotSupported(&'static str),
+    /// The verification Secret could not be read.
+    #[error("{source}")]
+    Secret {
+        /// The reader's error.
+        source: ferry_sdk::secret::Error,
+    },
+    /// A `.pub` key of the Secret is unusable.
+    #[error("key '{key}' in secret '{secret}': {source}")]
+    Key {
+        /// `<namespace>/<name>`.
+        secret: String,
+        /// The Secret's key.
+        key: String,
+        /// What is wrong.
+        source: ferry_oci::cosign::KeyError,
+    },
+    /// The Secret has no `.pub` key.
+    #[error("no public keys found in secret '{0}'")]
+    NoKeys(String),
+    /// The signatures could not be read from the registry.
+    #[error("{source}")]
+    Registry {
+        /// The client's error.
+        source: ferry_oci::Error,
+    },
+    /// No signature verifies with the keys.
+    #[error("no matching signatures were found for '{0}'")]
+    NoMatch(String),
 }
 
 impl Error {
@@ -220,7 +257,7 @@ impl ReconcileError for Error {
             | Self::Provider { .. }
             | Self::InvalidFilter { .. }
             | Self::InvalidSemver { .. }
-            | Self::Verification { .. } => ErrorClass::Stalled,
+            | Self::Verification { source: VerifyError::NotSupported(_), .. } => ErrorClass::Stalled,
             _ => ErrorClass::Transient,
         }
     }

@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ferry_api_source::{LayerOperation, OCIProvider, OCIRepositoryRef, OCIRepositorySpec};
+use ferry_api_source::{
+    LayerOperation, OCIProvider, OCIRepositoryRef, OCIRepositorySpec, OciRepositoryVerification, VerificationProvider,
+};
 use ferry_oci::{Client, ClientOptions, Credentials, Repository};
 use ferry_sdk::reconcile::Context;
 
-use super::{DEFAULT_TIMEOUT, Error, MAX_LAYER_SIZE};
+use super::{DEFAULT_TIMEOUT, Error, MAX_LAYER_SIZE, VerifyError};
 use crate::helmrepository::auth;
 
 /// The registry client of one OCIRepository.
@@ -145,6 +147,49 @@ impl Remote {
             }
         }
         best.map(|(_, tag)| tag.clone()).ok_or_else(|| Error::NoSemverMatch { url, semver: semver.to_string() })
+    }
+
+    /// Verifies the cosign signature of the resolved digest with the `.pub`
+    /// keys of `verify.secretRef`, offline, as Flux verifies with keys.
+    /// Keyless cosign and notation are refused.
+    pub async fn verify(
+        &self,
+        ctx: &Context,
+        namespace: &str,
+        verify: &OciRepositoryVerification,
+        resolved: &Resolved,
+    ) -> Result<(), Error> {
+        let (provider, secret) = match (verify.provider, &verify.secret_ref) {
+            (VerificationProvider::Cosign, Some(secret)) => ("cosign".to_string(), secret),
+            (VerificationProvider::Cosign, None) => {
+                let source = VerifyError::NotSupported("keyless cosign");
+                return Err(Error::Verification { provider: "cosign keyless".into(), source });
+            }
+            (VerificationProvider::Notation, _) => {
+                let source = VerifyError::NotSupported("notation");
+                return Err(Error::Verification { provider: "notation".into(), source });
+            }
+        };
+        let failed = |source| Error::Verification { provider: provider.clone(), source };
+        let data = ferry_sdk::secret::read(ctx.client(), namespace, &secret.name)
+            .await
+            .map_err(|source| failed(VerifyError::Secret { source }))?;
+        let name = format!("{namespace}/{}", secret.name);
+        let mut keys = Vec::new();
+        for (key, pem) in data.iter().filter(|(key, _)| key.ends_with(".pub")) {
+            let parsed = ferry_oci::cosign::PublicKey::from_pem(pem)
+                .map_err(|source| failed(VerifyError::Key { secret: name.clone(), key: key.clone(), source }))?;
+            keys.push(parsed);
+        }
+        if keys.is_empty() {
+            return Err(failed(VerifyError::NoKeys(name)));
+        }
+        let digest = resolved.revision.rsplit('@').next().unwrap_or(&resolved.revision);
+        match ferry_oci::cosign::verify(&self.client, digest, &keys).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(failed(VerifyError::NoMatch(resolved.reference.clone()))),
+            Err(source) => Err(failed(VerifyError::Registry { source })),
+        }
     }
 
     /// Downloads the layer of `media_type` (the first when unset) and

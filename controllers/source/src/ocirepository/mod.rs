@@ -34,7 +34,7 @@ use ferry_sdk::{Outcome, ReconcileError, Reconciler};
 use ferry_storage::{ArtifactPath, Storage};
 use kube::{Resource, ResourceExt};
 
-pub use error::Error;
+pub use error::{Error, VerifyError};
 
 /// The kind, as used in artifact paths.
 pub const KIND: &str = "OCIRepository";
@@ -192,9 +192,9 @@ impl OCIRepositoryReconciler {
     ///
     /// Conditions: sets `FetchFailed` (`URLInvalid`, `AuthenticationFailed`,
     /// `ReadOperationFailed`, `OCIArtifactPullFailed`,
-    /// `OCIArtifactLayerOperationFailed`), `SourceVerified` False
-    /// (`VerificationError`) when `verify` is set (Ferry does not verify
-    /// OCI signatures), `ArtifactOutdated` (`NewRevision`) with
+    /// `OCIArtifactLayerOperationFailed`), `SourceVerified` with `verify`
+    /// (True, `Succeeded`, when a cosign signature verifies with a key of
+    /// its Secret; else False, `VerificationError`), `ArtifactOutdated` (`NewRevision`) with
     /// `Reconciling` (`building artifact: ...`) written at once as progress,
     /// and `ArtifactInStorage` when unchanged; removes `FetchFailed` once the
     /// layer is pulled (or unchanged), `SourceVerified` without `verify`.
@@ -234,16 +234,13 @@ impl OCIRepositoryReconciler {
 
         match &spec.verify {
             None => status.remove(&[cond::SOURCE_VERIFIED]),
-            Some(verify) => {
-                let mut provider = serde_json::to_value(verify.provider)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| "cosign".into());
-                if verify.secret_ref.is_none() && provider == "cosign" {
-                    provider.push_str(" keyless");
+            Some(verify) => match remote.verify(ctx, &namespace, verify, &resolved).await {
+                Ok(()) => {
+                    let message = format!("verified signature of revision {revision}");
+                    status.mark_true(cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
                 }
-                return Err(failed(status, generation, Error::Verification { provider }));
-            }
+                Err(error) => return Err(failed(status, generation, error)),
+            },
         }
 
         if stored && !content_config_changed(repo, status) {
