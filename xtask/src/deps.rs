@@ -14,6 +14,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/ssh-keygen", "openssh-client"),
     ("/usr/bin/gpg", "gnupg"),
     ("/usr/bin/time", "time"),
+    ("/usr/bin/docker-registry", "docker-registry"),
 ];
 
 /// Installs the packages whose programs are missing.
@@ -39,5 +40,19 @@ pub fn ensure() -> Result<()> {
     apt(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
     install.extend(&missing);
-    apt(&install)
+    apt(&install)?;
+    if missing.contains(&"docker-registry") {
+        stop_registry_service();
+    }
+    Ok(())
+}
+
+/// docker-registry's package enables a system service on port 5000: the
+/// tests start their own registries per test, so the service is stopped and
+/// disabled (where systemd runs; elsewhere policy-rc.d kept it from starting).
+fn stop_registry_service() {
+    for args in [&["disable", "--now", "docker-registry"][..], &["stop", "docker-registry"][..]] {
+        let _ = Command::new("systemctl").args(args).status();
+    }
+    let _ = Command::new("service").args(["docker-registry", "stop"]).status();
 }

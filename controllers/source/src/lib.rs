@@ -1,6 +1,6 @@
 //! Ferry's source-controller: reconciles GitRepository objects into
-//! tarballs, HelmRepository indexes into stored indexes and HelmCharts into
-//! packaged charts, serves them to the other controllers, with Flux's
+//! tarballs, HelmRepository indexes into stored indexes, HelmCharts into
+//! packaged charts and OCIRepositories into tarballs of their layer, serves them to the other controllers, with Flux's
 //! flags, conditions, events and artifact format.
 // Library users (the all-in-one binary, the twin tests, other controllers'
 // tests) read these items' docs: every public item says what it is for.
@@ -9,6 +9,7 @@
 pub mod gitrepository;
 pub mod helmchart;
 pub mod helmrepository;
+pub mod ocirepository;
 pub mod unsupported;
 
 pub use gitrepository::GitOptions;
@@ -27,6 +28,7 @@ use ferry_storage::{DigestAlgorithm, Storage};
 use gitrepository::GitRepositoryReconciler;
 use helmchart::HelmChartReconciler;
 use helmrepository::HelmRepositoryReconciler;
+use ocirepository::OCIRepositoryReconciler;
 
 /// The controller's name: event source, field manager, leader lease prefix.
 pub const CONTROLLER_NAME: &str = "source-controller";
@@ -208,6 +210,15 @@ pub fn helm_repository_watches(
     })
 }
 
+/// The watches of the OCIRepository controller: its Secrets.
+pub fn oci_repository_watches(controller: Controller<OCIRepositoryReconciler>) -> Controller<OCIRepositoryReconciler> {
+    use ferry_api_source::OCIRepository;
+    controller.watch_secrets(|repo: &OCIRepository| {
+        let spec = &repo.spec;
+        spec.secret_ref.iter().chain(spec.cert_secret_ref.iter()).map(|r| r.name.clone()).collect()
+    })
+}
+
 /// The watches of the HelmChart controller: the HelmRepositories and
 /// GitRepositories its charts come from (a new index or revision rebuilds
 /// the charts that use it at once).
@@ -241,7 +252,7 @@ pub fn helm_chart_watches(controller: Controller<HelmChartReconciler>) -> Contro
 /// both run it.
 pub static MODULE: Module = Module {
     name: CONTROLLER_NAME,
-    about: "Reconciles Flux sources (GitRepository, HelmRepository, HelmChart) into artifacts and serves them",
+    about: "Reconciles Flux sources (GitRepository, HelmRepository, HelmChart, OCIRepository) into artifacts and serves them",
     flags: module_flags,
     add: module_add,
 };
@@ -269,12 +280,13 @@ pub fn add_kinds<'r>(
 ) -> anyhow::Result<Manager<'r>> {
     let helm = HelmRepositoryReconciler::new(Arc::new(storage.clone())).with_options(options.helm);
     let chart = HelmChartReconciler::new(Arc::new(storage.clone())).with_options(options.chart);
+    let oci = OCIRepositoryReconciler::new(Arc::new(storage.clone()));
     // The kinds the chart installs CRDs for but this version does not
     // reconcile: their objects get a condition saying so.
     Ok(add_git_repository(manager, storage, storage_addr, options.git)?
         .add_with(helm, helm_repository_watches)
         .add_with(chart, helm_chart_watches)
-        .add(unsupported::NotReconciled::<ferry_api_source::OCIRepository>::new(CONTROLLER_NAME))
+        .add_with(oci, oci_repository_watches)
         .add(unsupported::NotReconciled::<ferry_api_source::Bucket>::new(CONTROLLER_NAME)))
 }
 

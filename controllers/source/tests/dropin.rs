@@ -99,7 +99,7 @@ async fn a_changed_verify_mode_is_verified_again_at_the_same_revision() {
 /// reconcile yet get a condition saying so, rather than no status at all.
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_of_kinds_not_reconciled_yet_say_so() {
-    use ferry_api_source::{Bucket, OCIRepository};
+    use ferry_api_source::Bucket;
     use kube::api::{Api, Patch, PatchParams};
 
     let ns = TestNamespace::new("source-unsupported").await.unwrap();
@@ -161,12 +161,6 @@ async fn objects_of_kinds_not_reconciled_yet_say_so() {
         }
     }
 
-    check(
-        ns.api::<OCIRepository>(),
-        "OCIRepository",
-        serde_json::json!({"url": "oci://ghcr.io/org/app", "interval": "10m"}),
-    )
-    .await;
     check(
         ns.api::<Bucket>(),
         "Bucket",

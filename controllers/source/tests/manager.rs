@@ -1,6 +1,6 @@
 //! One controller identity, two kinds: source-controller runs its real
 //! GitRepository reconciler next to a test kind under one manager, as it
-//! will run OCIRepository, Bucket and the others. One Lease, one field
+//! runs HelmRepository and OCIRepository and will run Bucket. One Lease, one field
 //! manager, one event source; metrics and reconciles kept apart by kind.
 
 mod support;

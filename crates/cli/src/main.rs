@@ -1,5 +1,6 @@
 //! `ferry`: Ferry's command line.
 
+mod artifact;
 mod controllers;
 mod helm;
 
@@ -32,11 +33,33 @@ enum Cmd {
         #[command(subcommand)]
         command: helm::HelmCmd,
     },
+    /// Push Flux artifacts to an OCI registry.
+    Push {
+        #[command(subcommand)]
+        command: PushCmd,
+    },
+    /// Pull Flux artifacts from an OCI registry.
+    Pull {
+        #[command(subcommand)]
+        command: PullCmd,
+    },
     /// Ferry's controllers.
     Controllers {
         #[command(subcommand)]
         command: ControllersCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum PushCmd {
+    /// Package a directory as a Flux OCI artifact and push it (as `flux push artifact`).
+    Artifact(Box<artifact::PushArgs>),
+}
+
+#[derive(Subcommand)]
+enum PullCmd {
+    /// Pull a Flux OCI artifact and extract its content (as `flux pull artifact`).
+    Artifact(Box<artifact::PullArgs>),
 }
 
 #[derive(Subcommand)]
@@ -86,6 +109,8 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Push { command: PushCmd::Artifact(args) } => block_on(artifact::push(*args)),
+        Cmd::Pull { command: PullCmd::Artifact(args) } => block_on(artifact::pull(*args)),
         Cmd::Helm { command } => helm::main(command),
         Cmd::Kustomize { command: KustomizeCmd::Build { dir, load_restrictor } } => {
             let options = BuildOptions {
@@ -108,6 +133,18 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Runs `future` on a fresh Tokio runtime, printing its error.
+fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let result = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(future));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("✗ {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

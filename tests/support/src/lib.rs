@@ -20,9 +20,11 @@ pub mod helmrepo;
 pub mod keys;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod sshd;
 pub mod stall;
 pub mod tls;
+pub mod token;
 
 use std::fmt::Debug;
 use std::path::PathBuf;
