@@ -11,8 +11,7 @@ use ferry_testenv::TestNamespace;
 use ferry_testenv::git::{GitServer, GitServerOptions};
 use ferry_testenv::helmrepo::{ChartRepo, ChartRepoOptions};
 use kube::api::{Api, Patch, PatchParams};
-use sha2::Digest as _;
-use support::{WAIT, apply_secret, install_crd, start_controller, wait_event};
+use support::{WAIT, apply_secret, download, install_crd, request_reconcile, sha256, start_controller, wait_event};
 
 /// A chart `app` at `version` with a second values file, packaged as
 /// `helm package` packages it into the repository.
@@ -64,23 +63,6 @@ async fn wait_condition(api: &Api<HelmChart>, name: &str, type_: &str, status: &
             panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {now:#?}");
         }
     }
-}
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
-}
-
-async fn download(url: &str) -> Vec<u8> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap().to_vec()
-}
-
-async fn request_reconcile<K>(api: &Api<K>, name: &str, token: &str)
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
-{
-    let request = serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&request)).await.unwrap();
 }
 
 /// The artifact of a ready chart, downloaded and checked against its digest.

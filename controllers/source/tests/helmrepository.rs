@@ -14,8 +14,7 @@ use ferry_storage::{DigestAlgorithm, Storage};
 use ferry_testenv::TestNamespace;
 use ferry_testenv::helmrepo::{ChartRepo, ChartRepoOptions};
 use kube::api::{Api, Patch, PatchParams};
-use sha2::Digest as _;
-use support::{WAIT, apply_secret, install_crd, wait_event};
+use support::{WAIT, apply_secret, download, install_crd, request_reconcile, sha256, wait_event};
 
 struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
@@ -90,20 +89,6 @@ async fn wait_condition(
             panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {now:#?}");
         }
     }
-}
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
-}
-
-async fn download(url: &str) -> Vec<u8> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap().to_vec()
-}
-
-async fn request_reconcile(api: &Api<HelmRepository>, name: &str, token: &str) {
-    let request = serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&request)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -114,7 +114,11 @@ pub async fn apply_secret(ns: &ferry_testenv::TestNamespace, name: &str, data: s
         .unwrap();
 }
 
-pub async fn request_reconcile(api: &Api<GitRepository>, name: &str, token: &str) {
+/// Asks for a reconcile of any Flux object, as `flux reconcile` does.
+pub async fn request_reconcile<K>(api: &Api<K>, name: &str, token: &str)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
     let request = serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&request)).await.unwrap();
 }
@@ -152,11 +156,21 @@ pub fn revision(repo: &GitRepository) -> Option<String> {
 
 /// Downloads the artifact, checks its digest, and returns its files and
 /// their contents, sorted by path.
-pub async fn artifact_contents(url: &str, digest: &str) -> Vec<(String, String)> {
+/// `sha256:<hex>` of `data`, as artifact digests are written.
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+/// The body at `url` (an artifact), failing on an error status.
+pub async fn download(url: &str) -> Vec<u8> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let bytes = reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap();
-    assert_eq!(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))), digest, "digest of {url}");
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_ref()));
+    reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap().to_vec()
+}
+
+pub async fn artifact_contents(url: &str, digest: &str) -> Vec<(String, String)> {
+    let bytes = download(url).await;
+    assert_eq!(sha256(&bytes), digest, "digest of {url}");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
     let mut files = Vec::new();
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
