@@ -8,49 +8,17 @@ mod support;
 use std::time::Duration;
 
 use ferry_api_source::HelmRepository;
-use ferry_sdk::reconcile::{Runtime, Settings};
-use ferry_source_controller::{CONTROLLER_NAME, HelmOptions, Options};
-use ferry_storage::{DigestAlgorithm, Storage};
+use ferry_source_controller::{HelmOptions, Options};
 use ferry_testenv::TestNamespace;
 use ferry_testenv::helmrepo::{ChartRepo, ChartRepoOptions};
 use kube::api::{Api, Patch, PatchParams};
 use support::{WAIT, apply_secret, download, install_crd, request_reconcile, sha256, wait_event};
 
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _storage: tempfile::TempDir,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.unwrap().unwrap().unwrap();
-    }
-}
-
 /// The controller for `ns`, with `--helm-index-max-size` set to `max`.
-async fn start(ns: &TestNamespace, index_max_size: u64) -> Running {
+async fn start(ns: &TestNamespace, index_max_size: u64) -> support::Running {
     install_crd(ns.client()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let storage =
-        Storage::new(dir.path(), format!("127.0.0.1:{port}"), Duration::from_secs(60), 2, DigestAlgorithm::Sha256)
-            .unwrap();
-    let settings = Settings {
-        namespace: Some(ns.name().to_string()),
-        min_retry_delay: Duration::from_millis(200),
-        max_retry_delay: Duration::from_secs(2),
-        ..Settings::new(CONTROLLER_NAME)
-    };
-    let runtime = Runtime::new(ns.client(), settings).unwrap();
     let options = Options { helm: HelmOptions { index_max_size }, ..Options::default() };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let addr = Some(([127, 0, 0, 1], port).into());
-    let task = tokio::spawn(ferry_source_controller::run_with(runtime, storage, addr, options, async move {
-        let _ = stopped.await;
-    }));
-    Running { stop, task, _storage: dir }
+    support::start_controller_options(ns.client(), ns.name(), Duration::from_secs(60), 2, options).await
 }
 
 async fn apply(api: &Api<HelmRepository>, name: &str, spec: serde_json::Value) {

@@ -60,6 +60,18 @@ pub async fn start_controller(client: kube::Client, namespace: &str) -> Running 
 
 /// The controller with `--artifact-retention-ttl` and `--artifact-retention-records`.
 pub async fn start_controller_with(client: kube::Client, namespace: &str, ttl: Duration, records: usize) -> Running {
+    start_controller_options(client, namespace, ttl, records, ferry_source_controller::Options::default()).await
+}
+
+/// The controller with retention settings and the kinds' `options` (the
+/// Helm size limits, ...).
+pub async fn start_controller_options(
+    client: kube::Client,
+    namespace: &str,
+    ttl: Duration,
+    records: usize,
+    options: ferry_source_controller::Options,
+) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let storage = Storage::new(dir.path(), format!("127.0.0.1:{port}"), ttl, records, DigestAlgorithm::Sha256).unwrap();
@@ -71,10 +83,10 @@ pub async fn start_controller_with(client: kube::Client, namespace: &str, ttl: D
     };
     let runtime = Runtime::new(client, settings).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task =
-        tokio::spawn(ferry_source_controller::run(runtime, storage, Some(([127, 0, 0, 1], port).into()), async move {
-            let _ = stopped.await;
-        }));
+    let addr = Some(([127, 0, 0, 1], port).into());
+    let task = tokio::spawn(ferry_source_controller::run_with(runtime, storage, addr, options, async move {
+        let _ = stopped.await;
+    }));
     Running { stop: Some(stop), task, _storage: dir }
 }
 
