@@ -12,7 +12,6 @@ pub mod gitrepository;
 pub mod helmchart;
 pub mod helmrepository;
 pub mod ocirepository;
-pub mod unsupported;
 
 pub use gitrepository::GitOptions;
 pub use helmchart::HelmChartOptions;
