@@ -22,10 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use bucket::BucketReconciler;
 use clap::{Args as _, FromArgMatches as _};
 use ferry_sdk::module::{BoxError, Module, Setup};
 use ferry_sdk::reconcile::{Controller, Manager, Runtime};
-use bucket::BucketReconciler;
 use ferry_storage::{DigestAlgorithm, Storage};
 use gitrepository::GitRepositoryReconciler;
 use helmchart::HelmChartReconciler;

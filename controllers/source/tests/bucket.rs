@@ -134,11 +134,8 @@ async fn objects_are_stored_with_fluxs_revision_and_follow_changes() {
     let status = ignored.status.clone().unwrap();
     assert_eq!(status.observed_ignore.as_deref(), Some("*.md\n!docs/\n"));
     let artifact = status.artifact.unwrap();
-    let files: Vec<String> = artifact_contents(&artifact.url, &artifact.digest)
-        .await
-        .into_iter()
-        .map(|(path, _)| path)
-        .collect();
+    let files: Vec<String> =
+        artifact_contents(&artifact.url, &artifact.digest).await.into_iter().map(|(path, _)| path).collect();
     assert_eq!(files, [".sourceignore", "deploy/cm.yaml", "docs/notes.txt"]);
 
     // A deleted object changes the revision too.
@@ -320,7 +317,9 @@ async fn failures_carry_fluxs_reasons() {
     unreachable["endpoint"] = format!("127.0.0.1:{closed}").into();
     apply(&api, "unreachable", unreachable).await;
     let down = wait_until(&api, "unreachable", "FetchFailed", "True", "BucketOperationFailed", |_| true).await;
-    assert!(fetch_failed(&down).starts_with("failed to confirm existence of 'private' bucket: HEAD \"http://127.0.0.1:"));
+    assert!(
+        fetch_failed(&down).starts_with("failed to confirm existence of 'private' bucket: HEAD \"http://127.0.0.1:")
+    );
 
     // What Ferry cannot do is refused and stalls.
     let mut gcp = base("private", None);
@@ -390,7 +389,11 @@ async fn helm_charts_are_packaged_from_a_bucket() {
         charts.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
     }
     let ready = |chart: &HelmChart| {
-        let c = chart.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+        let c = chart
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
         c.is_some_and(|c| c.status.to_string() == "True" && c.reason == "ChartPackageSucceeded")
     };
     let by_version = ferry_testenv::wait_for(&charts, "by-version", WAIT, ready).await.unwrap();

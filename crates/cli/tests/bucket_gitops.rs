@@ -19,7 +19,9 @@ fn free_port() -> u16 {
 }
 
 fn config_map(namespace: &str, name: &str, value: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  a: {value}\n")
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  a: {value}\n"
+    )
 }
 
 fn applied(k: &Kustomization) -> Option<&str> {

@@ -294,13 +294,8 @@ impl Client {
             if let Some(token) = credentials.session_token.as_ref().filter(|t| !t.is_empty()) {
                 headers.push(("x-amz-security-token".to_string(), token.clone()));
             }
-            let signed = sigv4::Request {
-                method,
-                path: &path,
-                query,
-                headers: &headers,
-                payload_sha256: &payload_sha256,
-            };
+            let signed =
+                sigv4::Request { method, path: &path, query, headers: &headers, payload_sha256: &payload_sha256 };
             let scope = sigv4::Scope { timestamp: &timestamp, region, service: "s3" };
             let authorization = sigv4::authorization(&signed, &scope, credentials);
             for (name, value) in headers.into_iter().filter(|(name, _)| name != "host") {
@@ -308,12 +303,11 @@ impl Client {
             }
             request = request.header(reqwest::header::AUTHORIZATION, authorization);
         }
-        let response =
-            request.send().await.map_err(|source| Error::Request { method, url: url.clone(), source })?;
+        let response = request.send().await.map_err(|source| Error::Request { method, url: url.clone(), source })?;
         if response.status().is_success() {
             return Ok(response);
         }
-        Err(Error::Response(error_response(response, method, bucket, key).await))
+        Err(Error::Response(Box::new(error_response(response, method, bucket, key).await)))
     }
 }
 

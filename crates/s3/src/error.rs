@@ -33,9 +33,9 @@ pub enum Error {
         /// reqwest's error.
         source: reqwest::Error,
     },
-    /// The service answered with an error.
+    /// The service answered with an error (boxed: errors travel by value).
     #[error(transparent)]
-    Response(#[from] ErrorResponse),
+    Response(Box<ErrorResponse>),
     /// A listing page could not be read.
     #[error("malformed ListObjectsV2 response from bucket '{bucket}': {what}")]
     Malformed {

@@ -205,8 +205,13 @@ mod tests {
             ("x-amz-content-sha256", EMPTY_PAYLOAD_SHA256),
             ("x-amz-date", "20130524T000000Z"),
         ]);
-        let request =
-            Request { method: "GET", path: "/test.txt", query: &[], headers: &headers, payload_sha256: EMPTY_PAYLOAD_SHA256 };
+        let request = Request {
+            method: "GET",
+            path: "/test.txt",
+            query: &[],
+            headers: &headers,
+            payload_sha256: EMPTY_PAYLOAD_SHA256,
+        };
         let (canonical, signed) = canonical_request(&request);
         assert_eq!(
             canonical,
@@ -243,8 +248,13 @@ mod tests {
             ("x-amz-date", "20130524T000000Z"),
         ]);
         let query = pairs(&[("prefix", "J"), ("max-keys", "2")]);
-        let request =
-            Request { method: "GET", path: "/", query: &query, headers: &headers, payload_sha256: EMPTY_PAYLOAD_SHA256 };
+        let request = Request {
+            method: "GET",
+            path: "/",
+            query: &query,
+            headers: &headers,
+            payload_sha256: EMPTY_PAYLOAD_SHA256,
+        };
         assert_eq!(canonical_query(&query), "max-keys=2&prefix=J");
         assert_eq!(
             signature(&request, &S3_SCOPE, &s3_example_credentials().secret_key),
@@ -261,8 +271,13 @@ mod tests {
             ("x-amz-date", "20130524T000000Z"),
         ]);
         let query = pairs(&[("lifecycle", "")]);
-        let request =
-            Request { method: "GET", path: "/", query: &query, headers: &headers, payload_sha256: EMPTY_PAYLOAD_SHA256 };
+        let request = Request {
+            method: "GET",
+            path: "/",
+            query: &query,
+            headers: &headers,
+            payload_sha256: EMPTY_PAYLOAD_SHA256,
+        };
         assert_eq!(
             signature(&request, &S3_SCOPE, &s3_example_credentials().secret_key),
             "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
@@ -284,10 +299,16 @@ mod tests {
             "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        assert_eq!(signature(&request, &scope, secret), "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+        assert_eq!(
+            signature(&request, &scope, secret),
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+        );
         let query = pairs(&[("Param2", "value2"), ("Param1", "value1")]);
         let request = Request { query: &query, ..request };
-        assert_eq!(signature(&request, &scope, secret), "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
+        assert_eq!(
+            signature(&request, &scope, secret),
+            "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
+        );
     }
 
     #[test]

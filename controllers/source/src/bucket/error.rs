@@ -112,7 +112,9 @@ pub enum Error {
         source: super::index::PatternError,
     },
     /// Listing the objects failed.
-    #[error("indexation of objects from bucket '{bucket}' failed: listing objects from bucket '{bucket}' failed: {source}")]
+    #[error(
+        "indexation of objects from bucket '{bucket}' failed: listing objects from bucket '{bucket}' failed: {source}"
+    )]
     List {
         /// `spec.bucketName`.
         bucket: String,

@@ -73,16 +73,14 @@ impl Remote {
             }
             let ignore_path = dir.join(IGNORE_FILE);
             let sourceignore = match self.client.get_object(&bucket, IGNORE_FILE, &ignore_path).await {
-                Ok(_) => Some(
-                    tokio::fs::read_to_string(&ignore_path)
-                        .await
-                        .map_err(|source| Error::IgnoreFile { source: ferry_s3::Error::Write { path: ignore_path, source } })?,
-                ),
+                Ok(_) => Some(tokio::fs::read_to_string(&ignore_path).await.map_err(|source| Error::IgnoreFile {
+                    source: ferry_s3::Error::Write { path: ignore_path, source },
+                })?),
                 Err(error) if error.is_not_found() => None,
                 Err(source) => return Err(Error::IgnoreFile { source }),
             };
-            let matcher = Matcher::new(sourceignore.as_deref(), spec_ignore)
-                .map_err(|source| Error::IgnorePattern { source })?;
+            let matcher =
+                Matcher::new(sourceignore.as_deref(), spec_ignore).map_err(|source| Error::IgnorePattern { source })?;
             let objects = self
                 .client
                 .list_objects(&bucket, prefix)
@@ -302,12 +300,15 @@ fn validate_sts(provider: BucketProvider, sts: &ferry_api_source::BucketSts) -> 
         BucketProvider::Gcp => "gcp",
         BucketProvider::Azure => "azure",
     };
-    let incompatible =
-        || Error::InvalidSts(format!("STS provider '{sts_name}' is not supported for '{provider_name}' bucket provider"));
+    let incompatible = || {
+        Error::InvalidSts(format!("STS provider '{sts_name}' is not supported for '{provider_name}' bucket provider"))
+    };
     match (provider, sts.provider) {
         (BucketProvider::Aws, StsProvider::Aws) => {
             if sts.secret_ref.is_some() {
-                return Err(Error::InvalidSts(format!("spec.sts.secretRef is not required for the '{sts_name}' STS provider")));
+                return Err(Error::InvalidSts(format!(
+                    "spec.sts.secretRef is not required for the '{sts_name}' STS provider"
+                )));
             }
             if sts.cert_secret_ref.is_some() {
                 return Err(Error::InvalidSts(format!(
@@ -318,7 +319,9 @@ fn validate_sts(provider: BucketProvider, sts: &ferry_api_source::BucketSts) -> 
         }
         (BucketProvider::Generic, StsProvider::Ldap) => Ok(()),
         (BucketProvider::Aws | BucketProvider::Generic, _) => Err(incompatible()),
-        _ => Err(Error::InvalidSts(format!("STS configuration is not supported for '{provider_name}' bucket provider"))),
+        _ => {
+            Err(Error::InvalidSts(format!("STS configuration is not supported for '{provider_name}' bucket provider")))
+        }
     }
 }
 

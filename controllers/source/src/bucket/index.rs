@@ -96,9 +96,7 @@ impl Matcher {
         }
         let mut builder = GitignoreBuilder::new("/");
         for line in lines {
-            builder
-                .add_line(None, line)
-                .map_err(|source| PatternError { line: line.to_string(), source })?;
+            builder.add_line(None, line).map_err(|source| PatternError { line: line.to_string(), source })?;
         }
         let rules = builder.build().map_err(|source| PatternError { line: String::new(), source })?;
         Ok(Self { rules: Some(rules) })

@@ -93,12 +93,7 @@ impl Reconciler for BucketReconciler {
 
     fn summary(&self) -> Summary {
         Summary::new(
-            &[
-                cond::STORAGE_OPERATION_FAILED,
-                cond::FETCH_FAILED,
-                cond::ARTIFACT_OUTDATED,
-                cond::ARTIFACT_IN_STORAGE,
-            ],
+            &[cond::STORAGE_OPERATION_FAILED, cond::FETCH_FAILED, cond::ARTIFACT_OUTDATED, cond::ARTIFACT_IN_STORAGE],
             &[cond::STORAGE_OPERATION_FAILED, cond::FETCH_FAILED, cond::ARTIFACT_OUTDATED],
         )
     }
