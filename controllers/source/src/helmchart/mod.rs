@@ -26,6 +26,7 @@ pub mod local;
 pub mod pulled;
 pub mod remote;
 
+use ferry_sdk::artifact::store::StorageError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,7 +157,7 @@ impl Reconciler for HelmChartReconciler {
         self.storage
             .remove_all(KIND, &namespace, &chart.name_any())
             .map(|_| ())
-            .map_err(|source| Error::Cleanup { source })
+            .map_err(|source| StorageError::Cleanup { source }.into())
     }
 }
 
@@ -382,14 +383,15 @@ impl HelmChartReconciler {
         status: &HelmChartStatus,
         source_artifact: &Artifact,
     ) -> Result<Build, Error> {
-        let scratch = tempfile::Builder::new()
-            .prefix("helmchart-source-")
-            .tempdir()
-            .map_err(|source| Error::Scratch { message: "failed to create temporary working directory", source })?;
+        let scratch = tempfile::Builder::new().prefix("helmchart-source-").tempdir().map_err(|source| {
+            StorageError::Scratch { message: "failed to create temporary working directory", source }
+        })?;
         let archive = scratch.path().join("source.tar.gz");
         let root = scratch.path().join("source");
-        std::fs::create_dir(&root)
-            .map_err(|source| Error::Scratch { message: "failed to create directory to untar source into", source })?;
+        std::fs::create_dir(&root).map_err(|source| StorageError::Scratch {
+            message: "failed to create directory to untar source into",
+            source,
+        })?;
         artifact::fetch(source_artifact, &archive).await.map_err(|source| Error::SourceArtifact { source })?;
         ferry_sdk::artifact::extract_file(&archive, &root, Limits::default())
             .await
@@ -470,7 +472,7 @@ impl HelmChartReconciler {
         let namespace = chart.namespace().unwrap_or_default();
         let file = format!("{}-{}.tgz", build.name, build.version);
         let path = ArtifactPath::new(KIND, &namespace, &chart.name_any(), &file)
-            .map_err(|source| Error::ArtifactPath { source })
+            .map_err(|source| StorageError::ArtifactPath { source })
             .inspect_err(|error| {
                 status.mark_true(cond::STORAGE_OPERATION_FAILED, error.reason(), &error.to_string(), generation);
             })?;
@@ -481,7 +483,10 @@ impl HelmChartReconciler {
         let scratch = match scratch {
             Ok(scratch) => scratch,
             Err(source) => {
-                let error = Error::Scratch { message: "failed to write the chart to a temporary file", source };
+                let error = Error::from(StorageError::Scratch {
+                    message: "failed to write the chart to a temporary file",
+                    source,
+                });
                 status.mark_true(cond::STORAGE_OPERATION_FAILED, error.reason(), &error.to_string(), generation);
                 return Err(error);
             }
@@ -494,7 +499,9 @@ impl HelmChartReconciler {
             // Flux's HelmChart announces a new artifact as ChartPullSucceeded/ChartPackageSucceeded (below).
             event: None,
         };
-        let published = store::publish(ctx, chart, &self.storage, status, artifact_of, request).await?;
+        let published = store::publish(ctx, chart, &self.storage, status, artifact_of, request)
+            .await
+            .map_err(StorageError::from)?;
         status.observed_chart_name = Some(build.name.clone());
         status.observed_values_files =
             chart.spec.ignore_missing_values_files.unwrap_or(false).then(|| build.values_files.clone());

@@ -90,6 +90,49 @@ pub struct Error {
     pub source: ferry_storage::Error,
 }
 
+/// A storage failure of a source kind, the same for every kind: its working
+/// directory, its artifact path, the shared [`publish`] step, or removing
+/// its artifacts. Each kind wraps it in its own error enum, so the reasons
+/// and messages stay Flux's without each kind repeating them.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A scratch directory or file could not be made or written.
+    #[error("{message}: {source}")]
+    Scratch {
+        /// What was being done (Flux's wording).
+        message: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The artifact path for this object is invalid.
+    #[error("invalid artifact path: {source}")]
+    ArtifactPath {
+        /// The cause.
+        source: ferry_storage::Error,
+    },
+    /// Storing the artifact failed (the shared step set its condition).
+    #[error(transparent)]
+    Publish(#[from] Error),
+    /// Removing the stored artifacts of a deleted object failed.
+    #[error("garbage collection for deleted resource failed: {source}")]
+    Cleanup {
+        /// The cause.
+        source: ferry_storage::Error,
+    },
+}
+
+impl StorageError {
+    /// Flux's reason for the failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Scratch { .. } => cond::DIRECTORY_CREATION_FAILED,
+            Self::ArtifactPath { .. } => cond::INVALID_PATH,
+            Self::Publish(error) => error.reason,
+            Self::Cleanup { .. } => GARBAGE_COLLECTION_FAILED,
+        }
+    }
+}
+
 /// Where a kind records its artifact and the URL of its `latest` link
 /// (`status.artifact`, `status.url`).
 pub struct Recorded<S> {
