@@ -12,7 +12,10 @@ use ferry_testenv::minio::{Minio, MinioOptions, ROOT_PASSWORD, ROOT_USER};
 use ferry_testenv::proxy::ForwardProxy;
 use kube::api::{Api, Patch, PatchParams};
 use sha2::Digest as _;
-use support::{WAIT, apply_secret, artifact_contents, install_crd, request_reconcile, start_controller, wait_event};
+use support::{
+    apply_secret, artifact_contents, condition, install_crd, request_reconcile, start_controller, wait_condition,
+    wait_event, wait_until,
+};
 
 async fn apply(api: &Api<Bucket>, name: &str, mut spec: serde_json::Value) {
     if spec.get("interval").is_none() {
@@ -23,33 +26,6 @@ async fn apply(api: &Api<Bucket>, name: &str, mut spec: serde_json::Value) {
         "metadata": {"name": name}, "spec": spec,
     });
     api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
-}
-
-fn condition(bucket: &Bucket, type_: &str) -> Option<(String, String, String)> {
-    let c = bucket.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)?;
-    Some((c.status.to_string(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until `type_` has `status` and `reason` and `also` holds.
-async fn wait_until(
-    api: &Api<Bucket>,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-    also: impl Fn(&Bucket) -> bool,
-) -> Bucket {
-    let result = ferry_testenv::wait_for(api, name, WAIT, |b: &Bucket| {
-        condition(b, type_).is_some_and(|(s, why, _)| s == status && why == reason) && also(b)
-    })
-    .await;
-    match result {
-        Ok(bucket) => bucket,
-        Err(err) => {
-            let now = api.get(name).await.ok().and_then(|b| b.status);
-            panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {now:#?}");
-        }
-    }
 }
 
 fn revision(bucket: &Bucket) -> String {
@@ -388,15 +364,7 @@ async fn helm_charts_are_packaged_from_a_bucket() {
         });
         charts.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
     }
-    let ready = |chart: &HelmChart| {
-        let c = chart
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
-        c.is_some_and(|c| c.status.to_string() == "True" && c.reason == "ChartPackageSucceeded")
-    };
-    let by_version = ferry_testenv::wait_for(&charts, "by-version", WAIT, ready).await.unwrap();
+    let by_version = wait_condition(&charts, "by-version", "Ready", "True", "ChartPackageSucceeded").await;
     let status = by_version.status.unwrap();
     let artifact = status.artifact.unwrap();
     assert_eq!(artifact.path, format!("helmchart/{}/by-version/app-0.4.0.tgz", ns.name()));
@@ -406,7 +374,7 @@ async fn helm_charts_are_packaged_from_a_bucket() {
     assert_eq!(loaded.metadata.version, "0.4.0");
 
     // Per revision: the first 12 hex of the bucket's digest, as Flux does.
-    let by_revision = ferry_testenv::wait_for(&charts, "by-revision", WAIT, ready).await.unwrap();
+    let by_revision = wait_condition(&charts, "by-revision", "Ready", "True", "ChartPackageSucceeded").await;
     let hex = source_revision.strip_prefix("sha256:").unwrap();
     let version = format!("0.4.0+{}", &hex[..12]);
     assert_eq!(

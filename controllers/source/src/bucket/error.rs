@@ -3,6 +3,7 @@
 
 use ferry_api_meta::conditions as cond;
 use ferry_api_source::{BUCKET_OPERATION_FAILED_REASON, INVALID_STS_CONFIGURATION_REASON};
+use ferry_sdk::artifact::store::StorageError;
 use ferry_sdk::{ErrorClass, ReconcileError};
 
 use crate::helmrepository::auth;
@@ -147,27 +148,9 @@ pub enum Error {
         /// `spec.bucketName`.
         bucket: String,
     },
-    /// The scratch directory could not be created.
-    #[error("failed to create temporary working directory: {source}")]
-    Scratch {
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The artifact path for this object is invalid.
-    #[error("invalid artifact path: {source}")]
-    ArtifactPath {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
-    /// Storing the artifact failed (the shared step set its condition).
+    /// A storage failure: scratch space, artifact path, storing, cleanup.
     #[error(transparent)]
-    Publish(#[from] ferry_sdk::artifact::store::Error),
-    /// Removing the stored artifacts of a deleted object failed.
-    #[error("garbage collection for deleted resource failed: {source}")]
-    Cleanup {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
+    Storage(#[from] StorageError),
 }
 
 /// Why the proxy Secret is unusable.
@@ -208,9 +191,7 @@ impl Error {
     /// The condition the error belongs on.
     pub fn condition(&self) -> &'static str {
         match self {
-            Self::Scratch { .. } | Self::ArtifactPath { .. } | Self::Publish(_) | Self::Cleanup { .. } => {
-                cond::STORAGE_OPERATION_FAILED
-            }
+            Self::Storage(_) => cond::STORAGE_OPERATION_FAILED,
             _ => cond::FETCH_FAILED,
         }
     }
@@ -238,10 +219,7 @@ impl ReconcileError for Error {
             | Self::Get { .. }
             | Self::KeyPath { .. }
             | Self::Timeout { .. } => BUCKET_OPERATION_FAILED_REASON,
-            Self::Scratch { .. } => cond::DIRECTORY_CREATION_FAILED,
-            Self::ArtifactPath { .. } => cond::INVALID_PATH,
-            Self::Publish(error) => error.reason,
-            Self::Cleanup { .. } => "GarbageCollectionFailed",
+            Self::Storage(error) => error.reason(),
         }
     }
 

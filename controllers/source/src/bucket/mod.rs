@@ -29,7 +29,7 @@ use std::time::Duration;
 use ferry_api_meta::Artifact;
 use ferry_api_meta::conditions as cond;
 use ferry_api_source::{Bucket, BucketStatus, NEW_REVISION_REASON};
-use ferry_sdk::artifact::store::{self, Content, Publish, Recorded};
+use ferry_sdk::artifact::store::{self, Content, Publish, Recorded, StorageError};
 use ferry_sdk::conditions::{StatusConditions, Summary};
 use ferry_sdk::events::Severity;
 use ferry_sdk::reconcile::Context;
@@ -109,7 +109,7 @@ impl Reconciler for BucketReconciler {
         self.storage
             .remove_all(KIND, &namespace, &bucket.name_any())
             .map(|_| ())
-            .map_err(|source| Error::Cleanup { source })
+            .map_err(|source| StorageError::Cleanup { source }.into())
     }
 }
 
@@ -155,7 +155,10 @@ impl BucketReconciler {
         let scratch = tempfile::Builder::new()
             .prefix(&format!("{KIND}-{namespace}-{}-", bucket.name_any()))
             .tempdir()
-            .map_err(|source| failed(status, generation, Error::Scratch { source }))?;
+            .map_err(|source| {
+                let error = StorageError::Scratch { message: "failed to create temporary working directory", source };
+                failed(status, generation, error.into())
+            })?;
         status.remove(&[cond::STORAGE_OPERATION_FAILED]);
 
         let remote = match fetch::Remote::new(ctx, &namespace, spec).await {
@@ -216,7 +219,7 @@ impl BucketReconciler {
         let namespace = bucket.namespace().unwrap_or_default();
         let hex = revision.strip_prefix("sha256:").unwrap_or(&revision);
         let path = ArtifactPath::new(KIND, &namespace, &bucket.name_any(), &format!("{hex}.tar.gz"))
-            .map_err(|source| failed(status, generation, Error::ArtifactPath { source }))?;
+            .map_err(|source| failed(status, generation, StorageError::ArtifactPath { source }.into()))?;
         let event = format!(
             "stored artifact with {} fetched files from '{}' bucket",
             fetched.index.len(),
@@ -229,7 +232,7 @@ impl BucketReconciler {
             latest: LATEST_LINK.into(),
             event: Some(event),
         };
-        store::publish(ctx, bucket, &self.storage, status, artifact_of, request).await?;
+        store::publish(ctx, bucket, &self.storage, status, artifact_of, request).await.map_err(StorageError::from)?;
         status.observed_ignore = bucket.spec.ignore.clone();
         status.mark_true(cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
         if let Ok(link) = path.sibling(LATEST_LINK) {
