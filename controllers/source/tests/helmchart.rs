@@ -218,16 +218,7 @@ async fn charts_that_cannot_be_had_say_why() {
         "invalid chart reference: failed to get chart version for remote reference: no chart name found"
     );
 
-    // Kinds and features Ferry does not support yet are refused.
-    apply(
-        &ns,
-        "HelmChart",
-        "bucket",
-        serde_json::json!({"chart": "app", "sourceRef": {"kind": "Bucket", "name": "b"}}),
-    )
-    .await;
-    let bucket = wait_condition(&api, "bucket", "Stalled", "True", "UnsupportedSourceKind").await;
-    assert!(condition(&bucket, "FetchFailed").unwrap().2.contains("'Bucket' is not supported by Ferry yet"));
+    // Features Ferry does not support yet are refused.
     apply(
         &ns,
         "HelmChart",

@@ -18,6 +18,7 @@
 pub mod git;
 pub mod helmrepo;
 pub mod keys;
+pub mod minio;
 pub mod process;
 pub mod proxy;
 pub mod registry;

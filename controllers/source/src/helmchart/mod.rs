@@ -15,7 +15,8 @@
 //!    step every source kind shares ([`store::publish`]).
 //!
 //! Refused for now, each with a condition that says so: OCI
-//! HelmRepositories (and OCI dependencies), Bucket sources, `spec.verify`.
+//! HelmRepositories (and OCI dependencies), `spec.verify`. Charts from a
+//! Bucket are built from its artifact as from a GitRepository's.
 
 mod artifact;
 pub mod build;
@@ -32,7 +33,7 @@ use std::time::Duration;
 use ferry_api_meta::Artifact;
 use ferry_api_meta::conditions as cond;
 use ferry_api_source::{
-    GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository, HelmRepositoryType,
+    Bucket, GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository, HelmRepositoryType,
     ReconcileStrategy,
 };
 use ferry_sdk::artifact::Limits;
@@ -109,6 +110,8 @@ enum ChartSource {
     Repository(Box<HelmRepository>),
     /// A Git repository's files.
     Git(Box<GitRepository>),
+    /// A bucket's objects.
+    Bucket(Box<Bucket>),
 }
 
 /// Where the shared artifact step records the artifact.
@@ -255,6 +258,11 @@ impl HelmChartReconciler {
                 status.observed_source_artifact_revision = Some(artifact.revision.clone());
                 self.build_from_tarball(ctx, chart, status, &artifact).await
             }
+            ChartSource::Bucket(bucket) => {
+                let artifact = bucket.status.as_ref().and_then(|s| s.artifact.clone()).ok_or_else(no_artifact)?;
+                status.observed_source_artifact_revision = Some(artifact.revision.clone());
+                self.build_from_tarball(ctx, chart, status, &artifact).await
+            }
         }
     }
 
@@ -282,9 +290,11 @@ impl HelmChartReconciler {
                 let repo = api.get(&source_ref.name).await.map_err(|e| failed("GitRepository", e))?;
                 Ok(ChartSource::Git(Box::new(repo)))
             }
-            HelmChartSourceKind::Bucket => Err(Error::UnsupportedSource {
-                message: "source kind 'Bucket' is not supported by Ferry yet: Buckets are not reconciled; use a HelmRepository or a GitRepository".into(),
-            }),
+            HelmChartSourceKind::Bucket => {
+                let api: Api<Bucket> = Api::namespaced(client, &namespace);
+                let bucket = api.get(&source_ref.name).await.map_err(|e| failed("Bucket", e))?;
+                Ok(ChartSource::Bucket(Box::new(bucket)))
+            }
         }
     }
 

@@ -41,6 +41,10 @@ pub enum Content {
         /// Extra ignore rules, `.gitignore` syntax.
         ignore: Option<String>,
     },
+    /// A directory packed whole, for content a kind filtered itself before
+    /// it got to disk (a Bucket's objects, selected by its ignore rules
+    /// while listing, are archived without another filter, as Flux does).
+    Tree(PathBuf),
     /// A file stored as it is (a chart, a downloaded archive).
     File(PathBuf),
 }
@@ -241,6 +245,7 @@ fn write(storage: &Storage, request: &Publish) -> Result<(ferry_storage::Stored,
         Content::Dir { dir, ignore } => SourceIgnore::load(dir, ignore.as_deref())
             .and_then(|rules| storage.archive(path, dir, &rules))
             .map_err(archive_failed)?,
+        Content::Tree(dir) => storage.archive(path, dir, &SourceIgnore::none()).map_err(archive_failed)?,
         Content::File(file) => std::fs::File::open(file)
             .map_err(|source| ferry_storage::Error::Io { action: "opening", path: file.clone(), source })
             .and_then(|reader| storage.write(path, std::io::BufReader::new(reader)))
