@@ -64,3 +64,42 @@ pub struct CrossNamespaceObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_labels: Option<std::collections::BTreeMap<String, String>>,
 }
+
+/// The prefix of every Receiver's webhook path.
+pub const RECEIVER_WEBHOOK_PATH: &str = "/hook/";
+
+/// The Ready reason when a Receiver's Secret or its `token` is missing.
+pub const TOKEN_NOT_FOUND_REASON: &str = "TokenNotFound";
+
+/// The Ready reason when a Receiver's spec is invalid.
+pub const VALIDATION_FAILED_REASON: &str = "ValidationFailed";
+
+/// The receiver types Flux accepts, as spelt in a Receiver's `spec.type`.
+pub mod receiver_types {
+    /// Any caller that knows the path.
+    pub const GENERIC: &str = "generic";
+    /// Callers that sign the body with HMAC (`X-Signature: sha1=…|sha256=…|sha512=…`).
+    pub const GENERIC_HMAC: &str = "generic-hmac";
+    /// GitHub webhooks (`X-Hub-Signature-256`).
+    pub const GITHUB: &str = "github";
+    /// GitLab webhooks (`X-Gitlab-Token`).
+    pub const GITLAB: &str = "gitlab";
+    /// Bitbucket Server webhooks (`X-Hub-Signature`).
+    pub const BITBUCKET: &str = "bitbucket";
+    /// Harbor webhooks (`Authorization` is the token).
+    pub const HARBOR: &str = "harbor";
+    /// Docker Hub webhooks.
+    pub const DOCKERHUB: &str = "dockerhub";
+    /// Quay webhooks.
+    pub const QUAY: &str = "quay";
+    /// Nexus webhooks (`X-Nexus-Webhook-Signature`).
+    pub const NEXUS: &str = "nexus";
+    /// Azure Container Registry webhooks.
+    pub const ACR: &str = "acr";
+    /// Google Container Registry Pub/Sub pushes.
+    pub const GCR: &str = "gcr";
+    /// CDEvents.
+    pub const CDEVENTS: &str = "cdevents";
+    /// OIDC-authenticated callers.
+    pub const GENERIC_OIDC: &str = "generic-oidc";
+}

@@ -76,7 +76,9 @@ impl Runtime {
         let mut runtime = Self::new(client, Settings::from_flags(name, flags, runtime_namespace))?;
         runtime.metrics_addr = flags.metrics_socket().map_err(Error::InvalidAddress)?;
         runtime.health_addr = flags.health_socket().map_err(Error::InvalidAddress)?;
-        if !flags.events_addr.is_empty() {
+        // A Go `host:port` is notification-controller's own bind address, not a URL to post to.
+        let bind_address = crate::flags::parse_addr(&flags.events_addr).is_ok();
+        if !flags.events_addr.is_empty() && !bind_address {
             runtime.webhook = Some(Webhook::new(&flags.events_addr).map_err(Error::InvalidEventsAddress)?);
         }
         if flags.enable_leader_election {

@@ -1,0 +1,540 @@
+//! What each service expects: the method, URL, headers and body of the
+//! request for one event, from Flux's notifiers and the services' public
+//! API documentation. Pure: no IO here.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::{Config, Error, NOTIFICATION_HEADER};
+use crate::event::Event;
+
+/// One HTTP request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The URL.
+    pub url: String,
+    /// The headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// HTTP basic auth.
+    pub basic_auth: Option<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A GET whose answer tells whether the delivery is a duplicate (an
+/// identical commit status already set), as Flux's Git providers check.
+pub struct Lookup {
+    /// The request.
+    pub request: Request,
+    /// True when the answer shows the delivery is not needed.
+    pub duplicate: Box<dyn Fn(&Value) -> bool + Send + Sync>,
+}
+
+/// The requests of one delivery.
+pub struct Plan {
+    /// An optional duplicate check first.
+    pub lookup: Option<Lookup>,
+    /// The delivery.
+    pub request: Request,
+    /// Checks a 2xx answer's body (Slack's API answers errors with 200).
+    pub validate: Option<fn(&[u8]) -> Result<(), Error>>,
+}
+
+impl Request {
+    fn json(method: Method, url: impl Into<String>, body: &Value) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            basic_auth: None,
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
+
+    fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    fn bearer(self, token: &str) -> Self {
+        if token.is_empty() { self } else { self.header("Authorization", format!("Bearer {token}")) }
+    }
+}
+
+fn valid_url(address: &str, what: &str) -> Result<url::Url, Error> {
+    url::Url::parse(address).map_err(|source| Error::InvalidAddress { address: format!("{what} {address}"), source })
+}
+
+/// Refuses a configuration its type cannot deliver with (no address, no token).
+pub fn check(config: &Config) -> Result<(), Error> {
+    match config.kind.as_str() {
+        "telegram" => {
+            if config.channel.is_empty() {
+                return Err(Error::Invalid("empty Telegram channel".into()));
+            }
+            if config.token.is_empty() {
+                return Err(Error::Invalid("empty Telegram token".into()));
+            }
+        }
+        "generic-hmac" if config.token.is_empty() => {
+            return Err(Error::Invalid("HMAC key is empty: set 'token' in the secretRef".into()));
+        }
+        "matrix" if config.channel.is_empty() => {
+            return Err(Error::Invalid("empty Matrix room id (spec.channel)".into()));
+        }
+        "github" | "gitlab" | "gitea" | "githubdispatch" if config.token.is_empty() => {
+            return Err(Error::Invalid(format!("{} token cannot be empty: set 'token' in the secretRef", config.kind)));
+        }
+        "github" | "gitlab" | "gitea" | "githubdispatch" => {
+            git_address(&config.address)?;
+        }
+        _ => {}
+    }
+    if config.kind != "telegram" {
+        if config.address.is_empty() {
+            return Err(Error::Invalid("no address: set spec.address or 'address' in the secretRef".into()));
+        }
+        valid_url(&config.address, "address")?;
+    }
+    Ok(())
+}
+
+/// `kind/name.namespace` in lower case, the title most chat providers use.
+fn object_title(event: &Event) -> String {
+    format!("{}/{}.{}", event.kind().to_lowercase(), event.name(), event.namespace())
+}
+
+fn slack_like(event: &Event, username: &str, channel: &str, good: &str, bad: &str, fallback: bool) -> Value {
+    let color = if event.severity == "error" { bad } else { good };
+    let fields: Vec<Value> =
+        event.metadata.iter().map(|(k, v)| json!({"title": k, "value": v, "short": false})).collect();
+    let author = object_title(event);
+    let mut attachment = json!({
+        "color": color, "author_name": author, "text": event.message,
+        "mrkdwn_in": ["text"], "fields": fields,
+    });
+    attachment["fallback"] = if fallback {
+        json!(format!("{author}: {}", event.message.split('\n').next().unwrap_or_default()))
+    } else {
+        json!("")
+    };
+    json!({"channel": channel, "username": username, "icon_url": "", "icon_emoji": "", "attachments": [attachment]})
+}
+
+/// The requests delivering `event` with `config`, or `None` when the type
+/// skips this event (Git providers skip `Progressing`).
+pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
+    let simple = |request: Request| Ok(Some(Plan { lookup: None, request, validate: None }));
+    let address = config.address.as_str();
+    let with_headers = |mut request: Request| {
+        for (k, v) in &config.headers {
+            request = request.header(k, v.clone());
+        }
+        request
+    };
+    match config.kind.as_str() {
+        "generic" | "generic-hmac" => {
+            let body = serde_json::to_vec(event).unwrap_or_default();
+            let mut request = Request {
+                method: Method::POST,
+                url: address.to_string(),
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                basic_auth: None,
+                body,
+            }
+            .header(NOTIFICATION_HEADER, event.reporting_controller.clone());
+            request = with_headers(request);
+            if config.kind == "generic-hmac" {
+                let mut mac = <Hmac<Sha256>>::new_from_slice(config.token.as_bytes())
+                    .map_err(|_| Error::Invalid("HMAC key is empty".into()))?;
+                mac.update(&request.body);
+                request = request.header("X-Signature", format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+            }
+            simple(request)
+        }
+        "slack" => {
+            let username = if config.username.is_empty() { &event.reporting_controller } else { &config.username };
+            let body = slack_like(event, username, &config.channel, "good", "danger", true);
+            let request = Request::json(Method::POST, address, &body).bearer(&config.token);
+            let validate: Option<fn(&[u8]) -> Result<(), Error>> =
+                (address == "https://slack.com/api/chat.postMessage").then_some(validate_slack);
+            Ok(Some(Plan { lookup: None, request, validate }))
+        }
+        "discord" => {
+            let mut url = valid_url(address, "Discord hook URL")?;
+            if !address.ends_with("/slack") {
+                let path = format!("{}/slack", url.path().trim_end_matches('/'));
+                url.set_path(&path);
+            }
+            let username = if config.username.is_empty() { &event.reporting_controller } else { &config.username };
+            let mut body = slack_like(event, username, "", "good", "danger", false);
+            body["channel"] = json!("");
+            simple(Request::json(Method::POST, url.as_str(), &body))
+        }
+        "rocket" => {
+            let body = slack_like(event, &config.username, &config.channel, "#0076D7", "#FF0000", false);
+            simple(Request::json(Method::POST, address, &body))
+        }
+        "msteams" => simple(Request::json(Method::POST, address, &msteams(address, event))),
+        "googlechat" => {
+            let message = if event.severity == "error" {
+                format!("<font color=\"#ff0000\">{}</font>", event.message)
+            } else {
+                event.message.clone()
+            };
+            let mut sections =
+                vec![json!({"header": "", "widgets": [{"textParagraph": {"text": message}, "keyValue": null}]})];
+            if !event.metadata.is_empty() {
+                let widgets: Vec<Value> = event
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| {
+                        json!({"textParagraph": null, "keyValue": {"topLabel": k, "content": v,
+                        "contentMultiline": false, "bottomLabel": null, "icon": null}})
+                    })
+                    .collect();
+                sections.push(json!({"header": "", "widgets": widgets}));
+            }
+            let body = json!({"cards": [{"header": {"title": object_title(event), "subtitle": event.reporting_controller,
+                "imageUrl": null, "imageStyle": null}, "sections": sections}]});
+            simple(Request::json(Method::POST, address, &body))
+        }
+        "webex" => {
+            let emoji = if event.severity == "error" { "💣" } else { "✅" };
+            let mut markdown = format!("{emoji} **{}**\n{}\n", object_title(event), event.message);
+            for (k, v) in &event.metadata {
+                markdown.push_str(&format!(">**{k}**: {v}\n"));
+            }
+            let mut body = json!({"markdown": markdown});
+            if !config.channel.is_empty() {
+                body["roomId"] = json!(config.channel);
+            }
+            simple(
+                Request::json(Method::POST, address, &body).header("Authorization", format!("Bearer {}", config.token)),
+            )
+        }
+        "telegram" => {
+            let emoji = if event.severity == "error" { "🚨" } else { "💫" };
+            let heading = format!("{emoji} {}/{}/{}", event.kind().to_lowercase(), event.name(), event.namespace());
+            let mut metadata = String::new();
+            for (k, v) in &event.metadata {
+                metadata.push_str(&format!("\\- *{}*: {}\n", telegram_escape(k), telegram_escape(v)));
+            }
+            let text = format!("*{}*\n{}\n{metadata}", telegram_escape(&heading), telegram_escape(&event.message));
+            let (chat, thread) = match config.channel.split_once(':') {
+                Some((chat, thread)) => (chat, Some(thread)),
+                None => (config.channel.as_str(), None),
+            };
+            let mut body = json!({"chat_id": chat, "text": text, "parse_mode": "MarkdownV2"});
+            if let Some(thread) = thread {
+                body["message_thread_id"] = json!(thread);
+            }
+            // Flux always posts to api.telegram.org; an `address` replaces that base (a Bot API server).
+            let base = if address.is_empty() { "https://api.telegram.org" } else { address.trim_end_matches('/') };
+            simple(Request::json(Method::POST, format!("{base}/bot{}/sendMessage", config.token), &body))
+        }
+        "lark" => {
+            let (emoji, color) = if event.severity == "error" { ("🚨", "red") } else { ("💫", "turquoise") };
+            let mut message = format!("**{}**\n\n", event.message);
+            for (k, v) in &event.metadata {
+                message.push_str(&format!("{k}: {v}\n"));
+            }
+            let body = json!({"msg_type": "interactive", "card": {
+                "config": {"wide_screen_mode": true},
+                "header": {"title": {"tag": "plain_text", "content": format!("{emoji} {}", object_title(event))}, "template": color},
+                "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": message}}]}});
+            simple(Request::json(Method::POST, address, &body))
+        }
+        "matrix" => {
+            let emoji = if event.severity == "error" { "🚨" } else { "💫" };
+            let mut metadata = String::new();
+            for (k, v) in &event.metadata {
+                metadata.push_str(&format!("- {k}: {v}\n"));
+            }
+            let body = json!({"body": format!("{emoji} {}\n{}\n{metadata}", object_title(event), event.message), "msgtype": "m.text"});
+            let transaction = {
+                use sha1::Digest;
+                hex::encode(sha1::Sha1::digest(serde_json::to_vec(event).unwrap_or_default()))
+            };
+            let url = format!(
+                "{}/_matrix/client/r0/rooms/{}/send/m.room.message/{transaction}",
+                address.trim_end_matches('/'),
+                config.channel
+            );
+            simple(Request::json(Method::PUT, url, &body).header("Authorization", format!("Bearer {}", config.token)))
+        }
+        "alertmanager" => {
+            let mut labels: BTreeMap<String, String> = event.metadata.clone();
+            let mut annotations = BTreeMap::from([("message".to_string(), event.message.clone())]);
+            if let Some(summary) = labels.remove("summary") {
+                annotations.insert("summary".into(), summary);
+            }
+            labels.insert("alertname".into(), format!("Flux{}{}", event.kind(), title_case(&event.reason)));
+            for (k, v) in [
+                ("severity", event.severity.as_str()),
+                ("reason", event.reason.as_str()),
+                ("kind", event.kind()),
+                ("name", event.name()),
+                ("namespace", event.namespace()),
+                ("reportingcontroller", event.reporting_controller.as_str()),
+            ] {
+                labels.insert(k.into(), v.into());
+            }
+            let body = json!([{"status": "firing", "labels": labels, "annotations": annotations, "startsAt": event.timestamp}]);
+            let mut request = Request::json(Method::POST, address, &body).bearer(&config.token);
+            if !config.username.is_empty() && !config.password.is_empty() {
+                request.basic_auth = Some((config.username.clone(), config.password.clone()));
+            }
+            simple(request)
+        }
+        "grafana" => {
+            let mut tags = vec!["flux".to_string(), event.reporting_controller.clone()];
+            for (k, v) in &event.metadata {
+                tags.push(format!("{}: {}", k.replace(':', "|"), v.replace(':', "|")));
+            }
+            tags.push(format!("kind: {}", event.kind()));
+            tags.push(format!("name: {}", event.name()));
+            tags.push(format!("namespace: {}", event.namespace()));
+            let when = k8s_openapi::jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", &event.timestamp)
+                .or_else(|_| event.timestamp.parse::<k8s_openapi::jiff::Timestamp>())
+                .map(|t| t.as_second())
+                .unwrap_or_default();
+            let body = json!({"when": when, "text": object_title(event), "tags": tags});
+            let mut request = Request::json(Method::POST, address, &body);
+            if !config.token.is_empty() {
+                request = request.bearer(&config.token);
+            } else if !config.username.is_empty() && !config.password.is_empty() {
+                request.basic_auth = Some((config.username.clone(), config.password.clone()));
+            }
+            simple(request)
+        }
+        "github" | "gitlab" | "gitea" => commit_status(config, event),
+        "githubdispatch" => {
+            let (api, repo) = github_api(&config.address)?;
+            let body = json!({"event_type": format!("{}/{}.{}", event.kind(), event.name(), event.namespace()),
+                "client_payload": serde_json::to_value(event).unwrap_or_default()});
+            simple(
+                Request::json(Method::POST, format!("{api}repos/{repo}/dispatches"), &body)
+                    .bearer(&config.token)
+                    .header("Accept", "application/vnd.github+json"),
+            )
+        }
+        other => Err(Error::Unsupported(other.to_string())),
+    }
+}
+
+fn validate_slack(body: &[u8]) -> Result<(), Error> {
+    let answer: Value =
+        serde_json::from_slice(body).map_err(|e| Error::Refused(format!("unable to unmarshal response body: {e}")))?;
+    if answer["ok"].as_bool() == Some(true) {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!("Slack responded with error: {}", answer["error"].as_str().unwrap_or_default())))
+    }
+}
+
+fn msteams(address: &str, event: &Event) -> Value {
+    let title = object_title(event);
+    let host = url::Url::parse(address).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+    if host.ends_with(".webhook.office.com") {
+        let facts: Vec<Value> = event.metadata.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+        let color = if event.severity == "error" { "FF0000" } else { "0076D7" };
+        return json!({"@type": "MessageCard", "@context": "http://schema.org/extensions", "themeColor": color,
+            "summary": title, "sections": [{"activityTitle": event.message, "activitySubtitle": title, "facts": facts}]});
+    }
+    let mut facts: Vec<Value> = Vec::new();
+    if let Some(summary) = event.metadata.get("summary") {
+        facts.push(json!({"title": "summary", "value": summary}));
+    }
+    facts.extend(event.metadata.iter().filter(|(k, _)| *k != "summary").map(|(k, v)| json!({"title": k, "value": v})));
+    let mut message = json!({"type": "TextBlock", "text": event.message, "wrap": true});
+    if event.severity == "error" {
+        message["color"] = json!("attention");
+    }
+    json!({"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.4",
+        "body": [{"type": "Container", "items": [
+            {"type": "TextBlock", "text": title, "size": "large", "weight": "bolder", "wrap": true},
+            message,
+            {"type": "FactSet", "facts": facts}]}],
+        "msteams": {"width": "Full"}}}]})
+}
+
+fn telegram_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.-_[]()~>`#+=|{}!*".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn title_case(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+        None => String::new(),
+    }
+}
+
+/// `https://host` and `owner/repo` of a Git repository address (https or ssh).
+pub fn git_address(address: &str) -> Result<(String, String), Error> {
+    let (scheme, rest) = if let Some(rest) = address.strip_prefix("ssh://") {
+        ("https", rest.split_once('@').map(|(_, r)| r).unwrap_or(rest).to_string())
+    } else if let Some((scheme, rest)) = address.split_once("://") {
+        (scheme, rest.to_string())
+    } else if let Some((user_host, path)) = address.split_once(':') {
+        // scp-like `git@host:owner/repo.git`
+        ("https", format!("{}/{path}", user_host.split_once('@').map(|(_, h)| h).unwrap_or(user_host)))
+    } else {
+        return Err(Error::Invalid(format!("failed parsing URL \"{address}\"")));
+    };
+    let (host, path) = rest
+        .split_once('/')
+        .ok_or_else(|| Error::Invalid(format!("failed parsing URL \"{address}\": no repository path")))?;
+    let host = host.split_once('@').map(|(_, h)| h).unwrap_or(host);
+    let id = path.trim_start_matches('/').trim_end_matches('/').trim_end_matches(".git").to_string();
+    if id.is_empty() {
+        return Err(Error::Invalid(format!("failed parsing URL \"{address}\": no repository path")));
+    }
+    Ok((format!("{scheme}://{host}"), id))
+}
+
+fn github_api(address: &str) -> Result<(String, String), Error> {
+    let (host, repo) = git_address(address)?;
+    let api =
+        if host == "https://github.com" { "https://api.github.com/".to_string() } else { format!("{host}/api/v3/") };
+    Ok((api, repo))
+}
+
+/// The commit hash of a Flux revision (`main@sha1:<hex>`, `sha256:<hex>`, legacy `main/<hex>`).
+pub fn parse_revision(revision: &str) -> Result<String, Error> {
+    let tail = revision.rsplit_once('@').map(|(_, t)| t).unwrap_or(revision);
+    let hash = tail
+        .strip_prefix("sha1:")
+        .or_else(|| tail.strip_prefix("sha256:"))
+        .unwrap_or_else(|| tail.rsplit_once('/').map(|(_, h)| h).unwrap_or(tail));
+    if matches!(hash.len(), 40 | 64) && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(hash.to_string())
+    } else {
+        Err(Error::Invalid(format!("failed to extract commit hash from '{revision}' revision")))
+    }
+}
+
+/// The lower-case, space-separated words of a CamelCase reason.
+fn describe(reason: &str) -> String {
+    let mut words = String::new();
+    for (i, c) in reason.chars().enumerate() {
+        if i > 0 && c.is_uppercase() {
+            words.push(' ');
+        }
+        words.extend(c.to_lowercase());
+    }
+    words
+}
+
+fn commit_status(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
+    let progressing = event.reason == "Progressing";
+    if progressing && config.kind != "gitea" {
+        return Ok(None);
+    }
+    let revision = event.metadata.get("revision").ok_or_else(|| Error::Invalid("missing revision metadata".into()))?;
+    let sha = parse_revision(revision)?;
+    let state = match (config.kind.as_str(), event.severity.as_str(), progressing) {
+        ("gitea", _, true) => "pending",
+        ("gitlab", "info", _) => "success",
+        ("gitlab", "error", _) => "failed",
+        (_, "info", _) => "success",
+        (_, "error", _) => "failure",
+        (kind, _, _) => return Err(Error::Invalid(format!("can't convert to {kind} state"))),
+    };
+    let description = describe(&event.reason);
+    let context = config.commit_status.clone();
+    let (host, repo) = git_address(&config.address)?;
+    let (lookup_request, request) = match config.kind.as_str() {
+        "github" => {
+            let (api, repo) = github_api(&config.address)?;
+            let lookup = Request::json(
+                Method::GET,
+                format!("{api}repos/{repo}/commits/{sha}/statuses?per_page=50"),
+                &Value::Null,
+            );
+            let body = json!({"state": state, "context": context, "description": description});
+            let post = Request::json(Method::POST, format!("{api}repos/{repo}/statuses/{sha}"), &body);
+            (lookup.bearer(&config.token), post.bearer(&config.token))
+        }
+        "gitlab" => {
+            let project = url::form_urlencoded::byte_serialize(repo.as_bytes()).collect::<String>();
+            let name = url::form_urlencoded::byte_serialize(context.as_bytes()).collect::<String>();
+            let lookup = Request::json(
+                Method::GET,
+                format!("{host}/api/v4/projects/{project}/repository/commits/{sha}/statuses?name={name}"),
+                &Value::Null,
+            );
+            let body = json!({"state": state, "name": context, "description": description});
+            let post = Request::json(Method::POST, format!("{host}/api/v4/projects/{project}/statuses/{sha}"), &body);
+            (lookup.header("PRIVATE-TOKEN", config.token.clone()), post.header("PRIVATE-TOKEN", config.token.clone()))
+        }
+        _ => {
+            let lookup = Request::json(
+                Method::GET,
+                format!("{host}/api/v1/repos/{repo}/commits/{sha}/statuses?page=0&limit=50"),
+                &Value::Null,
+            );
+            let body = json!({"state": state, "target_url": "", "description": description, "context": context});
+            let post = Request::json(Method::POST, format!("{host}/api/v1/repos/{repo}/statuses/{sha}"), &body);
+            let auth = format!("token {}", config.token);
+            (lookup.header("Authorization", auth.clone()), post.header("Authorization", auth))
+        }
+    };
+    let mut lookup_request = lookup_request;
+    lookup_request.body.clear();
+    lookup_request.headers.retain(|(n, _)| n != "Content-Type");
+    let (kind, ctx, st, desc) = (config.kind.clone(), context.clone(), state.to_string(), description.clone());
+    let duplicate = Box::new(move |existing: &Value| {
+        existing.as_array().is_some_and(|statuses| {
+            statuses.iter().any(|s| {
+                let name = if kind == "gitlab" { &s["name"] } else { &s["context"] };
+                let state = if kind == "gitlab" { &s["status"] } else { &s["state"] };
+                name.as_str() == Some(&ctx) && state.as_str() == Some(&st) && s["description"].as_str() == Some(&desc)
+            })
+        })
+    });
+    Ok(Some(Plan { lookup: Some(Lookup { request: lookup_request, duplicate }), request, validate: None }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_addresses_and_revisions_parse_as_flux() {
+        assert_eq!(
+            git_address("https://github.com/org/repo.git").unwrap(),
+            ("https://github.com".into(), "org/repo".into())
+        );
+        assert_eq!(
+            git_address("ssh://git@gitlab.example.com/group/sub/repo").unwrap(),
+            ("https://gitlab.example.com".into(), "group/sub/repo".into())
+        );
+        assert_eq!(
+            git_address("git@github.com:org/repo.git").unwrap(),
+            ("https://github.com".into(), "org/repo".into())
+        );
+        let sha = "a".repeat(40);
+        assert_eq!(parse_revision(&format!("main@sha1:{sha}")).unwrap(), sha);
+        assert_eq!(parse_revision(&format!("main/{sha}")).unwrap(), sha);
+        assert!(parse_revision("v1.0.0@sha256:zz").is_err());
+        assert_eq!(describe("ReconciliationSucceeded"), "reconciliation succeeded");
+        assert_eq!(title_case("ReconciliationFailed"), "Reconciliationfailed");
+    }
+}
