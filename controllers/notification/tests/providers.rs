@@ -1,0 +1,361 @@
+//! Each provider against a loopback service that checks the request as the
+//! real service does (method, path, auth, content type, JSON shape) and
+//! refuses anything else, so a delivery that succeeds is one the service
+//! would have taken. No cluster needed: the notifier is driven directly.
+
+mod support;
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use ferry_api_notification::ProviderSpec;
+use ferry_notification_controller::event::Event;
+use ferry_notification_controller::notifier::{self, Config, Notifier, Retry, Secrets};
+use hmac::Mac;
+use serde_json::{Value, json};
+use support::{Seen, Service, ok, refuse};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn event(severity: &str) -> Event {
+    serde_json::from_value(json!({
+        "involvedObject": {"kind": "Kustomization", "name": "apps", "namespace": "flux-system",
+                           "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "uid": "1234"},
+        "severity": severity, "timestamp": "2026-12-02T10:00:00Z",
+        "message": "Applied revision: main@sha1:0123", "reason": "ReconciliationSucceeded",
+        "reportingController": "kustomize-controller",
+        "metadata": {"revision": format!("main@sha1:{SHA}"), "summary": "prod cluster"}
+    }))
+    .unwrap()
+}
+
+fn spec(kind: &str, address: &str) -> ProviderSpec {
+    ProviderSpec { type_: kind.into(), address: Some(address.into()), ..ProviderSpec::default() }
+}
+
+fn secret(pairs: &[(&str, &str)]) -> Secrets {
+    Secrets {
+        secret: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()),
+        ..Secrets::default()
+    }
+}
+
+fn fast() -> Retry {
+    Retry { max: 4, wait_min: Duration::from_millis(10), wait_max: Duration::from_millis(50) }
+}
+
+async fn deliver(spec: &ProviderSpec, secrets: &Secrets, event: &Event) -> Result<(), notifier::Error> {
+    let mut config = Config::new(spec, secrets)?;
+    config.commit_status = notifier::default_commit_status("6f1c1b7e-0000-4000-8000-000000000000", event);
+    Notifier::new(config)?.with_retry(fast()).post(event).await
+}
+
+fn is_json(seen: &Seen) -> bool {
+    seen.header("content-type").starts_with("application/json") && serde_json::from_slice::<Value>(&seen.body).is_ok()
+}
+
+#[tokio::test]
+async fn generic_posts_the_flux_event_with_its_headers() {
+    let service = Service::start(|s| {
+        if s.method != Method::POST || !is_json(s) || s.header("gotk-component") != "kustomize-controller" {
+            return refuse(StatusCode::BAD_REQUEST, "not a Flux event");
+        }
+        ok()
+    })
+    .await;
+    let secrets = secret(&[("headers", "X-Team: platform\nAuthorization: Bearer abc\n")]);
+    deliver(&spec("generic", &service.url("/hook")), &secrets, &event("info")).await.unwrap();
+    let seen = &service.seen()[0];
+    assert_eq!(seen.path, "/hook");
+    assert_eq!(seen.header("x-team"), "platform");
+    assert_eq!(seen.header("authorization"), "Bearer abc");
+    let body = seen.json();
+    assert_eq!(body["involvedObject"]["kind"], "Kustomization");
+    assert_eq!(body["metadata"]["summary"], "prod cluster");
+    assert_eq!(body["reportingController"], "kustomize-controller");
+}
+
+#[tokio::test]
+async fn generic_hmac_signs_the_body_the_receiver_gets() {
+    let service = Service::start(|s| {
+        let Some(hex_sig) = s.header("x-signature").strip_prefix("sha256=") else {
+            return refuse(StatusCode::UNAUTHORIZED, "no signature");
+        };
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hmac-key").unwrap();
+        mac.update(&s.body);
+        match mac.verify_slice(&hex::decode(hex_sig).unwrap_or_default()) {
+            Ok(()) => ok(),
+            Err(_) => refuse(StatusCode::UNAUTHORIZED, "bad signature"),
+        }
+    })
+    .await;
+    let spec = spec("generic-hmac", &service.url("/"));
+    deliver(&spec, &secret(&[("token", "hmac-key")]), &event("info")).await.unwrap();
+    assert_eq!(service.seen().len(), 1);
+    let wrong = deliver(&spec, &secret(&[("token", "other")]), &event("info")).await.unwrap_err();
+    assert!(matches!(wrong, notifier::Error::Status { status: 401, .. }), "{wrong}");
+    // An HMAC provider without a key is refused before anything is sent.
+    assert!(Config::new(&spec, &Secrets::default()).is_err());
+}
+
+#[tokio::test]
+async fn slack_sends_an_attachment_with_channel_and_bearer_token() {
+    let service = Service::start(|s| {
+        let body = s.json();
+        if s.header("authorization") != "Bearer xoxb-1" {
+            return (StatusCode::OK, r#"{"ok":false,"error":"not_authed"}"#.into());
+        }
+        let attachment = &body["attachments"][0];
+        if body["channel"] != "#ops" || attachment["color"] != "danger" || !attachment["text"].is_string() {
+            return (StatusCode::OK, r#"{"ok":false,"error":"invalid_attachments"}"#.into());
+        }
+        (StatusCode::OK, r#"{"ok":true}"#.into())
+    })
+    .await;
+    let mut spec = spec("slack", &service.url("/api/chat.postMessage"));
+    spec.channel = Some("#ops".into());
+    deliver(&spec, &secret(&[("token", "xoxb-1")]), &event("error")).await.unwrap();
+    let body = service.seen()[0].json();
+    assert_eq!(body["username"], "kustomize-controller");
+    assert_eq!(body["attachments"][0]["author_name"], "kustomization/apps.flux-system");
+    assert_eq!(body["attachments"][0]["fields"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn discord_rocket_teams_googlechat_lark_webex() {
+    let service = Service::start(|s| {
+        let body = s.json();
+        let valid = match s.path.as_str() {
+            // Discord's Slack-compatible endpoint.
+            "/api/webhooks/1/tok/slack" => body["attachments"].is_array(),
+            "/rocket" => body["attachments"][0]["color"] == "#0076D7",
+            // Teams workflows take an Adaptive Card message.
+            "/teams" => {
+                body["type"] == "message"
+                    && body["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+                    && body["attachments"][0]["content"]["type"] == "AdaptiveCard"
+            }
+            "/chat" => body["cards"][0]["header"]["title"] == "kustomization/apps.flux-system",
+            "/lark" => body["msg_type"] == "interactive" && body["card"]["elements"].is_array(),
+            "/webex" => s.header("authorization") == "Bearer wx" && body["roomId"] == "room" && body["markdown"].is_string(),
+            _ => false,
+        };
+        if is_json(s) && valid { ok() } else { refuse(StatusCode::BAD_REQUEST, "invalid payload") }
+    })
+    .await;
+    let none = Secrets::default();
+    deliver(&spec("discord", &service.url("/api/webhooks/1/tok")), &none, &event("info")).await.unwrap();
+    deliver(&spec("rocket", &service.url("/rocket")), &none, &event("info")).await.unwrap();
+    deliver(&spec("msteams", &service.url("/teams")), &none, &event("info")).await.unwrap();
+    deliver(&spec("googlechat", &service.url("/chat")), &none, &event("error")).await.unwrap();
+    deliver(&spec("lark", &service.url("/lark")), &none, &event("info")).await.unwrap();
+    let mut webex = spec("webex", &service.url("/webex"));
+    webex.channel = Some("room".into());
+    deliver(&webex, &secret(&[("token", "wx")]), &event("info")).await.unwrap();
+    assert_eq!(service.seen().len(), 6);
+}
+
+#[tokio::test]
+async fn telegram_and_matrix_use_their_apis() {
+    let service = Service::start(|s| {
+        let body = s.json();
+        if s.path == "/botT0K/sendMessage" && s.method == Method::POST {
+            if body["chat_id"] == "-100" && body["message_thread_id"] == "7" && body["parse_mode"] == "MarkdownV2" {
+                return (StatusCode::OK, r#"{"ok":true,"result":{}}"#.into());
+            }
+            return refuse(StatusCode::BAD_REQUEST, "Bad Request: chat not found");
+        }
+        if s.path.starts_with("/_matrix/client/r0/rooms/!room:example.org/send/m.room.message/")
+            && s.method == Method::PUT
+            && s.header("authorization") == "Bearer mx"
+            && body["msgtype"] == "m.text"
+        {
+            return (StatusCode::OK, r#"{"event_id":"$1"}"#.into());
+        }
+        refuse(StatusCode::NOT_FOUND, "unrecognised")
+    })
+    .await;
+    let mut telegram = spec("telegram", &service.url(""));
+    telegram.channel = Some("-100:7".into());
+    deliver(&telegram, &secret(&[("token", "T0K")]), &event("info")).await.unwrap();
+    let text = service.seen()[0].json()["text"].as_str().unwrap().to_string();
+    assert!(text.contains("kustomization/apps/flux\\-system"), "{text}");
+    let mut matrix = spec("matrix", &service.url(""));
+    matrix.channel = Some("!room:example.org".into());
+    deliver(&matrix, &secret(&[("token", "mx")]), &event("info")).await.unwrap();
+    assert_eq!(service.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn alertmanager_and_grafana() {
+    let service = Service::start(|s| {
+        let body = s.json();
+        match s.path.as_str() {
+            "/api/v2/alerts" => {
+                let alert = &body[0];
+                if alert["labels"]["alertname"] == "FluxKustomizationReconciliationsucceeded"
+                    && alert["annotations"]["summary"] == "prod cluster"
+                    && alert["status"] == "firing"
+                    && alert["startsAt"] == "2026-12-02T10:00:00Z"
+                {
+                    ok()
+                } else {
+                    refuse(StatusCode::BAD_REQUEST, "invalid alerts")
+                }
+            }
+            "/api/annotations/graphite" => {
+                if s.header("authorization") == "Bearer gr" && body["when"] == 1_796_205_600 && body["tags"][0] == "flux" {
+                    ok()
+                } else {
+                    refuse(StatusCode::UNAUTHORIZED, "Unauthorized")
+                }
+            }
+            _ => refuse(StatusCode::NOT_FOUND, "not found"),
+        }
+    })
+    .await;
+    deliver(&spec("alertmanager", &service.url("/api/v2/alerts")), &Secrets::default(), &event("info")).await.unwrap();
+    let grafana = spec("grafana", &service.url("/api/annotations/graphite"));
+    deliver(&grafana, &secret(&[("token", "gr")]), &event("info")).await.unwrap();
+}
+
+#[tokio::test]
+async fn github_sets_a_commit_status_once() {
+    let service = Service::start(|s| {
+        if s.header("authorization") != "Bearer ghp" {
+            return refuse(StatusCode::UNAUTHORIZED, "Bad credentials");
+        }
+        match (s.method.clone(), s.path.as_str()) {
+            (Method::GET, p) if p == format!("/api/v3/repos/org/app/commits/{SHA}/statuses") => {
+                (StatusCode::OK, "[]".into())
+            }
+            (Method::POST, p) if p == format!("/api/v3/repos/org/app/statuses/{SHA}") => {
+                let body = s.json();
+                let states = ["error", "failure", "pending", "success"];
+                if states.contains(&body["state"].as_str().unwrap_or_default()) && body["context"].is_string() {
+                    (StatusCode::CREATED, "{}".into())
+                } else {
+                    refuse(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed")
+                }
+            }
+            _ => refuse(StatusCode::NOT_FOUND, "Not Found"),
+        }
+    })
+    .await;
+    let spec = spec("github", &service.url("/org/app.git"));
+    deliver(&spec, &secret(&[("token", "ghp")]), &event("error")).await.unwrap();
+    let seen = service.seen();
+    assert_eq!(seen.len(), 2);
+    let status = seen[1].json();
+    assert_eq!(status["state"], "failure");
+    assert_eq!(status["context"], "kustomization/apps/6f1c1b7e");
+    assert_eq!(status["description"], "reconciliation succeeded");
+    // Progressing events set no status.
+    let mut progressing = event("info");
+    progressing.reason = "Progressing".into();
+    deliver(&spec, &secret(&[("token", "ghp")]), &progressing).await.unwrap();
+    assert_eq!(service.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn gitlab_gitea_and_github_dispatch() {
+    let service = Service::start(|s| {
+        let body = s.json();
+        let project = format!("/api/v4/projects/group%2Fapp/statuses/{SHA}");
+        let gitea = format!("/api/v1/repos/org/app/statuses/{SHA}");
+        match (s.method.clone(), s.path.as_str()) {
+            (Method::GET, _) => (StatusCode::OK, "[]".into()),
+            (Method::POST, p) if p == project => {
+                if s.header("private-token") == "glpat" && body["state"] == "success" && body["name"].is_string() {
+                    (StatusCode::CREATED, "{}".into())
+                } else {
+                    refuse(StatusCode::BAD_REQUEST, "state is invalid")
+                }
+            }
+            (Method::POST, p) if p == gitea => {
+                if s.header("authorization") == "token gt" && body["state"] == "success" && body["context"].is_string() {
+                    (StatusCode::CREATED, "{}".into())
+                } else {
+                    refuse(StatusCode::UNAUTHORIZED, "token is required")
+                }
+            }
+            (Method::POST, "/api/v3/repos/org/app/dispatches") => {
+                if s.header("authorization") == "Bearer ghp"
+                    && body["event_type"] == "Kustomization/apps.flux-system"
+                    && body["client_payload"]["involvedObject"]["name"] == "apps"
+                {
+                    (StatusCode::NO_CONTENT, String::new())
+                } else {
+                    refuse(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request")
+                }
+            }
+            _ => refuse(StatusCode::NOT_FOUND, "Not Found"),
+        }
+    })
+    .await;
+    let (info, token) = (event("info"), |t: &str| secret(&[("token", t)]));
+    deliver(&spec("gitlab", &service.url("/group/app")), &token("glpat"), &info).await.unwrap();
+    deliver(&spec("gitea", &service.url("/org/app")), &token("gt"), &info).await.unwrap();
+    deliver(&spec("githubdispatch", &service.url("/org/app")), &token("ghp"), &info).await.unwrap();
+    assert!(service.seen().iter().filter(|s| s.method == Method::POST).count() == 3);
+}
+
+#[tokio::test]
+async fn failures_are_retried_as_flux_does_and_client_errors_are_not() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let service = Service::start(move |s| {
+        if s.path == "/bad" {
+            return refuse(StatusCode::BAD_REQUEST, "nope");
+        }
+        match counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => refuse(StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            1 => refuse(StatusCode::TOO_MANY_REQUESTS, "slow down"),
+            _ => ok(),
+        }
+    })
+    .await;
+    deliver(&spec("generic", &service.url("/flaky")), &Secrets::default(), &event("info")).await.unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let error = deliver(&spec("generic", &service.url("/bad")), &Secrets::default(), &event("info")).await.unwrap_err();
+    assert!(matches!(error, notifier::Error::Status { status: 400, .. }), "{error}");
+    assert_eq!(service.seen().iter().filter(|s| s.path == "/bad").count(), 1);
+}
+
+#[tokio::test]
+async fn timeouts_proxies_and_refusals() {
+    // A provider slower than its timeout fails with a timeout.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_addr = slow.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        });
+        axum::serve(slow, app).await.unwrap()
+    });
+    let mut spec_slow = spec("generic", &format!("http://{slow_addr}/"));
+    spec_slow.timeout = Some("1s".into());
+    let error = deliver(&spec_slow, &Secrets::default(), &event("info")).await.unwrap_err();
+    assert!(matches!(error, notifier::Error::Timeout(_)), "{error}");
+
+    // A proxy from proxySecretRef carries the request (the proxy is a plain HTTP service here:
+    // it sees the absolute-form request line a forward proxy gets).
+    let proxy = Service::start(|s| if s.path == "/via-proxy" { ok() } else { refuse(StatusCode::BAD_GATEWAY, "?") }).await;
+    let mut spec_proxy = spec("generic", "http://notification.invalid/via-proxy");
+    spec_proxy.proxy_secret_ref = Some(ferry_api_meta::LocalObjectReference { name: "proxy".into() });
+    let secrets = Secrets {
+        proxy: Some([("address".to_string(), proxy.url("").into_bytes())].into()),
+        ..Secrets::default()
+    };
+    deliver(&spec_proxy, &secrets, &event("info")).await.unwrap();
+    assert_eq!(proxy.seen().len(), 1);
+
+    // Types Ferry does not deliver to are refused, never ignored.
+    for kind in ["pagerduty", "opsgenie", "azureeventhub", "googlepubsub", "nats", "zulip"] {
+        let error = Config::new(&spec(kind, "https://example.com"), &Secrets::default()).unwrap_err();
+        assert!(matches!(error, notifier::Error::Unsupported(_)), "{kind}: {error}");
+    }
+    // No address, no delivery.
+    assert!(Config::new(&ProviderSpec { type_: "slack".into(), ..ProviderSpec::default() }, &Secrets::default()).is_err());
+}
