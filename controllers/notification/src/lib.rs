@@ -80,7 +80,14 @@ fn module_add<'r>(manager: Manager<'r>, setup: &Setup<'_>) -> Result<Manager<'r>
             .with_no_cross_namespace_refs(setup.flags.no_cross_namespace_refs);
         spawn_server("webhook receiver", addr, server.router(), manager.runtime().stopped());
     }
-    Ok(manager.add_with(ReceiverReconciler::new(), receiver::watches))
+    Ok(add_kinds(manager))
+}
+
+/// Adds the Receiver reconciler to `manager` (the manager of [`CONTROLLER_NAME`]);
+/// the servers are started apart ([`event::server::EventServer`],
+/// [`receiver::server::ReceiverServer`]).
+pub fn add_kinds(manager: Manager<'_>) -> Manager<'_> {
+    manager.add_with(ReceiverReconciler::new(), receiver::watches)
 }
 
 /// Serves `router` on `addr` until `stop` completes; a bind failure is logged.

@@ -137,7 +137,9 @@ async fn discord_rocket_teams_googlechat_lark_webex() {
             }
             "/chat" => body["cards"][0]["header"]["title"] == "kustomization/apps.flux-system",
             "/lark" => body["msg_type"] == "interactive" && body["card"]["elements"].is_array(),
-            "/webex" => s.header("authorization") == "Bearer wx" && body["roomId"] == "room" && body["markdown"].is_string(),
+            "/webex" => {
+                s.header("authorization") == "Bearer wx" && body["roomId"] == "room" && body["markdown"].is_string()
+            }
             _ => false,
         };
         if is_json(s) && valid { ok() } else { refuse(StatusCode::BAD_REQUEST, "invalid payload") }
@@ -204,7 +206,10 @@ async fn alertmanager_and_grafana() {
                 }
             }
             "/api/annotations/graphite" => {
-                if s.header("authorization") == "Bearer gr" && body["when"] == 1_796_205_600 && body["tags"][0] == "flux" {
+                if s.header("authorization") == "Bearer gr"
+                    && body["when"] == 1_796_205_600
+                    && body["tags"][0] == "flux"
+                {
                     ok()
                 } else {
                     refuse(StatusCode::UNAUTHORIZED, "Unauthorized")
@@ -273,7 +278,8 @@ async fn gitlab_gitea_and_github_dispatch() {
                 }
             }
             (Method::POST, p) if p == gitea => {
-                if s.header("authorization") == "token gt" && body["state"] == "success" && body["context"].is_string() {
+                if s.header("authorization") == "token gt" && body["state"] == "success" && body["context"].is_string()
+                {
                     (StatusCode::CREATED, "{}".into())
                 } else {
                     refuse(StatusCode::UNAUTHORIZED, "token is required")
@@ -341,13 +347,12 @@ async fn timeouts_proxies_and_refusals() {
 
     // A proxy from proxySecretRef carries the request (the proxy is a plain HTTP service here:
     // it sees the absolute-form request line a forward proxy gets).
-    let proxy = Service::start(|s| if s.path == "/via-proxy" { ok() } else { refuse(StatusCode::BAD_GATEWAY, "?") }).await;
+    let proxy =
+        Service::start(|s| if s.path == "/via-proxy" { ok() } else { refuse(StatusCode::BAD_GATEWAY, "?") }).await;
     let mut spec_proxy = spec("generic", "http://notification.invalid/via-proxy");
     spec_proxy.proxy_secret_ref = Some(ferry_api_meta::LocalObjectReference { name: "proxy".into() });
-    let secrets = Secrets {
-        proxy: Some([("address".to_string(), proxy.url("").into_bytes())].into()),
-        ..Secrets::default()
-    };
+    let secrets =
+        Secrets { proxy: Some([("address".to_string(), proxy.url("").into_bytes())].into()), ..Secrets::default() };
     deliver(&spec_proxy, &secrets, &event("info")).await.unwrap();
     assert_eq!(proxy.seen().len(), 1);
 
@@ -357,5 +362,7 @@ async fn timeouts_proxies_and_refusals() {
         assert!(matches!(error, notifier::Error::Unsupported(_)), "{kind}: {error}");
     }
     // No address, no delivery.
-    assert!(Config::new(&ProviderSpec { type_: "slack".into(), ..ProviderSpec::default() }, &Secrets::default()).is_err());
+    assert!(
+        Config::new(&ProviderSpec { type_: "slack".into(), ..ProviderSpec::default() }, &Secrets::default()).is_err()
+    );
 }
