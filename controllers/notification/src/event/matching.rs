@@ -85,7 +85,7 @@ pub fn message_allowed(alert: &Alert, message: &str) -> (bool, Vec<InvalidPatter
     let inclusion = alert.spec.inclusion_list.as_deref().unwrap_or_default();
     let included = inclusion.is_empty() || any("inclusion", inclusion);
     let exclusion = alert.spec.exclusion_list.as_deref().unwrap_or_default();
-    let allowed = included && !(!exclusion.is_empty() && any("exclusion", exclusion));
+    let allowed = included && (exclusion.is_empty() || !any("exclusion", exclusion));
     (allowed, invalid)
 }
 

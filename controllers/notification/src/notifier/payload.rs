@@ -36,6 +36,9 @@ pub struct Lookup {
     pub duplicate: Box<dyn Fn(&Value) -> bool + Send + Sync>,
 }
 
+/// Checks the body of a 2xx answer.
+pub type Validate = fn(&[u8]) -> Result<(), Error>;
+
 /// The requests of one delivery.
 pub struct Plan {
     /// An optional duplicate check first.
@@ -43,7 +46,7 @@ pub struct Plan {
     /// The delivery.
     pub request: Request,
     /// Checks a 2xx answer's body (Slack's API answers errors with 200).
-    pub validate: Option<fn(&[u8]) -> Result<(), Error>>,
+    pub validate: Option<Validate>,
 }
 
 impl Request {
@@ -163,7 +166,7 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
             let username = if config.username.is_empty() { &event.reporting_controller } else { &config.username };
             let body = slack_like(event, username, &config.channel, "good", "danger", true);
             let request = Request::json(Method::POST, address, &body).bearer(&config.token);
-            let validate: Option<fn(&[u8]) -> Result<(), Error>> =
+            let validate: Option<Validate> =
                 (address == "https://slack.com/api/chat.postMessage").then_some(validate_slack);
             Ok(Some(Plan { lookup: None, request, validate }))
         }
