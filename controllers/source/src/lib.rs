@@ -11,6 +11,7 @@ pub mod helmchart;
 pub mod helmrepository;
 pub mod ocirepository;
 pub mod unsupported;
+pub mod verify;
 
 pub use gitrepository::GitOptions;
 pub use helmchart::HelmChartOptions;

@@ -4,13 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ferry_api_source::{
-    LayerOperation, OCIProvider, OCIRepositoryRef, OCIRepositorySpec, OciRepositoryVerification, VerificationProvider,
-};
+use ferry_api_source::{LayerOperation, OCIProvider, OCIRepositoryRef, OCIRepositorySpec, OciRepositoryVerification};
 use ferry_oci::{Client, ClientOptions, Credentials, Repository};
 use ferry_sdk::reconcile::Context;
 
-use super::{DEFAULT_TIMEOUT, Error, MAX_LAYER_SIZE, VerifyError};
+use super::{DEFAULT_TIMEOUT, Error, MAX_LAYER_SIZE};
 use crate::helmrepository::auth;
 
 /// The registry client of one OCIRepository.
@@ -159,37 +157,17 @@ impl Remote {
         verify: &OciRepositoryVerification,
         resolved: &Resolved,
     ) -> Result<(), Error> {
-        let (provider, secret) = match (verify.provider, &verify.secret_ref) {
-            (VerificationProvider::Cosign, Some(secret)) => ("cosign".to_string(), secret),
-            (VerificationProvider::Cosign, None) => {
-                let source = VerifyError::NotSupported("keyless cosign");
-                return Err(Error::Verification { provider: "cosign keyless".into(), source });
-            }
-            (VerificationProvider::Notation, _) => {
-                let source = VerifyError::NotSupported("notation");
-                return Err(Error::Verification { provider: "notation".into(), source });
-            }
-        };
+        let secret = verify.secret_ref.as_ref();
+        let provider = crate::verify::provider_name(verify.provider, secret);
         let failed = |source| Error::Verification { provider: provider.clone(), source };
-        let data = ferry_sdk::secret::read(ctx.client(), namespace, &secret.name)
-            .await
-            .map_err(|source| failed(VerifyError::Secret { source }))?;
-        let name = format!("{namespace}/{}", secret.name);
-        let mut keys = Vec::new();
-        for (key, pem) in data.iter().filter(|(key, _)| key.ends_with(".pub")) {
-            let parsed = ferry_oci::cosign::PublicKey::from_pem(pem)
-                .map_err(|source| failed(VerifyError::Key { secret: name.clone(), key: key.clone(), source }))?;
-            keys.push(parsed);
-        }
-        if keys.is_empty() {
-            return Err(failed(VerifyError::NoKeys(name)));
-        }
+        let trusted_root = verify.trusted_root_secret_ref.is_some();
+        let verifier =
+            crate::verify::Verifier::new(ctx, namespace, verify.provider, secret, trusted_root, &resolved.reference)
+                .await
+                .map_err(failed)?;
         let digest = resolved.revision.rsplit('@').next().unwrap_or(&resolved.revision);
-        match ferry_oci::cosign::verify(&self.client, digest, &keys).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(failed(VerifyError::NoMatch(resolved.reference.clone()))),
-            Err(source) => Err(failed(VerifyError::Registry { source })),
-        }
+        verifier.verify(&self.client, &resolved.reference, digest).await.map_err(failed)?;
+        Ok(())
     }
 
     /// Downloads the layer of `media_type` (the first when unset) and
