@@ -7,7 +7,9 @@
 //! - `cosign` without one (keyless): refused, naming what an offline
 //!   controller lacks;
 //! - `notation`: the `trustpolicy.json` and the `.crt`/`.pem` certificates
-//!   of the Secret ([`ferry_oci::notation`]), as Flux reads them.
+//!   of the Secret ([`ferry_oci::notation`]), as Flux reads them; a
+//!   `skip` level, or an `audit` level that only logged a failed
+//!   authenticity check, leaves the content unverified ([`Outcome::Ignored`]).
 
 use ferry_api_meta::LocalObjectReference;
 use ferry_api_source::VerificationProvider;
@@ -31,9 +33,6 @@ pub enum VerifyError {
         /// Whether `trustedRootSecretRef` was given.
         trusted_root: bool,
     },
-    /// A provider Ferry does not verify yet.
-    #[error("{0} verification is not supported by Ferry: verify with cosign public keys in a secretRef")]
-    NotSupported(&'static str),
     /// Notation without a Secret.
     #[error("verification secret cannot be empty: '{0}'")]
     NoSecret(String),
@@ -62,6 +61,19 @@ pub enum VerifyError {
         /// The client's error.
         source: ferry_oci::Error,
     },
+    /// The notation Secret has no `trustpolicy.json`.
+    #[error("'{TRUST_POLICY_KEY}' not found in secret '{0}'")]
+    NoTrustPolicy(String),
+    /// The notation Secret has no `.crt` or `.pem` certificate.
+    #[error("no certificates found in secret '{0}'")]
+    NoCertificates(String),
+    /// The trust policy or a certificate is unusable, or no signature
+    /// passed the trust policy.
+    #[error("{source}")]
+    Notation {
+        /// Why.
+        source: ferry_oci::notation::Error,
+    },
     /// No signature verifies with the keys.
     #[error("no matching signatures were found for '{0}'")]
     NoMatch(String),
@@ -72,12 +84,18 @@ pub enum VerifyError {
 pub enum Outcome {
     /// A signature verified.
     Verified,
+    /// The trust policy asked for no verification (`skip`), or only logged
+    /// a failed authenticity check (`audit`): not verified, not refused
+    /// (Flux's `VerificationResultIgnored`).
+    Ignored,
 }
 
 /// A verifier of one provider, with its trust material.
 pub enum Verifier {
     /// Cosign signatures made with one of these keys.
     Cosign(Vec<ferry_oci::cosign::PublicKey>),
+    /// Notary Project signatures, under a trust policy.
+    Notation(Box<ferry_oci::notation::Verifier>),
 }
 
 /// The provider's name in messages: `cosign keyless` without a Secret (Flux's).
@@ -125,7 +143,20 @@ impl Verifier {
                 }
                 Ok(Self::Cosign(keys))
             }
-            VerificationProvider::Notation => Err(VerifyError::NotSupported("notation")),
+            VerificationProvider::Notation => {
+                let policy = data.get(TRUST_POLICY_KEY).ok_or_else(|| VerifyError::NoTrustPolicy(name.clone()))?;
+                let certificates: Vec<(String, Vec<u8>)> = data
+                    .iter()
+                    .filter(|(key, _)| key.ends_with(".crt") || key.ends_with(".pem"))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect();
+                if certificates.is_empty() {
+                    return Err(VerifyError::NoCertificates(name));
+                }
+                let verifier = ferry_oci::notation::Verifier::new(policy, &certificates)
+                    .map_err(|source| VerifyError::Notation { source })?;
+                Ok(Self::Notation(Box::new(verifier)))
+            }
         }
     }
 
@@ -138,6 +169,11 @@ impl Verifier {
                 Ok(false) => Err(VerifyError::NoMatch(reference.to_string())),
                 Err(source) => Err(VerifyError::Registry { source }),
             },
+            Self::Notation(verifier) => match verifier.verify(client, digest).await {
+                Ok(ferry_oci::notation::Outcome::Verified) => Ok(Outcome::Verified),
+                Ok(ferry_oci::notation::Outcome::Ignored) => Ok(Outcome::Ignored),
+                Err(source) => Err(VerifyError::Notation { source }),
+            },
         }
     }
 }
@@ -145,6 +181,6 @@ impl Verifier {
 impl VerifyError {
     /// Whether only a new spec (or Secret) can fix it.
     pub fn is_stalling(&self) -> bool {
-        matches!(self, Self::Keyless { .. } | Self::NoSecret(_) | Self::NotSupported(_))
+        matches!(self, Self::Keyless { .. } | Self::NoSecret(_))
     }
 }

@@ -423,12 +423,13 @@ impl HelmChartReconciler {
         let version = remote.version(wanted).await.map_err(|e| pull_failed(Cause::OciVersion(e)))?;
         // Verified on every reconcile, stored or not (Flux's `Verify`).
         let mut manifest = None;
+        let mut verified = false;
         if let Some(verifier) = &verifier {
             let pulled = remote.manifest(&version).await.map_err(|e| pull_failed(Cause::OciDownload(e)))?;
             let url = remote.reference(&version);
             let name = format!("{}:{}", remote.client().repository().name(), oci::tag(&version));
             match verifier.verify(remote.client(), &name, &pulled.digest).await {
-                Ok(_) => {}
+                Ok(outcome) => verified = outcome == crate::verify::Outcome::Verified,
                 Err(source @ crate::verify::VerifyError::NoMatch(_)) => {
                     return Err(BuildError::new(Reason::Verification, Cause::SignatureMismatch(source)).into());
                 }
@@ -439,12 +440,8 @@ impl HelmChartReconciler {
 
         let values_files = chart.spec.values_files.clone().unwrap_or_default();
         let effective = build::effective_values_files(&values_files).to_vec();
-        let mut result = Build {
-            name: chart.spec.chart.clone(),
-            version: version.clone(),
-            verified: verifier.is_some(),
-            ..Build::default()
-        };
+        let mut result =
+            Build { name: chart.spec.chart.clone(), version: version.clone(), verified, ..Build::default() };
         // Values files make a new chart of every spec: the generation marks it.
         let version_metadata = if effective.is_empty() { String::new() } else { generation(chart).to_string() };
         if !version_metadata.is_empty() {

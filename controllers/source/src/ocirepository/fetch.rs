@@ -147,16 +147,16 @@ impl Remote {
         best.map(|(_, tag)| tag.clone()).ok_or_else(|| Error::NoSemverMatch { url, semver: semver.to_string() })
     }
 
-    /// Verifies the cosign signature of the resolved digest with the `.pub`
-    /// keys of `verify.secretRef`, offline, as Flux verifies with keys.
-    /// Keyless cosign and notation are refused.
+    /// Verifies the signature of the resolved digest with the verifier
+    /// `verify` describes ([`crate::verify`]): cosign keys or a notation
+    /// trust policy, offline. Keyless cosign is refused.
     pub async fn verify(
         &self,
         ctx: &Context,
         namespace: &str,
         verify: &OciRepositoryVerification,
         resolved: &Resolved,
-    ) -> Result<(), Error> {
+    ) -> Result<crate::verify::Outcome, Error> {
         let secret = verify.secret_ref.as_ref();
         let provider = crate::verify::provider_name(verify.provider, secret);
         let failed = |source| Error::Verification { provider: provider.clone(), source };
@@ -166,8 +166,7 @@ impl Remote {
                 .await
                 .map_err(failed)?;
         let digest = resolved.revision.rsplit('@').next().unwrap_or(&resolved.revision);
-        verifier.verify(&self.client, &resolved.reference, digest).await.map_err(failed)?;
-        Ok(())
+        verifier.verify(&self.client, &resolved.reference, digest).await.map_err(failed)
     }
 
     /// Downloads the layer of `media_type` (the first when unset) and
