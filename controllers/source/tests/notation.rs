@@ -395,6 +395,15 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     );
     assert!(message.starts_with(&prefix), "{message}");
     assert_eq!(condition(&refused, "SourceVerified").unwrap().0, "False");
+    apply(
+        &ns,
+        "HelmChart",
+        "chart-audit",
+        serde_json::json!({"chart": "app", "version": "1.0.0", "sourceRef": source, "verify": verify("audit")}),
+    )
+    .await;
+    let audited = wait(&helmcharts, "chart-audit", "SourceVerified", "", "").await;
+    assert_eq!(audited.status.unwrap().artifact.unwrap().revision, "1.0.0");
     controller.stop().await;
 }
 

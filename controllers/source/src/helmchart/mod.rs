@@ -189,7 +189,11 @@ impl HelmChartReconciler {
     /// False for the last), removing the other; removes both on success;
     /// sets `ArtifactOutdated` (`NewChart`) when the build differs from the
     /// stored artifact, with `Reconciling` (`building artifact: ...`)
-    /// written at once as progress; removes `SourceVerified` before it looks again.
+    /// written at once as progress. `SourceVerified`: a False one is removed
+    /// before the chart is looked at again; True (`Succeeded`) when a
+    /// signature verified; False (`VerificationError`) alone when the
+    /// verifier cannot be made; removed without `spec.verify` or when the
+    /// trust policy ignores the result.
     pub async fn reconcile_source(
         &self,
         ctx: &Context,
@@ -211,6 +215,9 @@ impl HelmChartReconciler {
                 if build.verified {
                     let message = format!("verified signature of version {}", build.version);
                     status.mark_true(cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
+                } else {
+                    // A trust policy that ignores the result: no claim either way.
+                    status.remove(&[cond::SOURCE_VERIFIED]);
                 }
                 let stored = status.artifact.as_ref().map(|a| a.revision.as_str());
                 if status.observed_chart_name.as_deref() != Some(&build.name) || stored != Some(&build.version) {
