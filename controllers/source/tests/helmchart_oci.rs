@@ -13,7 +13,9 @@ use ferry_testenv::TestNamespace;
 use ferry_testenv::git::{GitServer, GitServerOptions};
 use ferry_testenv::registry::{Registry, RegistryOptions};
 use kube::api::{Api, Patch, PatchParams};
-use support::{WAIT, apply_secret, download, install_crd, sha256, start_controller, wait_event};
+use support::{
+    WAIT, apply_secret, condition, download, install_crd, sha256, start_controller, wait_condition, wait_event,
+};
 
 const USER: &str = "flux";
 const PASSWORD: &str = "s3cret";
@@ -106,26 +108,6 @@ async fn apply(ns: &TestNamespace, kind: &str, name: &str, mut spec: serde_json:
     };
     let api: Api<kube::api::DynamicObject> = Api::namespaced_with(ns.client(), ns.name(), &resource);
     api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
-}
-
-fn condition(chart: &HelmChart, type_: &str) -> Option<(String, String, String)> {
-    let c = chart.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)?;
-    Some((c.status.to_string(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until `type_` has `status` and `reason`; returns the chart.
-async fn wait_condition(api: &Api<HelmChart>, name: &str, type_: &str, status: &str, reason: &str) -> HelmChart {
-    let result = ferry_testenv::wait_for(api, name, WAIT, |c: &HelmChart| {
-        condition(c, type_).is_some_and(|(s, why, _)| s == status && why == reason)
-    })
-    .await;
-    match result {
-        Ok(chart) => chart,
-        Err(err) => {
-            let now = api.get(name).await.ok().and_then(|c| c.status);
-            panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {now:#?}");
-        }
-    }
 }
 
 /// The artifact of a ready chart, downloaded and checked against its digest.

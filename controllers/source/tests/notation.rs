@@ -22,7 +22,7 @@ use rcgen::{
 };
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use sha2::Digest as _;
-use support::{WAIT, apply_secret, install_crd, start_controller};
+use support::{apply_secret, condition, install_crd, start_controller, wait_condition as wait, wait_until};
 
 /// A CA and a code signing certificate it issued, with the signer's key.
 struct Signer {
@@ -198,41 +198,6 @@ async fn apply(ns: &TestNamespace, kind: &str, name: &str, mut spec: serde_json:
     api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
 }
 
-/// A condition's (status, reason, message) of any object.
-fn condition<K: serde::Serialize>(object: &K, type_: &str) -> Option<(String, String, String)> {
-    let value = serde_json::to_value(object).ok()?;
-    let found = value["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)?.clone();
-    let text = |key: &str| found[key].as_str().unwrap_or_default().to_string();
-    Some((text("status"), text("reason"), text("message")))
-}
-
-/// Waits until `type_` has `status` and `reason` (or, with `status`
-/// empty, is absent while Ready is True).
-async fn wait<K>(api: &Api<K>, name: &str, type_: &str, status: &str, reason: &str) -> K
-where
-    K: kube::Resource
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + Send
-        + Sync
-        + 'static,
-{
-    let result = ferry_testenv::wait_for(api, name, WAIT, |o: &K| match condition(o, type_) {
-        Some((s, why, _)) => s == status && why == reason,
-        None => status.is_empty() && condition(o, "Ready").is_some_and(|r| r.0 == "True"),
-    })
-    .await;
-    match result {
-        Ok(object) => object,
-        Err(err) => {
-            let now = api.get(name).await.ok().map(|o| serde_json::to_value(o).unwrap()["status"].clone());
-            panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {now:#?}");
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn notation_signatures_are_verified_against_the_trust_policy() {
     let ns = TestNamespace::new("notation").await.unwrap();
@@ -323,7 +288,8 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
         serde_json::json!({"url": url, "ref": {"tag": "v1.0.0"}, "verify": verify("audit")}),
     )
     .await;
-    let audited = wait(&repos, "audit", "SourceVerified", "", "").await;
+    let unverified = |o: &OCIRepository| condition(o, "SourceVerified").is_none();
+    let audited = wait_until(&repos, "audit", "Ready", "True", "Succeeded", unverified).await;
     assert!(audited.status.unwrap().artifact.is_some());
 
     // A Secret without a trust policy, and one without certificates.
@@ -402,7 +368,8 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
         serde_json::json!({"chart": "app", "version": "1.0.0", "sourceRef": source, "verify": verify("audit")}),
     )
     .await;
-    let audited = wait(&helmcharts, "chart-audit", "SourceVerified", "", "").await;
+    let unverified = |o: &HelmChart| condition(o, "SourceVerified").is_none();
+    let audited = wait_until(&helmcharts, "chart-audit", "Ready", "True", "ChartPullSucceeded", unverified).await;
     assert_eq!(audited.status.unwrap().artifact.unwrap().revision, "1.0.0");
     controller.stop().await;
 }
