@@ -4,7 +4,8 @@
 //! applies them through a Kustomization, which becomes Ready; a changed
 //! object is deployed next, and a deleted one pruned.
 
-use std::process::{Command, Stdio};
+mod support;
+
 use std::time::Duration;
 
 use ferry_api_kustomize::Kustomization;
@@ -13,10 +14,7 @@ use ferry_testenv::TestNamespace;
 use ferry_testenv::minio::{Minio, MinioOptions, ROOT_PASSWORD, ROOT_USER};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::Controllers;
 
 fn config_map(namespace: &str, name: &str, value: &str) -> String {
     format!(
@@ -45,22 +43,7 @@ async fn a_kustomization_from_a_bucket_becomes_ready_and_applies() {
     minio.put("manifests", "app/hello.yaml", config_map(ns.name(), "hello", "one").as_bytes()).await.unwrap();
     minio.put("manifests", "app/extra.yaml", config_map(ns.name(), "extra", "x").as_bytes()).await.unwrap();
 
-    let storage = tempfile::tempdir().unwrap();
-    let storage_port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["controllers", "run", "--watch-all-namespaces=false"])
-        .arg(format!("--runtime-namespace={}", ns.name()))
-        .arg(format!("--storage-path={}", storage.path().display()))
-        .arg(format!("--storage-addr=127.0.0.1:{storage_port}"))
-        .arg(format!("--storage-adv-addr=127.0.0.1:{storage_port}"))
-        .arg(format!("--metrics-addr=127.0.0.1:{}", free_port()))
-        .arg(format!("--health-addr=127.0.0.1:{}", free_port()))
-        .arg("--log-encoding=console")
-        .env("KUBECONFIG", ferry_testenv::kubeconfig_path().unwrap())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let controllers = Controllers::start(ns.name(), &[]);
 
     let apply = PatchParams::apply("ferry-tests");
     let secret = serde_json::json!({
@@ -111,8 +94,6 @@ async fn a_kustomization_from_a_bucket_becomes_ready_and_applies() {
     assert_eq!(hello.data.unwrap().get("a").map(String::as_str), Some("two"));
     assert!(configmaps.get_opt("extra").await.unwrap().is_none(), "the deleted object is pruned");
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "{status}");
+    controllers.stop().await;
     ns.delete(Duration::from_secs(60)).await.unwrap();
 }

@@ -195,7 +195,8 @@ impl OCIRepositoryReconciler {
     /// `ReadOperationFailed`, `OCIArtifactPullFailed`,
     /// `OCIArtifactLayerOperationFailed`), `SourceVerified` with `verify`
     /// (True, `Succeeded`, when a cosign signature verifies with a key of
-    /// its Secret; else False, `VerificationError`), `ArtifactOutdated` (`NewRevision`) with
+    /// its Secret or a notation signature passes its trust policy; removed
+    /// when the policy ignores the result; else False, `VerificationError`), `ArtifactOutdated` (`NewRevision`) with
     /// `Reconciling` (`building artifact: ...`) written at once as progress,
     /// and `ArtifactInStorage` when unchanged; removes `FetchFailed` once the
     /// layer is pulled (or unchanged), `SourceVerified` without `verify`.
@@ -236,10 +237,12 @@ impl OCIRepositoryReconciler {
         match &spec.verify {
             None => status.remove(&[cond::SOURCE_VERIFIED]),
             Some(verify) => match remote.verify(ctx, &namespace, verify, &resolved).await {
-                Ok(()) => {
+                Ok(crate::verify::Outcome::Verified) => {
                     let message = format!("verified signature of revision {revision}");
                     status.mark_true(cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
                 }
+                // A `skip` or `audit` trust policy neither verifies nor refuses.
+                Ok(crate::verify::Outcome::Ignored) => status.remove(&[cond::SOURCE_VERIFIED]),
                 Err(error) => return Err(failed(status, generation, error)),
             },
         }
