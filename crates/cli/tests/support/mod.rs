@@ -25,12 +25,15 @@ pub struct Controllers {
 }
 
 impl Controllers {
-    /// Starts every controller, watching only `namespace`, with `extra` flags.
+    /// Starts source-controller and kustomize-controller (notification-controller
+    /// would bind its fixed event and webhook ports, which parallel tests share),
+    /// watching only `namespace`, with `extra` flags.
     pub fn start(namespace: &str, extra: &[&str]) -> Self {
         let storage = tempfile::tempdir().unwrap();
         let (storage_port, metrics_port, health_port) = (free_port(), free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["controllers", "run", "--watch-all-namespaces=false"])
+            .args(["controllers", "run", "--controllers=source-controller,kustomize-controller"])
+            .arg("--watch-all-namespaces=false")
             .args(extra)
             .arg(format!("--runtime-namespace={namespace}"))
             .arg(format!("--storage-path={}", storage.path().display()))
