@@ -18,9 +18,12 @@ use axum::routing::post;
 use bytes::Bytes;
 use ferry_api_notification::{Alert, Provider};
 use ferry_sdk::events::{Recorder, Severity};
+use futures::StreamExt;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::core::{DynamicObject, GroupVersionKind};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 
 use super::Event;
 use super::limiter::Limiter;
@@ -66,6 +69,9 @@ pub struct EventServer {
 
 struct Inner {
     client: kube::Client,
+    alerts: Store<Alert>,
+    providers: Store<Provider>,
+    notifiers: std::sync::Mutex<std::collections::HashMap<String, Notifier>>,
     options: Options,
     limiter: Limiter,
     recorder: Recorder,
@@ -83,7 +89,13 @@ impl EventServer {
     pub fn with_retry(client: kube::Client, options: Options, retry: Retry) -> Self {
         let recorder = Recorder::new(client.clone(), crate::CONTROLLER_NAME, None);
         let limiter = Limiter::new(options.rate_limit_interval);
-        Self { inner: Arc::new(Inner { client, options, limiter, recorder, retry, stats: Stats::default() }) }
+        let alerts = cache::<Alert>(&client);
+        let providers = cache::<Provider>(&client);
+        let stats = Stats::default();
+        let notifiers = Default::default();
+        Self {
+            inner: Arc::new(Inner { client, alerts, providers, notifiers, options, limiter, recorder, retry, stats }),
+        }
     }
 
     /// What the server did so far.
@@ -98,6 +110,37 @@ impl EventServer {
             .layer(DefaultBodyLimit::max(MAX_REQUEST_SIZE_BYTES))
             .with_state(self.clone())
     }
+}
+
+/// A cache of every `K` in the cluster, kept by a watch, as Flux's cached
+/// client reads Alerts and Providers: an event costs no API call for them.
+fn cache<K>(client: &kube::Client) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(Api::<K>::all(client.clone()), watcher::Config::default()))
+        .default_backoff()
+        .applied_objects();
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(err) = item {
+                tracing::warn!(%err, "watch of the notification kinds failed; retrying");
+            }
+        }
+    });
+    store
+}
+
+/// How long a request waits for the caches' first listing.
+const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn synced<K: kube::Resource<DynamicType = ()> + Clone + 'static>(store: &Store<K>) -> Result<(), DispatchError> {
+    tokio::time::timeout(CACHE_SYNC_TIMEOUT, store.wait_until_ready())
+        .await
+        .map_err(|_| DispatchError::CacheNotSynced)?
+        .map_err(|_| DispatchError::CacheNotSynced)
 }
 
 async fn handle(State(server): State<EventServer>, body: Bytes) -> (StatusCode, String) {
@@ -160,9 +203,12 @@ pub enum DispatchError {
         /// The event's object.
         object: String,
     },
-    /// The Provider could not be read.
-    #[error("failed to read provider: {0}")]
-    Provider(#[source] kube::Error),
+    /// The Provider does not exist.
+    #[error("failed to read provider: providers.notification.toolkit.fluxcd.io \"{0}\" not found")]
+    ProviderNotFound(String),
+    /// The Alerts and Providers have not been listed yet.
+    #[error("the Alert and Provider caches are not synced")]
+    CacheNotSynced,
     /// A Secret of the Provider could not be read.
     #[error("failed to get secret '{secret}': {source}")]
     Secret {
@@ -191,10 +237,13 @@ impl EventServer {
     }
 
     /// The Alerts, in every namespace, that take `event`.
-    async fn alerts_for(&self, event: &Event) -> Result<Vec<Alert>, kube::Error> {
-        let api: Api<Alert> = Api::all(self.inner.client.clone());
+    async fn alerts_for(&self, event: &Event) -> Result<Vec<Alert>, DispatchError> {
+        synced(&self.inner.alerts).await?;
+        let mut alerts: Vec<Arc<Alert>> = self.inner.alerts.state();
+        alerts.sort_by_key(|a| (a.namespace(), a.name_any()));
         let mut matched = Vec::new();
-        for alert in api.list(&ListParams::default()).await?.items {
+        for alert in alerts {
+            let alert = Alert::clone(&alert);
             if alert.spec.suspend.unwrap_or(false) || !self.sources_match(&alert, event).await {
                 continue;
             }
@@ -247,8 +296,13 @@ impl EventServer {
                 object: event.object_string(),
             });
         }
-        let providers: Api<Provider> = Api::namespaced(self.inner.client.clone(), &namespace);
-        let provider = providers.get(&alert.spec.provider_ref.name).await.map_err(DispatchError::Provider)?;
+        synced(&self.inner.providers).await?;
+        let key = ObjectRef::new(&alert.spec.provider_ref.name).within(&namespace);
+        let provider = self
+            .inner
+            .providers
+            .get(&key)
+            .ok_or_else(|| DispatchError::ProviderNotFound(alert.spec.provider_ref.name.clone()))?;
         if provider.spec.suspend.unwrap_or(false) {
             return Ok(());
         }
@@ -288,7 +342,7 @@ impl EventServer {
             config.commit_status = notifier::default_commit_status(&uid, &notification);
         }
         let token = config.token.clone();
-        let sender = Notifier::new(config).map_err(notifier_error)?.with_retry(self.inner.retry);
+        let sender = self.notifier(&provider, &secrets, config).map_err(notifier_error)?;
         let server = self.clone();
         let alert = alert.clone();
         tokio::spawn(async move {
@@ -310,6 +364,39 @@ impl EventServer {
             }
         });
         Ok(())
+    }
+
+    /// A notifier for `config`, reusing the HTTP client (its connections and
+    /// TLS setup) while the Provider and its Secrets stay the same.
+    fn notifier(&self, provider: &Provider, secrets: &Secrets, config: Config) -> Result<Notifier, notifier::Error> {
+        use sha2::Digest;
+        let mut digest = sha2::Sha256::new();
+        for data in [&secrets.secret, &secrets.proxy, &secrets.cert].into_iter().flatten() {
+            for (k, v) in data {
+                digest.update((k.len() as u64).to_le_bytes());
+                digest.update(k.as_bytes());
+                digest.update((v.len() as u64).to_le_bytes());
+                digest.update(v);
+            }
+            digest.update(b"|");
+        }
+        let key = format!(
+            "{}/{}/{}/{}",
+            provider.metadata.uid.as_deref().unwrap_or_default(),
+            provider.metadata.resource_version.as_deref().unwrap_or_default(),
+            config.commit_status,
+            hex::encode(digest.finalize())
+        );
+        let mut cache = self.inner.notifiers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(notifier) = cache.get(&key) {
+            return Ok(notifier.clone());
+        }
+        let notifier = Notifier::new(config)?.with_retry(self.inner.retry);
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        cache.insert(key, notifier.clone());
+        Ok(notifier)
     }
 
     async fn secrets(&self, provider: &Provider, namespace: &str) -> Result<Secrets, DispatchError> {
