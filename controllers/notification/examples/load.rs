@@ -100,25 +100,27 @@ async fn main() -> anyhow::Result<()> {
     while received.lock().unwrap().len() < EVENTS && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let received = received.lock().unwrap();
-    let sent = sent.lock().unwrap();
-    let mut latencies: Vec<Duration> =
-        received.iter().filter_map(|(m, (at, _))| sent.get(m).map(|s| at.duration_since(*s))).collect();
-    latencies.sort();
-    let duplicates = received.values().filter(|(_, n)| *n > 1).count();
-    let pct =
-        |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_string();
-    println!(
-        "{} of {EVENTS} events delivered ({duplicates} more than once); all accepted in {accepted_in:?}; \
+    {
+        let received = received.lock().unwrap();
+        let sent = sent.lock().unwrap();
+        let mut latencies: Vec<Duration> =
+            received.iter().filter_map(|(m, (at, _))| sent.get(m).map(|s| at.duration_since(*s))).collect();
+        latencies.sort();
+        let duplicates = received.values().filter(|(_, n)| *n > 1).count();
+        let pct = |p: f64| {
+            latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied()
+        };
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_string();
+        println!(
+            "{} of {EVENTS} events delivered ({duplicates} more than once); all accepted in {accepted_in:?}; \
          latency p50 {:?} p99 {:?} max {:?}; {peak}",
-        received.len(),
-        pct(0.50).unwrap_or_default(),
-        pct(0.99).unwrap_or_default(),
-        latencies.last().copied().unwrap_or_default()
-    );
-    drop((received, sent));
+            received.len(),
+            pct(0.50).unwrap_or_default(),
+            pct(0.99).unwrap_or_default(),
+            latencies.last().copied().unwrap_or_default()
+        );
+    }
     ns.delete(Duration::from_secs(60)).await?;
     Ok(())
 }
