@@ -362,3 +362,118 @@ async fn events_reach_matching_alerts_once_and_a_slow_provider_blocks_nobody() {
     }
     ns.delete(Duration::from_secs(60)).await.unwrap();
 }
+
+/// End to end: a Kustomization failing to build in the local control plane
+/// (kustomize-controller and source-controller in-process, posting their
+/// events to Ferry's event server) produces an alert at a generic-hmac
+/// provider, with a signature that verifies.
+#[tokio::test]
+async fn a_failing_kustomization_alerts_a_generic_hmac_provider() {
+    let ns = TestNamespace::new("notif-e2e").await.unwrap();
+    let mut crds: Vec<&str> = ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS.to_vec();
+    crds.extend(NOTIFICATION_CRDS);
+    ferry_testenv::install_crds(ns.client(), &crds).await.unwrap();
+
+    let sink = Service::start(|s| {
+        let valid = s
+            .header("x-signature")
+            .strip_prefix("sha256=")
+            .is_some_and(|sig| sign("e2e-key", &s.body) == format!("sha256={sig}"));
+        if valid { ok() } else { refuse(StatusCode::UNAUTHORIZED, "bad signature") }
+    })
+    .await;
+    secret(&ns, "hmac", json!({"token": "e2e-key"})).await;
+    apply::<Provider>(
+        &ns,
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+        "metadata": {"name": "hmac"}, "spec": {"type": "generic-hmac", "address": sink.url("/flux"),
+        "secretRef": {"name": "hmac"}}}),
+    )
+    .await;
+    apply::<Alert>(
+        &ns,
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+        "metadata": {"name": "errors"}, "spec": {"providerRef": {"name": "hmac"}, "eventSeverity": "error",
+        "eventSources": [{"kind": "Kustomization", "name": "*"}]}}),
+    )
+    .await;
+    let options = Options { rate_limit_interval: Duration::from_secs(300), no_cross_namespace_refs: false };
+    let events_url = serve(EventServer::new(ns.client(), options).unwrap().router()).await;
+    let webhook = || Some(ferry_sdk::events::Webhook::new(&format!("{events_url}/")).unwrap());
+
+    let storage_dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let storage = Storage::new(
+        storage_dir.path(),
+        format!("127.0.0.1:{port}"),
+        Duration::from_secs(60),
+        2,
+        DigestAlgorithm::Sha256,
+    )
+    .unwrap();
+    let (source_stop, source_stopped) = tokio::sync::oneshot::channel::<()>();
+    let source_runtime = Runtime::new(ns.client(), settings(&ns, ferry_source_controller::CONTROLLER_NAME))
+        .unwrap()
+        .with_events_webhook(webhook());
+    let source = tokio::spawn(ferry_source_controller::run(
+        source_runtime,
+        storage,
+        Some(([127, 0, 0, 1], port).into()),
+        async move {
+            let _ = source_stopped.await;
+        },
+    ));
+    let factory = ferry_sdk::client::ClientFactory::new(ferry_testenv::config().await.unwrap(), 50.0, 300);
+    let (kustomize_stop, kustomize_stopped) = tokio::sync::oneshot::channel::<()>();
+    let kustomize_runtime = Runtime::new(ns.client(), settings(&ns, ferry_kustomize_controller::CONTROLLER_NAME))
+        .unwrap()
+        .with_events_webhook(webhook());
+    let kustomize = tokio::spawn(ferry_kustomize_controller::run(
+        kustomize_runtime,
+        factory,
+        ferry_kustomize_controller::Options::default(),
+        async move {
+            let _ = kustomize_stopped.await;
+        },
+    ));
+
+    let git = GitServer::start(GitServerOptions::default()).await.unwrap();
+    let repo = git.create_repo("app").unwrap();
+    repo.write("deploy/kustomization.yaml", "resources: [missing.yaml]\n").unwrap();
+    repo.commit("broken overlay").unwrap();
+    apply::<GitRepository>(
+        &ns,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "app"}, "spec": {"url": git.url("app"), "interval": "1h", "ref": {"branch": "main"}}}),
+    )
+    .await;
+    apply::<ferry_api_kustomize::Kustomization>(
+        &ns,
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization", "metadata": {"name": "app"}, "spec": {"interval": "1h", "path": "./deploy",
+        "prune": true, "sourceRef": {"kind": "GitRepository", "name": "app"}}}),
+    )
+    .await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let alert = loop {
+        if let Some(seen) = sink.seen().into_iter().find(|s| s.json()["involvedObject"]["kind"] == "Kustomization") {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "no alert for the failing Kustomization");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let event = alert.json();
+    assert_eq!(event["severity"], "error");
+    assert_eq!(event["involvedObject"]["name"], "app");
+    assert_eq!(event["reportingController"], "kustomize-controller");
+    assert_eq!(alert.header("gotk-component"), "kustomize-controller");
+    // Only the error Alert's kind reached the provider, all signed (the sink refuses bad signatures).
+    assert!(sink.seen().iter().all(|s| s.json()["severity"] == "error"));
+
+    let _ = source_stop.send(());
+    let _ = kustomize_stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), kustomize).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), source).await.unwrap().unwrap().unwrap();
+    ns.delete(Duration::from_secs(60)).await.unwrap();
+}
