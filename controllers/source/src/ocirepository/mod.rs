@@ -196,7 +196,9 @@ impl OCIRepositoryReconciler {
     /// `OCIArtifactLayerOperationFailed`), `SourceVerified` with `verify`
     /// (True, `Succeeded`, when a cosign signature verifies with a key of
     /// its Secret or a notation signature passes its trust policy; removed
-    /// when the policy ignores the result; else False, `VerificationError`), `ArtifactOutdated` (`NewRevision`) with
+    /// when the policy ignores the result; else False, `VerificationError`;
+    /// kept as it is for a stored revision verified at this generation),
+    /// `ArtifactOutdated` (`NewRevision`) with
     /// `Reconciling` (`building artifact: ...`) written at once as progress,
     /// and `ArtifactInStorage` when unchanged; removes `FetchFailed` once the
     /// layer is pulled (or unchanged), `SourceVerified` without `verify`.
@@ -234,8 +236,17 @@ impl OCIRepositoryReconciler {
             ctx.report_progress(repo, status).await;
         }
 
+        // As Flux, a signature is checked again only for a new revision, a
+        // changed spec, or after a failed (or ignored) verification: an
+        // unchanged, verified artifact costs no registry round trips.
+        let verified = ferry_api_meta::conditions::get(
+            ferry_api_meta::ReconcileStatus::conditions(&*status),
+            cond::SOURCE_VERIFIED,
+        )
+        .is_some_and(|c| c.is_true() && c.observed_generation == generation);
         match &spec.verify {
             None => status.remove(&[cond::SOURCE_VERIFIED]),
+            Some(_) if stored && verified => {}
             Some(verify) => match remote.verify(ctx, &namespace, verify, &resolved).await {
                 Ok(crate::verify::Outcome::Verified) => {
                     let message = format!("verified signature of revision {revision}");
