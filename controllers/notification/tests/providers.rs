@@ -306,6 +306,172 @@ async fn gitlab_gitea_and_github_dispatch() {
     assert!(service.seen().iter().filter(|s| s.method == Method::POST).count() == 3);
 }
 
+/// PagerDuty Events API v2 (developer.pagerduty.com, "Send an Alert Event" and
+/// "Send a Change Event"): JSON POSTs authenticated by the 32-character
+/// `routing_key` in the body; an alert needs `event_action` and, to trigger,
+/// `payload.summary`, `payload.source` and a known `payload.severity`; a change
+/// event needs `payload.summary`. Both answer 202.
+#[tokio::test]
+async fn pagerduty_triggers_on_errors_and_resolves_with_a_change_event() {
+    const KEY: &str = "R0UT1NGKEY0123456789abcdefabcdef";
+    let service = Service::start(|s| {
+        let body = s.json();
+        if s.method != Method::POST || !is_json(s) {
+            return refuse(StatusCode::BAD_REQUEST, "invalid event");
+        }
+        if body["routing_key"] != KEY {
+            return refuse(StatusCode::BAD_REQUEST, "invalid event");
+        }
+        let payload = &body["payload"];
+        let valid = match s.path.as_str() {
+            "/v2/enqueue" => match body["event_action"].as_str() {
+                Some("trigger") => {
+                    payload["summary"].is_string()
+                        && payload["source"].is_string()
+                        && ["critical", "error", "warning", "info"].contains(&payload["severity"].as_str().unwrap_or(""))
+                }
+                Some("resolve" | "acknowledge") => body["dedup_key"].is_string(),
+                _ => false,
+            },
+            "/v2/change/enqueue" => payload["summary"].is_string(),
+            _ => return refuse(StatusCode::NOT_FOUND, "not found"),
+        };
+        if valid {
+            (StatusCode::ACCEPTED, r#"{"status":"success","message":"Event processed"}"#.into())
+        } else {
+            refuse(StatusCode::BAD_REQUEST, "invalid event")
+        }
+    })
+    .await;
+    // The path of the address is dropped, as Flux: only scheme and host count.
+    let mut spec = spec("pagerduty", &service.url("/ignored"));
+    spec.channel = Some(KEY.into());
+    deliver(&spec, &Secrets::default(), &event("error")).await.unwrap();
+    let seen = service.seen();
+    assert_eq!(seen.len(), 1, "errors send one alert event");
+    let alert = seen[0].json();
+    assert_eq!(alert["event_action"], "trigger");
+    assert_eq!(alert["dedup_key"], "1234");
+    assert_eq!(alert["payload"]["summary"], "reconciliation succeeded: kustomization/apps");
+    assert_eq!(alert["payload"]["source"], "Flux kustomize-controller");
+    assert_eq!(alert["payload"]["severity"], "error");
+    assert_eq!(alert["payload"]["component"], "apps");
+    assert_eq!(alert["payload"]["group"], "Kustomization");
+    assert_eq!(alert["payload"]["timestamp"], "2026-12-02T10:00:00Z");
+    assert_eq!(alert["payload"]["custom_details"]["metadata"]["summary"], "prod cluster");
+
+    deliver(&spec, &Secrets::default(), &event("info")).await.unwrap();
+    let seen = service.seen();
+    assert_eq!(seen.len(), 3, "info sends a resolve and a change event");
+    let resolve = seen[1].json();
+    assert_eq!((seen[1].path.as_str(), resolve["event_action"].as_str()), ("/v2/enqueue", Some("resolve")));
+    assert!(resolve.get("payload").is_none());
+    assert_eq!(seen[2].path, "/v2/change/enqueue");
+    assert_eq!(seen[2].json()["payload"]["custom_details"]["message"], "Applied revision: main@sha1:0123");
+
+    // Progressing events are not sent.
+    let mut progressing = event("info");
+    progressing.reason = "Progressing".into();
+    deliver(&spec, &Secrets::default(), &progressing).await.unwrap();
+    assert_eq!(service.seen().len(), 3);
+    // A wrong routing key is the service's 400, not retried.
+    spec.channel = Some("wrong".into());
+    let error = deliver(&spec, &Secrets::default(), &event("error")).await.unwrap_err();
+    assert!(matches!(error, notifier::Error::Status { status: 400, .. }), "{error}");
+}
+
+/// Opsgenie Alert API (docs.opsgenie.com, "Create Alert"): `POST /v2/alerts`
+/// with `Authorization: GenieKey <apiKey>`, JSON with a required `message`
+/// (at most 130 characters), optional `alias` (at most 512), `description`
+/// and `details` as string pairs; answers 202.
+#[tokio::test]
+async fn opsgenie_creates_an_alert_with_a_stable_alias() {
+    let service = Service::start(|s| {
+        if s.method != Method::POST || s.path != "/v2/alerts" {
+            return refuse(StatusCode::NOT_FOUND, "not found");
+        }
+        if s.header("authorization") != "GenieKey og-key" {
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, "Key format is not valid!");
+        }
+        let body = s.json();
+        let message = body["message"].as_str().unwrap_or_default();
+        let details_are_strings = body["details"].as_object().is_some_and(|d| d.values().all(Value::is_string));
+        if !is_json(s)
+            || message.is_empty()
+            || message.len() > 130
+            || body["alias"].as_str().is_some_and(|a| a.len() > 512)
+            || !details_are_strings
+        {
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, "Request body is not processable");
+        }
+        (StatusCode::ACCEPTED, r#"{"result":"Request will be processed","requestId":"1"}"#.into())
+    })
+    .await;
+    let spec = spec("opsgenie", &service.url("/v2/alerts"));
+    let key = secret(&[("token", "og-key")]);
+    deliver(&spec, &key, &event("error")).await.unwrap();
+    deliver(&spec, &key, &event("error")).await.unwrap();
+    let seen = service.seen();
+    let (first, second) = (seen[0].json(), seen[1].json());
+    assert_eq!(first["message"], "Kustomization/apps");
+    assert_eq!(first["description"], "Applied revision: main@sha1:0123");
+    assert_eq!(first["details"]["severity"], "error");
+    assert_eq!(first["details"]["summary"], "prod cluster");
+    // The alias: sha256("<provider uid>/Kustomization/flux-system/apps/ReconciliationSucceeded"),
+    // the same for repeats (the test's provider UID is empty).
+    use sha2::Digest;
+    let expected = hex::encode(sha2::Sha256::digest(b"/Kustomization/flux-system/apps/ReconciliationSucceeded"));
+    assert_eq!(first["alias"], expected);
+    assert_eq!(first["alias"], second["alias"]);
+    let wrong = deliver(&spec, &secret(&[("token", "other")]), &event("error")).await.unwrap_err();
+    assert!(matches!(wrong, notifier::Error::Status { status: 422, .. }), "{wrong}");
+    // No API key, no provider.
+    assert!(Config::new(&spec, &Secrets::default()).is_err());
+}
+
+/// Datadog Events API v1 (docs.datadoghq.com, "Post an event"): `POST
+/// /api/v1/events` with the API key in `DD-API-KEY`, JSON with required
+/// `title` and `text`, `tags`, `alert_type` (error, warning, info, success, …),
+/// `date_happened` in Unix seconds; answers 202 with `status: ok`.
+#[tokio::test]
+async fn datadog_posts_an_event_with_the_api_key() {
+    let service = Service::start(|s| {
+        if s.method != Method::POST || s.path != "/api/v1/events" {
+            return refuse(StatusCode::NOT_FOUND, "Not found");
+        }
+        if s.header("dd-api-key") != "dd-key" {
+            return refuse(StatusCode::FORBIDDEN, "Forbidden");
+        }
+        let body = s.json();
+        let alert_types = ["error", "warning", "info", "success", "user_update", "recommendation", "snapshot"];
+        if !is_json(s)
+            || !body["title"].is_string()
+            || !body["text"].is_string()
+            || !body["tags"].as_array().is_some_and(|t| t.iter().all(Value::is_string))
+            || !alert_types.contains(&body["alert_type"].as_str().unwrap_or_default())
+            || !body["date_happened"].is_i64()
+        {
+            return refuse(StatusCode::BAD_REQUEST, "Invalid event");
+        }
+        (StatusCode::ACCEPTED, r#"{"status":"ok","event":{}}"#.into())
+    })
+    .await;
+    let spec = spec("datadog", &service.url(""));
+    deliver(&spec, &secret(&[("token", "dd-key")]), &event("error")).await.unwrap();
+    let body = service.seen()[0].json();
+    assert_eq!(body["title"], "Events from the Kustomization apps/flux-system");
+    assert_eq!(body["alert_type"], "error");
+    assert_eq!(body["source_type_name"], "fluxcd");
+    assert_eq!(body["date_happened"], 1_796_205_600);
+    let tags: Vec<&str> = body["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert!(tags.contains(&"kube_kind:kustomization"), "{tags:?}");
+    assert!(tags.contains(&"flux_reason:reconciliationsucceeded"), "{tags:?}");
+    assert!(tags.contains(&"summary:prod cluster"), "{tags:?}");
+    let wrong = deliver(&spec, &secret(&[("token", "nope")]), &event("info")).await.unwrap_err();
+    assert!(matches!(wrong, notifier::Error::Status { status: 403, .. }), "{wrong}");
+    assert!(Config::new(&spec, &Secrets::default()).is_err());
+}
+
 #[tokio::test]
 async fn failures_are_retried_as_flux_does_and_client_errors_are_not() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -357,7 +523,7 @@ async fn timeouts_proxies_and_refusals() {
     assert_eq!(proxy.seen().len(), 1);
 
     // Types Ferry does not deliver to are refused, never ignored.
-    for kind in ["pagerduty", "opsgenie", "azureeventhub", "googlepubsub", "nats", "zulip"] {
+    for kind in ["azureeventhub", "googlepubsub", "nats", "zulip"] {
         let error = Config::new(&spec(kind, "https://example.com"), &Secrets::default()).unwrap_err();
         assert!(matches!(error, notifier::Error::Unsupported(_)), "{kind}: {error}");
     }

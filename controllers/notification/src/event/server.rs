@@ -337,10 +337,11 @@ impl EventServer {
         let secrets = self.secrets(&provider, &namespace).await?;
         let notifier_error = |source| DispatchError::Notifier { provider: provider.name_any(), source };
         let mut config = Config::new(&provider.spec, &secrets).map_err(notifier_error)?;
+        let uid = provider.metadata.uid.clone().unwrap_or_default();
         if commit_status_provider {
-            let uid = provider.metadata.uid.clone().unwrap_or_default();
             config.commit_status = notifier::default_commit_status(&uid, &notification);
         }
+        config.provider_uid = uid;
         let token = config.token.clone();
         let sender = self.notifier(&provider, &secrets, config).map_err(notifier_error)?;
         let server = self.clone();

@@ -36,6 +36,9 @@ pub const SUPPORTED: &[&str] = &[
     "gitlab",
     "gitea",
     "githubdispatch",
+    "pagerduty",
+    "opsgenie",
+    "datadog",
 ];
 
 /// The types that set Git commit statuses.
@@ -125,6 +128,8 @@ pub struct Config {
     pub timeout: Duration,
     /// The commit status key, for the Git providers.
     pub commit_status: String,
+    /// The Provider's UID: Opsgenie's alias tells clusters apart with it.
+    pub provider_uid: String,
 }
 
 /// The Secrets a Provider references, already read (through `ferry_sdk::secret`).
@@ -301,7 +306,10 @@ impl Notifier {
     async fn deliver(&self, event: &Event) -> Result<(), Error> {
         let Some(plan) = payload::plan(&self.config, event)? else { return Ok(()) };
         if let Some(lookup) = &plan.lookup {
-            let answer = self.send(&lookup.request).await?;
+            let answer = match self.send(&lookup.request).await {
+                Err(Error::Status { status: 404, .. }) if lookup.missing_ok => bytes::Bytes::new(),
+                answer => answer?,
+            };
             let existing: serde_json::Value = serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null);
             if (lookup.duplicate)(&existing) {
                 return Ok(());
@@ -310,6 +318,9 @@ impl Notifier {
         let answer = self.send(&plan.request).await?;
         if let Some(validate) = plan.validate {
             validate(&answer)?;
+        }
+        for request in &plan.then {
+            self.send(request).await?;
         }
         Ok(())
     }

@@ -34,6 +34,9 @@ pub struct Lookup {
     pub request: Request,
     /// True when the answer shows the delivery is not needed.
     pub duplicate: Box<dyn Fn(&Value) -> bool + Send + Sync>,
+    /// A 404 answer means "nothing set yet" (Bitbucket answers a missing
+    /// status so) rather than a failure.
+    pub missing_ok: bool,
 }
 
 /// Checks the body of a 2xx answer.
@@ -47,6 +50,9 @@ pub struct Plan {
     pub request: Request,
     /// Checks a 2xx answer's body (Slack's API answers errors with 200).
     pub validate: Option<Validate>,
+    /// Requests sent after the delivery succeeded, in order (PagerDuty's
+    /// change event after the alert event).
+    pub then: Vec<Request>,
 }
 
 impl Request {
@@ -92,6 +98,12 @@ pub fn check(config: &Config) -> Result<(), Error> {
         "matrix" if config.channel.is_empty() => {
             return Err(Error::Invalid("empty Matrix room id (spec.channel)".into()));
         }
+        "opsgenie" if config.token.is_empty() => {
+            return Err(Error::Invalid("empty Opsgenie apikey/token: set 'token' in the secretRef".into()));
+        }
+        "datadog" if config.token.is_empty() => {
+            return Err(Error::Invalid("datadog token cannot be empty: set 'token' (the API key) in the secretRef".into()));
+        }
         "github" | "gitlab" | "gitea" | "githubdispatch" if config.token.is_empty() => {
             return Err(Error::Invalid(format!("{} token cannot be empty: set 'token' in the secretRef", config.kind)));
         }
@@ -134,7 +146,7 @@ fn slack_like(event: &Event, username: &str, channel: &str, good: &str, bad: &st
 /// The requests delivering `event` with `config`, or `None` when the type
 /// skips this event (Git providers skip `Progressing`).
 pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
-    let simple = |request: Request| Ok(Some(Plan { lookup: None, request, validate: None }));
+    let simple = |request: Request| Ok(Some(Plan { lookup: None, request, validate: None, then: Vec::new() }));
     let address = config.address.as_str();
     let with_headers = |mut request: Request| {
         for (k, v) in &config.headers {
@@ -168,7 +180,7 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
             let request = Request::json(Method::POST, address, &body).bearer(&config.token);
             let validate: Option<Validate> =
                 (address == "https://slack.com/api/chat.postMessage").then_some(validate_slack);
-            Ok(Some(Plan { lookup: None, request, validate }))
+            Ok(Some(Plan { lookup: None, request, validate, then: Vec::new() }))
         }
         "discord" => {
             let mut url = valid_url(address, "Discord hook URL")?;
@@ -305,11 +317,7 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
             tags.push(format!("kind: {}", event.kind()));
             tags.push(format!("name: {}", event.name()));
             tags.push(format!("namespace: {}", event.namespace()));
-            let when = k8s_openapi::jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", &event.timestamp)
-                .or_else(|_| event.timestamp.parse::<k8s_openapi::jiff::Timestamp>())
-                .map(|t| t.as_second())
-                .unwrap_or_default();
-            let body = json!({"when": when, "text": object_title(event), "tags": tags});
+            let body = json!({"when": unix_seconds(event), "text": object_title(event), "tags": tags});
             let mut request = Request::json(Method::POST, address, &body);
             if !config.token.is_empty() {
                 request = request.bearer(&config.token);
@@ -317,6 +325,37 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
                 request.basic_auth = Some((config.username.clone(), config.password.clone()));
             }
             simple(request)
+        }
+        "pagerduty" => pagerduty(config, event),
+        "opsgenie" => {
+            let mut details = event.metadata.clone();
+            details.insert("severity".into(), event.severity.clone());
+            let body = json!({"message": format!("{}/{}", event.kind(), event.name()),
+                "alias": opsgenie_alias(&config.provider_uid, event),
+                "description": event.message, "details": details});
+            simple(Request::json(Method::POST, address, &body).header("Authorization", format!("GenieKey {}", config.token)))
+        }
+        "datadog" => {
+            let url = valid_url(address, "Datadog address")?;
+            let mut tags = vec![
+                format!("flux_reporting_controller:{}", event.reporting_controller),
+                format!("flux_reason:{}", event.reason),
+                format!("kube_kind:{}", event.kind()),
+                format!("kube_name:{}", event.name()),
+                format!("kube_namespace:{}", event.namespace()),
+            ];
+            tags.extend(event.metadata.iter().map(|(k, v)| format!("{k}:{v}")));
+            let tags: Vec<String> = tags.iter().map(|t| t.to_lowercase()).collect();
+            let body = json!({
+                "title": format!("Events from the {} {}/{}", event.kind(), event.name(), event.namespace()),
+                "text": event.message, "tags": tags, "source_type_name": "fluxcd",
+                "date_happened": unix_seconds(event),
+                "alert_type": if event.severity == "error" { "error" } else { "info" }});
+            simple(
+                Request::json(Method::POST, format!("{}/api/v1/events", url.origin().ascii_serialization()), &body)
+                    .header("Accept", "application/json")
+                    .header("DD-API-KEY", config.token.clone()),
+            )
         }
         "github" | "gitlab" | "gitea" => commit_status(config, event),
         "githubdispatch" => {
@@ -331,6 +370,55 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
         }
         other => Err(Error::Unsupported(other.to_string())),
     }
+}
+
+/// The event's time in Unix seconds (0 when it does not parse).
+fn unix_seconds(event: &Event) -> i64 {
+    k8s_openapi::jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", &event.timestamp)
+        .or_else(|_| event.timestamp.parse::<k8s_openapi::jiff::Timestamp>())
+        .map(|t| t.as_second())
+        .unwrap_or_default()
+}
+
+/// PagerDuty Events API v2: an alert event on `<origin>/v2/enqueue` keyed by
+/// the object's UID (`trigger` for errors, `resolve` otherwise, so a
+/// recovery closes the incident), then for info events a change event on
+/// `<origin>/v2/change/enqueue`. The routing key is `spec.channel`.
+fn pagerduty(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
+    if event.reason == "Progressing" {
+        return Ok(None);
+    }
+    let origin = valid_url(&config.address, "PagerDuty endpoint URL")?.origin().ascii_serialization();
+    let summary = format!("{}: {}/{}", describe(&event.reason), event.kind(), event.name()).to_lowercase();
+    let source = format!("Flux {}", event.reporting_controller);
+    let details = json!({"message": event.message, "metadata": event.metadata});
+    let mut alert = json!({"routing_key": config.channel, "event_action": "resolve"});
+    if let Some(uid) = event.involved_object.uid.as_deref().filter(|u| !u.is_empty()) {
+        alert["dedup_key"] = json!(uid);
+    }
+    if event.severity == "error" {
+        alert["event_action"] = json!("trigger");
+        alert["payload"] = json!({"summary": summary, "source": source, "severity": "error",
+            "timestamp": event.timestamp, "component": event.name(), "group": event.kind(),
+            "custom_details": details});
+    }
+    let mut then = Vec::new();
+    if event.severity == "info" {
+        let change = json!({"routing_key": config.channel, "payload": {"summary": summary, "source": source,
+            "timestamp": event.timestamp, "custom_details": details}});
+        then.push(Request::json(Method::POST, format!("{origin}/v2/change/enqueue"), &change));
+    }
+    let request = Request::json(Method::POST, format!("{origin}/v2/enqueue"), &alert);
+    Ok(Some(Plan { lookup: None, request, validate: None, then }))
+}
+
+/// Opsgenie's deduplication alias: the SHA-256 (hex) of the Provider UID and
+/// the object and reason, so repeats of one alert fold into one and clusters
+/// (one Provider each) stay apart.
+fn opsgenie_alias(provider_uid: &str, event: &Event) -> String {
+    use sha2::Digest;
+    let key = format!("{provider_uid}/{}/{}/{}/{}", event.kind(), event.namespace(), event.name(), event.reason);
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 fn validate_slack(body: &[u8]) -> Result<(), Error> {
@@ -512,7 +600,12 @@ fn commit_status(config: &Config, event: &Event) -> Result<Option<Plan>, Error> 
             })
         })
     });
-    Ok(Some(Plan { lookup: Some(Lookup { request: lookup_request, duplicate }), request, validate: None }))
+    Ok(Some(Plan {
+        lookup: Some(Lookup { request: lookup_request, duplicate, missing_ok: false }),
+        request,
+        validate: None,
+        then: Vec::new(),
+    }))
 }
 
 #[cfg(test)]
