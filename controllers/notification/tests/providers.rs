@@ -472,6 +472,89 @@ async fn datadog_posts_an_event_with_the_api_key() {
     assert!(Config::new(&spec, &Secrets::default()).is_err());
 }
 
+/// Sentry's envelope endpoint (develop.sentry.dev, "Envelopes" and "SDK
+/// authentication"): `POST <dsn path>/api/<project>/envelope/` with
+/// `Content-Type: application/x-sentry-envelope` and `X-Sentry-Auth: Sentry
+/// sentry_version=7, sentry_client=…, sentry_key=<public key>`; the body is
+/// newline-separated JSON: an envelope header, then per item a header whose
+/// `length` is the payload's byte length, then the payload. Answers 200 `{id}`.
+#[tokio::test]
+async fn sentry_sends_an_envelope_authenticated_by_the_dsn() {
+    fn check(s: &Seen) -> Result<String, &'static str> {
+        if s.method != Method::POST || s.path != "/sentry/api/42/envelope/" {
+            return Err("not found");
+        }
+        if s.header("content-type") != "application/x-sentry-envelope" {
+            return Err("unsupported content type");
+        }
+        let auth = s.header("x-sentry-auth");
+        let fields: Vec<&str> = auth.strip_prefix("Sentry ").ok_or("missing authorization")?.split(", ").collect();
+        if !fields.contains(&"sentry_version=7")
+            || !fields.contains(&"sentry_key=pubkey")
+            || !fields.iter().any(|f| f.starts_with("sentry_client=sentry.go/"))
+        {
+            return Err("invalid authorization");
+        }
+        let body = std::str::from_utf8(&s.body).map_err(|_| "not utf-8")?;
+        let mut lines = body.split('\n');
+        let header: Value = serde_json::from_str(lines.next().unwrap_or_default()).map_err(|_| "bad envelope header")?;
+        let item: Value = serde_json::from_str(lines.next().unwrap_or_default()).map_err(|_| "bad item header")?;
+        let payload = lines.next().unwrap_or_default();
+        if item["length"].as_u64() != Some(payload.len() as u64) {
+            return Err("item length mismatch");
+        }
+        let event: Value = serde_json::from_str(payload).map_err(|_| "bad item payload")?;
+        let id = header["event_id"].as_str().ok_or("missing event_id")?;
+        if id.len() != 32 || event["event_id"] != id || !matches!(item["type"].as_str(), Some("event" | "transaction"))
+        {
+            return Err("invalid event");
+        }
+        Ok(format!("{{\"id\":\"{id}\"}}"))
+    }
+    let service = Service::start(|s| match check(s) {
+        Ok(answer) => (StatusCode::OK, answer),
+        Err(why) => refuse(StatusCode::BAD_REQUEST, why),
+    })
+    .await;
+    let dsn = format!("http://pubkey@{}/sentry/42", service.addr);
+    let mut spec = spec("sentry", &dsn);
+    spec.channel = Some("production".into());
+    deliver(&spec, &Secrets::default(), &event("error")).await.unwrap();
+    deliver(&spec, &Secrets::default(), &event("info")).await.unwrap();
+    let seen = service.seen();
+    assert_eq!(seen.len(), 2);
+    let parts = |s: &Seen| -> Vec<Value> {
+        std::str::from_utf8(&s.body).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let error = parts(&seen[0]);
+    assert_eq!(error[0]["dsn"], dsn.as_str());
+    assert_eq!(error[1]["type"], "event");
+    assert_eq!(error[2]["level"], "error");
+    assert_eq!(error[2]["transaction"], "Kustomization: flux-system/apps");
+    assert_eq!(error[2]["server_name"], "kustomize-controller");
+    assert_eq!(error[2]["environment"], "production");
+    assert_eq!(error[2]["contexts"]["metadata"]["summary"], "prod cluster");
+    let info = parts(&seen[1]);
+    assert_eq!(info[1]["type"], "transaction");
+    assert_eq!(info[2]["tags"]["flux_reason"], "ReconciliationSucceeded");
+    assert_eq!(info[2]["contexts"]["trace"]["op"], "event");
+    assert_eq!(info[2]["spans"][0]["trace_id"], info[2]["contexts"]["trace"]["trace_id"]);
+    assert_ne!(error[0]["event_id"], info[0]["event_id"]);
+
+    // A key the project does not know is the service's refusal.
+    let wrong = spec_with_address(&spec, &format!("http://other@{}/sentry/42", service.addr));
+    let error = deliver(&wrong, &Secrets::default(), &event("error")).await.unwrap_err();
+    assert!(matches!(error, notifier::Error::Status { status: 400, .. }), "{error}");
+    // A DSN without key or project is refused before anything is sent.
+    for bad in ["http://host/42", "http://key@host/"] {
+        assert!(Config::new(&spec_with_address(&spec, bad), &Secrets::default()).is_err(), "{bad}");
+    }
+}
+
+fn spec_with_address(spec: &ProviderSpec, address: &str) -> ProviderSpec {
+    ProviderSpec { address: Some(address.into()), ..spec.clone() }
+}
+
 #[tokio::test]
 async fn failures_are_retried_as_flux_does_and_client_errors_are_not() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

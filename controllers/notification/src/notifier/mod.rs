@@ -39,6 +39,7 @@ pub const SUPPORTED: &[&str] = &[
     "pagerduty",
     "opsgenie",
     "datadog",
+    "sentry",
 ];
 
 /// The types that set Git commit statuses.

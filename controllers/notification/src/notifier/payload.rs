@@ -98,6 +98,9 @@ pub fn check(config: &Config) -> Result<(), Error> {
         "matrix" if config.channel.is_empty() => {
             return Err(Error::Invalid("empty Matrix room id (spec.channel)".into()));
         }
+        "sentry" => {
+            sentry_dsn(&config.address)?;
+        }
         "opsgenie" if config.token.is_empty() => {
             return Err(Error::Invalid("empty Opsgenie apikey/token: set 'token' in the secretRef".into()));
         }
@@ -327,6 +330,7 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
             simple(request)
         }
         "pagerduty" => pagerduty(config, event),
+        "sentry" => sentry(config, event).map(Some),
         "opsgenie" => {
             let mut details = event.metadata.clone();
             details.insert("severity".into(), event.severity.clone());
@@ -410,6 +414,103 @@ fn pagerduty(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
     }
     let request = Request::json(Method::POST, format!("{origin}/v2/enqueue"), &alert);
     Ok(Some(Plan { lookup: None, request, validate: None, then }))
+}
+
+/// The sentry-go version whose requests Flux sends (its `go.mod`).
+const SENTRY_SDK_VERSION: &str = "0.46.2";
+
+/// A Sentry DSN's parts: `<scheme>://<public key>[:<secret>]@<host>[:<port>][/<path>]/<project>`.
+struct Dsn {
+    /// Where the project's envelopes go: `<origin><path>/api/<project>/envelope/`.
+    envelope_url: String,
+    public_key: String,
+    secret_key: String,
+}
+
+fn sentry_dsn(address: &str) -> Result<Dsn, Error> {
+    if address.is_empty() {
+        return Err(Error::Invalid("DSN cannot be empty: set spec.address or 'address' in the secretRef".into()));
+    }
+    let url = valid_url(address, "Sentry DSN")?;
+    if url.username().is_empty() {
+        return Err(Error::Invalid("invalid Sentry DSN: empty username (the public key)".into()));
+    }
+    let path = url.path().trim_end_matches('/');
+    let (prefix, project) = path.rsplit_once('/').unwrap_or(("", path));
+    if project.is_empty() {
+        return Err(Error::Invalid("invalid Sentry DSN: empty project id".into()));
+    }
+    Ok(Dsn {
+        envelope_url: format!("{}{prefix}/api/{project}/envelope/", url.origin().ascii_serialization()),
+        public_key: url.username().to_string(),
+        secret_key: url.password().unwrap_or_default().to_string(),
+    })
+}
+
+/// Sentry, as Flux's sentry-go client sends it: one envelope to the DSN's
+/// project, authenticated by `X-Sentry-Auth` with the DSN's public key.
+/// Errors are `event` items (level, message, server name = controller,
+/// transaction `Kind: namespace/name`, the metadata as a context); info
+/// events are `transaction` items with one span tagged with the object.
+/// `spec.channel` is the environment.
+fn sentry(config: &Config, event: &Event) -> Result<Plan, Error> {
+    let dsn = sentry_dsn(&config.address)?;
+    let event_id = hex::encode(rand::random::<[u8; 16]>());
+    let transaction = format!("{}: {}/{}", event.kind(), event.namespace(), event.name());
+    let sdk = json!({"name": "sentry.go", "version": SENTRY_SDK_VERSION});
+    let (item_type, mut item) = if event.severity == "error" {
+        let item = json!({"event_id": event_id, "level": "error", "message": event.message,
+            "server_name": event.reporting_controller, "transaction": transaction,
+            "timestamp": event.timestamp, "contexts": {"metadata": event.metadata}});
+        ("event", item)
+    } else {
+        let mut tags = BTreeMap::from([
+            ("flux_involved_object_kind".to_string(), event.kind().to_string()),
+            ("flux_involved_object_namespace".to_string(), event.namespace().to_string()),
+            ("flux_involved_object_name".to_string(), event.name().to_string()),
+            ("flux_reporting_controller".to_string(), event.reporting_controller.clone()),
+            ("flux_reporting_instance".to_string(), event.reporting_instance.clone()),
+            ("flux_reason".to_string(), event.reason.clone()),
+        ]);
+        tags.extend(event.metadata.clone());
+        let trace_id = hex::encode(rand::random::<[u8; 16]>());
+        let span_id = hex::encode(rand::random::<[u8; 8]>());
+        let span = json!({"trace_id": trace_id, "span_id": span_id, "op": "event", "tags": tags,
+            "start_timestamp": event.timestamp, "timestamp": event.timestamp});
+        let item = json!({"event_id": event_id, "type": "transaction", "transaction": transaction,
+            "message": event.message, "contexts": {"trace": {"trace_id": trace_id, "span_id": span_id, "op": "event"}},
+            "tags": tags, "start_timestamp": event.timestamp, "timestamp": event.timestamp, "spans": [span]});
+        ("transaction", item)
+    };
+    item["platform"] = json!("go");
+    item["sdk"] = sdk.clone();
+    if !config.channel.is_empty() {
+        item["environment"] = json!(config.channel);
+    }
+    let payload = serde_json::to_vec(&item).unwrap_or_default();
+    let header = json!({"event_id": event_id, "sent_at": k8s_openapi::jiff::Timestamp::now().to_string(),
+        "dsn": config.address, "sdk": sdk});
+    let mut body = serde_json::to_vec(&header).unwrap_or_default();
+    body.push(b'\n');
+    body.extend(serde_json::to_vec(&json!({"type": item_type, "length": payload.len()})).unwrap_or_default());
+    body.push(b'\n');
+    body.extend(payload);
+    body.push(b'\n');
+    let client = format!("sentry.go/{SENTRY_SDK_VERSION}");
+    let mut auth = format!("Sentry sentry_version=7, sentry_client={client}, sentry_key={}", dsn.public_key);
+    if !dsn.secret_key.is_empty() {
+        auth.push_str(&format!(", sentry_secret={}", dsn.secret_key));
+    }
+    let request = Request {
+        method: Method::POST,
+        url: dsn.envelope_url,
+        headers: vec![("Content-Type".into(), "application/x-sentry-envelope".into())],
+        basic_auth: None,
+        body,
+    }
+    .header("User-Agent", client)
+    .header("X-Sentry-Auth", auth);
+    Ok(Plan { lookup: None, request, validate: None, then: Vec::new() })
 }
 
 /// Opsgenie's deduplication alias: the SHA-256 (hex) of the Provider UID and
