@@ -555,6 +555,134 @@ fn spec_with_address(spec: &ProviderSpec, address: &str) -> ProviderSpec {
     ProviderSpec { address: Some(address.into()), ..spec.clone() }
 }
 
+/// Bitbucket Cloud commit build statuses (developer.atlassian.com, "Commit
+/// statuses"): basic auth (user and app password); `GET
+/// /2.0/repositories/<workspace>/<repo>/commit/<sha>/statuses/build/<key>`
+/// answers the status or 404; `POST …/statuses/build` needs `key`, `url` and a
+/// `state` of SUCCESSFUL, FAILED, INPROGRESS or STOPPED, and answers 201. The
+/// service here keeps what was posted, so a repeat is seen as a duplicate.
+#[tokio::test]
+async fn bitbucket_sets_a_build_status_once() {
+    let stored = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<String, Value>::new()));
+    let store = stored.clone();
+    let service = Service::start(move |s| {
+        use base64::Engine;
+        let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("bot:app-pass"));
+        if s.header("authorization") != expected {
+            return refuse(StatusCode::UNAUTHORIZED, "Unauthorized");
+        }
+        let statuses = format!("/2.0/repositories/team/app/commit/{SHA}/statuses/build");
+        match (s.method.clone(), s.path.strip_prefix(statuses.as_str())) {
+            (Method::GET, Some(key)) if key.len() > 1 => match store.lock().unwrap().get(&key[1..]) {
+                Some(status) => (StatusCode::OK, status.to_string()),
+                None => refuse(StatusCode::NOT_FOUND, "Commit status not found"),
+            },
+            (Method::POST, Some("")) => {
+                let body = s.json();
+                let key = body["key"].as_str().unwrap_or_default().to_string();
+                let states = ["SUCCESSFUL", "FAILED", "INPROGRESS", "STOPPED"];
+                if !is_json(s)
+                    || key.is_empty()
+                    || key.len() > 40
+                    || !body["url"].is_string()
+                    || !states.contains(&body["state"].as_str().unwrap_or_default())
+                {
+                    return refuse(StatusCode::BAD_REQUEST, "key, url and state are required");
+                }
+                store.lock().unwrap().insert(key, body.clone());
+                (StatusCode::CREATED, body.to_string())
+            }
+            _ => refuse(StatusCode::NOT_FOUND, "Resource not found"),
+        }
+    })
+    .await;
+    let spec = spec("bitbucket", &service.url("/team/app.git"));
+    let token = secret(&[("token", "bot:app-pass")]);
+    deliver(&spec, &token, &event("error")).await.unwrap();
+    deliver(&spec, &token, &event("error")).await.unwrap();
+    let posts: Vec<Value> = service.seen().iter().filter(|s| s.method == Method::POST).map(Seen::json).collect();
+    assert_eq!(posts.len(), 1, "the repeat is a duplicate and not posted");
+    assert_eq!(posts[0]["state"], "FAILED");
+    assert_eq!(posts[0]["name"], "kustomization/apps");
+    assert_eq!(posts[0]["description"], "reconciliation succeeded");
+    use sha1::Digest;
+    assert_eq!(posts[0]["key"], hex::encode(sha1::Sha1::digest(b"kustomization/apps/6f1c1b7e")));
+    // A new state is posted again.
+    deliver(&spec, &token, &event("info")).await.unwrap();
+    assert_eq!(service.seen().iter().filter(|s| s.method == Method::POST).count(), 2);
+    assert_eq!(stored.lock().unwrap().values().next().unwrap()["state"], "SUCCESSFUL");
+    // Wrong credentials are the service's 401; a token that is not user:password is refused.
+    let wrong = deliver(&spec, &secret(&[("token", "bot:other")]), &event("info")).await.unwrap_err();
+    assert!(matches!(wrong, notifier::Error::Status { status: 401, .. }), "{wrong}");
+    assert!(Config::new(&spec, &secret(&[("token", "no-colon")])).is_err());
+}
+
+/// Bitbucket Server/Data Center build statuses (developer.atlassian.com,
+/// "Builds and Deployments" REST API): `GET
+/// <context>/rest/api/latest/projects/<key>/repos/<slug>/commits/<sha>/builds?key=<key>`
+/// answers the status or 404; `POST …/builds` with `key`, `state`
+/// (SUCCESSFUL, FAILED, INPROGRESS, UNKNOWN) and `url` answers 204. Bearer
+/// (HTTP access token) or basic auth.
+#[tokio::test]
+async fn bitbucket_server_sets_a_build_status_with_token_or_basic_auth() {
+    let stored = std::sync::Arc::new(std::sync::Mutex::new(Option::<Value>::None));
+    let store = stored.clone();
+    let service = Service::start(move |s| {
+        use base64::Engine;
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:secret"));
+        if ![basic.as_str(), "Bearer bbs-token"].contains(&s.header("authorization")) {
+            return refuse(StatusCode::UNAUTHORIZED, "Authentication failed");
+        }
+        if s.header("x-atlassian-token") != "no-check" {
+            return refuse(StatusCode::FORBIDDEN, "XSRF check failed");
+        }
+        if s.path != format!("/bitbucket/rest/api/latest/projects/PRJ/repos/app/commits/{SHA}/builds") {
+            return refuse(StatusCode::NOT_FOUND, "No such repository");
+        }
+        match s.method.clone() {
+            Method::GET => {
+                let current = store.lock().unwrap().clone();
+                match current {
+                    Some(status) if s.query.as_deref() == Some(&format!("key={}", status["key"].as_str().unwrap())) => {
+                        (StatusCode::OK, status.to_string())
+                    }
+                    _ => refuse(StatusCode::NOT_FOUND, "No build status"),
+                }
+            }
+            Method::POST => {
+                let body = s.json();
+                let states = ["SUCCESSFUL", "FAILED", "INPROGRESS", "UNKNOWN"];
+                if !is_json(s)
+                    || !body["key"].is_string()
+                    || !body["url"].is_string()
+                    || !states.contains(&body["state"].as_str().unwrap_or_default())
+                {
+                    return refuse(StatusCode::BAD_REQUEST, "key, state and url are required");
+                }
+                *store.lock().unwrap() = Some(body);
+                (StatusCode::NO_CONTENT, String::new())
+            }
+            _ => refuse(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        }
+    })
+    .await;
+    let address = service.url("/bitbucket/scm/PRJ/app.git");
+    let spec = spec("bitbucketserver", &address);
+    deliver(&spec, &secret(&[("token", "bbs-token")]), &event("info")).await.unwrap();
+    let status = stored.lock().unwrap().clone().unwrap();
+    assert_eq!(status["state"], "SUCCESSFUL");
+    assert_eq!(status["name"], "kustomization/apps [reconciliation succeeded]");
+    assert_eq!(status["url"], address.as_str());
+    // The same status with basic auth is a duplicate: looked up, not posted.
+    deliver(&spec, &secret(&[("username", "admin"), ("password", "secret")]), &event("info")).await.unwrap();
+    assert_eq!(service.seen().iter().filter(|s| s.method == Method::POST).count(), 1);
+    assert_eq!(service.seen().len(), 3);
+    // No credentials, or an address that is not a clone URL, are refused.
+    assert!(Config::new(&spec, &Secrets::default()).is_err());
+    let not_clone = spec_with_address(&spec, &service.url("/PRJ/app.git"));
+    assert!(Config::new(&not_clone, &secret(&[("token", "t")])).is_err());
+}
+
 #[tokio::test]
 async fn failures_are_retried_as_flux_does_and_client_errors_are_not() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

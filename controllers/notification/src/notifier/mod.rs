@@ -40,6 +40,8 @@ pub const SUPPORTED: &[&str] = &[
     "opsgenie",
     "datadog",
     "sentry",
+    "bitbucket",
+    "bitbucketserver",
 ];
 
 /// The types that set Git commit statuses.

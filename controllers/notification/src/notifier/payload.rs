@@ -101,6 +101,17 @@ pub fn check(config: &Config) -> Result<(), Error> {
         "sentry" => {
             sentry_dsn(&config.address)?;
         }
+        "bitbucket" => {
+            bitbucket_cloud(config)?;
+        }
+        "bitbucketserver" => {
+            bitbucket_server_commits(&config.address)?;
+            if config.token.is_empty() && (config.username.is_empty() || config.password.is_empty()) {
+                return Err(Error::Invalid(
+                    "invalid credentials, expected to be one of username/password or API Token".into(),
+                ));
+            }
+        }
         "opsgenie" if config.token.is_empty() => {
             return Err(Error::Invalid("empty Opsgenie apikey/token: set 'token' in the secretRef".into()));
         }
@@ -362,6 +373,7 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
             )
         }
         "github" | "gitlab" | "gitea" => commit_status(config, event),
+        "bitbucket" | "bitbucketserver" => bitbucket_status(config, event),
         "githubdispatch" => {
             let (api, repo) = github_api(&config.address)?;
             let body = json!({"event_type": format!("{}/{}.{}", event.kind(), event.name(), event.namespace()),
@@ -414,6 +426,119 @@ fn pagerduty(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
     }
     let request = Request::json(Method::POST, format!("{origin}/v2/enqueue"), &alert);
     Ok(Some(Plan { lookup: None, request, validate: None, then }))
+}
+
+/// Bitbucket Cloud's API base and `owner/repo`, and the `user:password` of
+/// the token. Flux's client always calls `https://api.bitbucket.org/2.0`;
+/// Ferry does so for `bitbucket.org` and uses `<scheme>://<host>/2.0` for any
+/// other host (a proxy or a test double).
+fn bitbucket_cloud(config: &Config) -> Result<(String, String, (String, String)), Error> {
+    if config.token.is_empty() {
+        return Err(Error::Invalid("bitbucket token cannot be empty: set 'token' in the secretRef".into()));
+    }
+    let (host, id) = git_address(&config.address)?;
+    let auth = match config.token.split(':').collect::<Vec<_>>()[..] {
+        [user, pass] => (user.to_string(), pass.to_string()),
+        _ => return Err(Error::Invalid("invalid token format, expected to be <user>:<password>".into())),
+    };
+    if id.split('/').count() != 2 {
+        return Err(Error::Invalid(format!("invalid repository id {id:?}")));
+    }
+    let api = if host == "https://bitbucket.org" {
+        "https://api.bitbucket.org/2.0".to_string()
+    } else {
+        format!("{host}/2.0")
+    };
+    Ok((api, id, auth))
+}
+
+/// Bitbucket Server's commits API for a clone URL
+/// `<scheme>://<host>[<context>]/scm/<project>/<repo>[.git]`:
+/// `<scheme>://<host><context>/rest/api/latest/projects/<project>/repos/<repo>/commits`.
+fn bitbucket_server_commits(address: &str) -> Result<String, Error> {
+    let url = valid_url(address, "git address")?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Error::Invalid(format!(
+            "could not parse git address: unsupported scheme type in address: {}. Must be http or https",
+            url.scheme()
+        )));
+    }
+    let path = url.path().trim_end_matches(".git");
+    let (context, id) = path.rsplit_once("/scm/").ok_or_else(|| {
+        Error::Invalid("could not parse git address: supplied provider address is not http(s) git clone url".into())
+    })?;
+    let [project, repo] = id.split('/').collect::<Vec<_>>()[..] else {
+        return Err(Error::Invalid(format!("could not parse git address: invalid repository id {id:?}")));
+    };
+    let mut api = url.clone();
+    api.set_path(&format!("{context}/rest/api/latest/projects/{project}/repos/{repo}/commits"));
+    api.set_query(None);
+    Ok(api.as_str().trim_end_matches('/').to_string())
+}
+
+/// A Bitbucket build status on the event's revision, keyed by the SHA-1 of
+/// the commit status key (Bitbucket keys are at most 40 characters): `GET`
+/// the status with that key (a 404 means none yet), skip when state and
+/// description (and, on Server, name) are the same, else `POST` it.
+fn bitbucket_status(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
+    if event.reason == "Progressing" {
+        return Ok(None);
+    }
+    let revision = event.metadata.get("revision").ok_or_else(|| Error::Invalid("missing revision metadata".into()))?;
+    let sha = parse_revision(revision)?;
+    let state = match event.severity.as_str() {
+        "info" => "SUCCESSFUL",
+        "error" => "FAILED",
+        _ => return Err(Error::Invalid("can't convert to bitbucket state".into())),
+    };
+    let description = describe(&event.reason);
+    let object = format!("{}/{}", event.kind(), event.name()).to_lowercase();
+    let key = {
+        use sha1::Digest;
+        hex::encode(sha1::Sha1::digest(config.commit_status.as_bytes()))
+    };
+    let server = config.kind == "bitbucketserver";
+    let (lookup, post, name) = if server {
+        let builds = format!("{}/{sha}/builds", bitbucket_server_commits(&config.address)?);
+        let name = format!("{object} [{description}]");
+        let body = json!({"description": description, "key": key, "name": name, "state": state, "url": config.address});
+        let auth = |request: Request| {
+            let mut request = request.header("x-atlassian-token", "no-check").header("x-requested-with", "XMLHttpRequest");
+            if config.token.is_empty() {
+                request.basic_auth = Some((config.username.clone(), config.password.clone()));
+                request
+            } else {
+                request.bearer(&config.token)
+            }
+        };
+        let lookup = Request::json(Method::GET, format!("{builds}?key={key}"), &Value::Null);
+        (auth(lookup), auth(Request::json(Method::POST, builds, &body)), Some(name))
+    } else {
+        let (api, id, (user, pass)) = bitbucket_cloud(config)?;
+        let statuses = format!("{api}/repositories/{id}/commit/{sha}/statuses/build");
+        let body = json!({"key": key, "url": "https://bitbucket.org", "state": state, "name": object,
+            "description": description});
+        let mut lookup = Request::json(Method::GET, format!("{statuses}/{key}"), &Value::Null);
+        let mut post = Request::json(Method::POST, statuses, &body);
+        lookup.basic_auth = Some((user.clone(), pass.clone()));
+        post.basic_auth = Some((user, pass));
+        (lookup, post, None)
+    };
+    let mut lookup = lookup;
+    lookup.body.clear();
+    lookup.headers.retain(|(n, _)| n != "Content-Type");
+    let (st, desc) = (state.to_string(), description);
+    let duplicate = Box::new(move |existing: &Value| {
+        existing["state"].as_str() == Some(&st)
+            && existing["description"].as_str() == Some(&desc)
+            && name.as_ref().is_none_or(|name| existing["name"].as_str() == Some(name) && existing["key"] == key)
+    });
+    Ok(Some(Plan {
+        lookup: Some(Lookup { request: lookup, duplicate, missing_ok: true }),
+        request: post,
+        validate: None,
+        then: Vec::new(),
+    }))
 }
 
 /// The sentry-go version whose requests Flux sends (its `go.mod`).
