@@ -683,6 +683,70 @@ async fn bitbucket_server_sets_a_build_status_with_token_or_basic_auth() {
     assert!(Config::new(&not_clone, &secret(&[("token", "t")])).is_err());
 }
 
+/// Azure DevOps Git commit statuses (learn.microsoft.com, "Statuses - Create"
+/// and "Statuses - List"): `…/<org>/<project>/_apis/git/repositories/<repo>/commits/<sha>/statuses`
+/// with an `api-version` (query or `Accept` parameter) and a personal access
+/// token as the basic auth password; the list answers `{count, value}`;
+/// create needs `context.name` and a state of notSet, pending, succeeded,
+/// failed, error or notApplicable, and answers 201.
+#[tokio::test]
+async fn azure_devops_sets_a_commit_status_once() {
+    let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let store = stored.clone();
+    let service = Service::start(move |s| {
+        use base64::Engine;
+        let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(":ado-pat"));
+        if s.header("authorization") != expected {
+            return refuse(StatusCode::UNAUTHORIZED, "TF400813: The user is not authorized");
+        }
+        let versioned = s.query.as_deref().is_some_and(|q| q.contains("api-version="))
+            || s.header("accept").contains("api-version=");
+        if !versioned {
+            return refuse(StatusCode::BAD_REQUEST, "VssVersionOutOfRangeException: api-version is required");
+        }
+        if s.path != format!("/org/proj/_apis/git/repositories/app/commits/{SHA}/statuses") {
+            return refuse(StatusCode::NOT_FOUND, "TF401019: repository not found");
+        }
+        match s.method.clone() {
+            Method::GET => {
+                let list = store.lock().unwrap().clone();
+                (StatusCode::OK, json!({"count": list.len(), "value": list}).to_string())
+            }
+            Method::POST => {
+                let body = s.json();
+                let states = ["notSet", "pending", "succeeded", "failed", "error", "notApplicable"];
+                if !is_json(s)
+                    || !body["context"]["name"].is_string()
+                    || !states.contains(&body["state"].as_str().unwrap_or_default())
+                {
+                    return refuse(StatusCode::BAD_REQUEST, "invalid status");
+                }
+                store.lock().unwrap().insert(0, body.clone());
+                (StatusCode::CREATED, body.to_string())
+            }
+            _ => refuse(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        }
+    })
+    .await;
+    let spec = spec("azuredevops", &service.url("/org/proj/_git/app"));
+    let pat = secret(&[("token", "ado-pat")]);
+    deliver(&spec, &pat, &event("error")).await.unwrap();
+    deliver(&spec, &pat, &event("error")).await.unwrap();
+    let posted = stored.lock().unwrap().clone();
+    assert_eq!(posted.len(), 1, "the repeat is a duplicate");
+    assert_eq!(posted[0]["state"], "error");
+    assert_eq!(posted[0]["description"], "reconciliation succeeded");
+    assert_eq!(posted[0]["context"]["name"], "kustomization/apps/6f1c1b7e");
+    assert_eq!(posted[0]["context"]["genre"], "fluxcd:prod cluster");
+    deliver(&spec, &pat, &event("info")).await.unwrap();
+    assert_eq!(stored.lock().unwrap()[0]["state"], "succeeded");
+    let wrong = deliver(&spec, &secret(&[("token", "other")]), &event("info")).await.unwrap_err();
+    assert!(matches!(wrong, notifier::Error::Status { status: 401, .. }), "{wrong}");
+    // No token (Flux would use a managed identity) and addresses that are not `org/project/_git/repo` are refused.
+    assert!(Config::new(&spec, &Secrets::default()).is_err());
+    assert!(Config::new(&spec_with_address(&spec, &service.url("/org/app")), &pat).is_err());
+}
+
 #[tokio::test]
 async fn failures_are_retried_as_flux_does_and_client_errors_are_not() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -42,6 +42,7 @@ pub const SUPPORTED: &[&str] = &[
     "sentry",
     "bitbucket",
     "bitbucketserver",
+    "azuredevops",
 ];
 
 /// The types that set Git commit statuses.

@@ -104,6 +104,14 @@ pub fn check(config: &Config) -> Result<(), Error> {
         "bitbucket" => {
             bitbucket_cloud(config)?;
         }
+        "azuredevops" => {
+            if config.token.is_empty() {
+                return Err(Error::Invalid(
+                    "azuredevops token cannot be empty: set 'token' (a personal access token) in the secretRef; managed identity is not supported by Ferry".into(),
+                ));
+            }
+            azure_devops_statuses(&config.address)?;
+        }
         "bitbucketserver" => {
             bitbucket_server_commits(&config.address)?;
             if config.token.is_empty() && (config.username.is_empty() || config.password.is_empty()) {
@@ -374,6 +382,7 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
         }
         "github" | "gitlab" | "gitea" => commit_status(config, event),
         "bitbucket" | "bitbucketserver" => bitbucket_status(config, event),
+        "azuredevops" => azure_devops_status(config, event),
         "githubdispatch" => {
             let (api, repo) = github_api(&config.address)?;
             let body = json!({"event_type": format!("{}/{}.{}", event.kind(), event.name(), event.namespace()),
@@ -536,6 +545,71 @@ fn bitbucket_status(config: &Config, event: &Event) -> Result<Option<Plan>, Erro
     Ok(Some(Plan {
         lookup: Some(Lookup { request: lookup, duplicate, missing_ok: true }),
         request: post,
+        validate: None,
+        then: Vec::new(),
+    }))
+}
+
+/// The Git API version Flux's Azure DevOps client (azure-devops-go-api v6) asks for.
+const AZURE_DEVOPS_API_VERSION: &str = "6.0";
+
+/// The commit statuses route of an Azure DevOps repository address
+/// `<host>/<org>/<project>/_git/<repo>`, without the commit:
+/// `<host>/<org>/<project>/_apis/git/repositories/<repo>/commits`.
+fn azure_devops_statuses(address: &str) -> Result<String, Error> {
+    let (host, id) = git_address(address)?;
+    let [org, project, _, repo] = id.split('/').collect::<Vec<_>>()[..] else {
+        return Err(Error::Invalid(format!("invalid repository id {id:?}")));
+    };
+    Ok(format!("{host}/{org}/{project}/_apis/git/repositories/{repo}/commits"))
+}
+
+/// An Azure DevOps commit status (Git "Statuses" REST API, as Flux's
+/// azure-devops-go-api client calls it, minus its route discovery): `GET
+/// …/commits/<sha>/statuses` (a `{count, value}` list, newest first); the
+/// first with this context decides whether it is a duplicate; else `POST`
+/// `{state: succeeded/error, description, context: {genre, name: <key>}}`.
+/// The genre is `fluxcd`, or `fluxcd:<summary>` when the event has a
+/// summary. A personal access token as basic auth password.
+fn azure_devops_status(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
+    if event.reason == "Progressing" {
+        return Ok(None);
+    }
+    let revision = event.metadata.get("revision").ok_or_else(|| Error::Invalid("missing revision metadata".into()))?;
+    let sha = parse_revision(revision)?;
+    let state = match event.severity.as_str() {
+        "info" => "succeeded",
+        "error" => "error",
+        _ => return Err(Error::Invalid("can't convert to azure devops state".into())),
+    };
+    let genre = match event.metadata.get("summary") {
+        Some(summary) => format!("fluxcd:{summary}"),
+        None => "fluxcd".to_string(),
+    };
+    let description = describe(&event.reason);
+    let statuses = format!("{}/{sha}/statuses", azure_devops_statuses(&config.address)?);
+    let accept = format!("application/json;api-version={AZURE_DEVOPS_API_VERSION}");
+    let body = json!({"state": state, "description": description,
+        "context": {"genre": genre, "name": config.commit_status}});
+    let with_auth = |mut request: Request| {
+        request.basic_auth = Some((String::new(), config.token.clone()));
+        request.header("Accept", accept.clone())
+    };
+    let mut lookup = with_auth(Request::json(Method::GET, statuses.clone(), &Value::Null));
+    lookup.body.clear();
+    lookup.headers.retain(|(n, _)| n != "Content-Type");
+    let request = with_auth(Request::json(Method::POST, statuses, &body));
+    let (name, st) = (config.commit_status.clone(), state.to_string());
+    let duplicate = Box::new(move |existing: &Value| {
+        let list = existing["value"].as_array().map(Vec::as_slice).unwrap_or_default();
+        list.iter()
+            .filter(|s| s["state"].is_string() && s["description"].is_string())
+            .find(|s| s["context"]["name"].as_str() == Some(&name) && s["context"]["genre"].as_str() == Some(&genre))
+            .is_some_and(|s| s["state"].as_str() == Some(&st) && s["description"].as_str() == Some(&description))
+    });
+    Ok(Some(Plan {
+        lookup: Some(Lookup { request: lookup, duplicate, missing_ok: false }),
+        request,
         validate: None,
         then: Vec::new(),
     }))
