@@ -328,7 +328,8 @@ async fn pagerduty_triggers_on_errors_and_resolves_with_a_change_event() {
                 Some("trigger") => {
                     payload["summary"].is_string()
                         && payload["source"].is_string()
-                        && ["critical", "error", "warning", "info"].contains(&payload["severity"].as_str().unwrap_or(""))
+                        && ["critical", "error", "warning", "info"]
+                            .contains(&payload["severity"].as_str().unwrap_or(""))
                 }
                 Some("resolve" | "acknowledge") => body["dedup_key"].is_string(),
                 _ => false,
@@ -497,7 +498,8 @@ async fn sentry_sends_an_envelope_authenticated_by_the_dsn() {
         }
         let body = std::str::from_utf8(&s.body).map_err(|_| "not utf-8")?;
         let mut lines = body.split('\n');
-        let header: Value = serde_json::from_str(lines.next().unwrap_or_default()).map_err(|_| "bad envelope header")?;
+        let header: Value =
+            serde_json::from_str(lines.next().unwrap_or_default()).map_err(|_| "bad envelope header")?;
         let item: Value = serde_json::from_str(lines.next().unwrap_or_default()).map_err(|_| "bad item header")?;
         let payload = lines.next().unwrap_or_default();
         if item["length"].as_u64() != Some(payload.len() as u64) {

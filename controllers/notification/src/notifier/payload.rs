@@ -124,7 +124,9 @@ pub fn check(config: &Config) -> Result<(), Error> {
             return Err(Error::Invalid("empty Opsgenie apikey/token: set 'token' in the secretRef".into()));
         }
         "datadog" if config.token.is_empty() => {
-            return Err(Error::Invalid("datadog token cannot be empty: set 'token' (the API key) in the secretRef".into()));
+            return Err(Error::Invalid(
+                "datadog token cannot be empty: set 'token' (the API key) in the secretRef".into(),
+            ));
         }
         "github" | "gitlab" | "gitea" | "githubdispatch" if config.token.is_empty() => {
             return Err(Error::Invalid(format!("{} token cannot be empty: set 'token' in the secretRef", config.kind)));
@@ -356,7 +358,10 @@ pub fn plan(config: &Config, event: &Event) -> Result<Option<Plan>, Error> {
             let body = json!({"message": format!("{}/{}", event.kind(), event.name()),
                 "alias": opsgenie_alias(&config.provider_uid, event),
                 "description": event.message, "details": details});
-            simple(Request::json(Method::POST, address, &body).header("Authorization", format!("GenieKey {}", config.token)))
+            simple(
+                Request::json(Method::POST, address, &body)
+                    .header("Authorization", format!("GenieKey {}", config.token)),
+            )
         }
         "datadog" => {
             let url = valid_url(address, "Datadog address")?;
@@ -512,7 +517,8 @@ fn bitbucket_status(config: &Config, event: &Event) -> Result<Option<Plan>, Erro
         let name = format!("{object} [{description}]");
         let body = json!({"description": description, "key": key, "name": name, "state": state, "url": config.address});
         let auth = |request: Request| {
-            let mut request = request.header("x-atlassian-token", "no-check").header("x-requested-with", "XMLHttpRequest");
+            let mut request =
+                request.header("x-atlassian-token", "no-check").header("x-requested-with", "XMLHttpRequest");
             if config.token.is_empty() {
                 request.basic_auth = Some((config.username.clone(), config.password.clone()));
                 request
