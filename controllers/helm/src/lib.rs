@@ -7,7 +7,7 @@
 
 pub mod helmrelease;
 
-use clap::{Args as _, FromArgMatches as _};
+use clap::{Args as _, Command, FromArgMatches as _};
 use ferry_api_helm::HelmRelease;
 use ferry_api_source::{ExternalArtifact, HelmChart, OCIRepository};
 use ferry_sdk::client::ClientFactory;
@@ -119,9 +119,24 @@ pub fn watches(controller: Controller<HelmReleaseReconciler>) -> Controller<Helm
 pub static MODULE: Module = Module {
     name: CONTROLLER_NAME,
     about: "Releases Flux HelmReleases into Helm's storage",
-    flags: HelmFlags::augment_args,
+    flags: augment_flags,
     add: module_add,
 };
+
+/// Adds [`HelmFlags`] to `command`, except those another module of the
+/// process already added under the same name (kustomize-controller shares
+/// `--override-manager` and the kubeconfig flags, with the same meaning).
+fn augment_flags(command: Command) -> Command {
+    let own = HelmFlags::augment_args(Command::new(CONTROLLER_NAME));
+    let mut command = command;
+    for arg in own.get_arguments() {
+        if command.get_arguments().any(|a| a.get_id() == arg.get_id()) {
+            continue;
+        }
+        command = command.arg(arg.clone());
+    }
+    command
+}
 
 fn module_add<'r>(manager: Manager<'r>, setup: &Setup<'_>) -> Result<Manager<'r>, BoxError> {
     let flags = HelmFlags::from_arg_matches(setup.matches)?;
