@@ -65,13 +65,7 @@ impl Env {
         let helm = tokio::spawn(ferry_helm_controller::run(helm_runtime, factory, options, async move {
             let _ = helm_stopped.await;
         }));
-        Self {
-            ns,
-            charts,
-            stops: vec![source_stop, helm_stop],
-            tasks: vec![source, helm],
-            _storage: storage_dir,
-        }
+        Self { ns, charts, stops: vec![source_stop, helm_stop], tasks: vec![source, helm], _storage: storage_dir }
     }
 
     fn name(&self) -> &str {
@@ -80,7 +74,8 @@ impl Env {
 
     /// Packages chart `app` at `version` with `templates`, and re-indexes.
     fn add_chart(&self, version: &str, templates: &[(&str, &str)]) {
-        let file = |name: &str, data: &str| ferry_helm::chart::File { name: name.into(), data: data.as_bytes().to_vec() };
+        let file =
+            |name: &str, data: &str| ferry_helm::chart::File { name: name.into(), data: data.as_bytes().to_vec() };
         let mut files = vec![
             file("Chart.yaml", &format!("apiVersion: v2\nname: app\nversion: {version}\nappVersion: \"1.0\"\n")),
             file("values.yaml", "message: hello\nextra: none\n"),
@@ -99,14 +94,20 @@ impl Env {
             kind,
         ));
         let api: Api<kube::api::DynamicObject> = Api::namespaced_with(self.ns.client(), self.name(), &resource);
-        let object = serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec});
+        let object =
+            serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec});
         api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
     }
 
     async fn helm_repository(&self) {
-        self.apply("source.toolkit.fluxcd.io/v1", "HelmRepository", "charts", serde_json::json!({
-            "url": self.charts.url(), "interval": "1m",
-        }))
+        self.apply(
+            "source.toolkit.fluxcd.io/v1",
+            "HelmRepository",
+            "charts",
+            serde_json::json!({
+                "url": self.charts.url(), "interval": "1m",
+            }),
+        )
         .await;
     }
 
@@ -200,13 +201,16 @@ async fn installs_upgrades_and_uninstalls_a_release_that_helm_reads() {
     let values_cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "values"},
         "data": {"extra": "from-configmap"}});
     config_maps.patch("values", &PatchParams::apply("ferry-tests"), &Patch::Apply(values_cm)).await.unwrap();
-    env.helm_release("web", serde_json::json!({
-        "values": {"message": "first"},
-        "valuesFrom": [
-            {"kind": "ConfigMap", "name": "values", "valuesKey": "extra", "targetPath": "extra"},
-            {"kind": "Secret", "name": "missing", "optional": true},
-        ],
-    }))
+    env.helm_release(
+        "web",
+        serde_json::json!({
+            "values": {"message": "first"},
+            "valuesFrom": [
+                {"kind": "ConfigMap", "name": "values", "valuesKey": "extra", "targetPath": "extra"},
+                {"kind": "Secret", "name": "missing", "optional": true},
+            ],
+        }),
+    )
     .await;
 
     let api = env.releases();
@@ -271,7 +275,11 @@ async fn installs_upgrades_and_uninstalls_a_release_that_helm_reads() {
         .unwrap()
         .iter()
         .map(|r| {
-            (r["revision"].as_i64().unwrap(), r["status"].as_str().unwrap().into(), r["description"].as_str().unwrap().into())
+            (
+                r["revision"].as_i64().unwrap(),
+                r["status"].as_str().unwrap().into(),
+                r["description"].as_str().unwrap().into(),
+            )
         })
         .collect();
     assert_eq!(
@@ -296,7 +304,10 @@ async fn installs_upgrades_and_uninstalls_a_release_that_helm_reads() {
 async fn a_failing_install_is_install_failed_and_refused_fields_stall() {
     let env = Env::start("hr-fail").await;
     // The API server refuses a ConfigMap whose data is a list.
-    env.add_chart("1.0.0", &[("templates/bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  - 1\n")]);
+    env.add_chart(
+        "1.0.0",
+        &[("templates/bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  - 1\n")],
+    );
     env.helm_repository().await;
     let ns = env.name().to_string();
     env.helm_release("bad", serde_json::json!({})).await;
@@ -329,11 +340,17 @@ async fn a_failing_install_is_install_failed_and_refused_fields_stall() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_whose_install_fails_is_uninstalled_after_its_retries() {
     let env = Env::start("hr-remediate").await;
-    env.add_chart("1.0.0", &[("templates/bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  - 1\n")]);
+    env.add_chart(
+        "1.0.0",
+        &[("templates/bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  - 1\n")],
+    );
     env.helm_repository().await;
-    env.helm_release("retry", serde_json::json!({
-        "install": {"remediation": {"retries": 1, "remediateLastFailure": true}},
-    }))
+    env.helm_release(
+        "retry",
+        serde_json::json!({
+            "install": {"remediation": {"retries": 1, "remediateLastFailure": true}},
+        }),
+    )
     .await;
     let api = env.releases();
     // Install, uninstall remediation, install again, the last failure remediated too: stalled.

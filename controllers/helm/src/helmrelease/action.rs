@@ -224,7 +224,8 @@ impl Target {
         match &result {
             Ok(()) => {
                 for mut old in history.into_iter().filter(|r| r.status() == status::DEPLOYED) {
-                    old.set_status(status::SUPERSEDED, "Superseded");
+                    // As Helm: the status changes, the description stays.
+                    old.info.get_or_insert_with(Default::default).status = status::SUPERSEDED.to_string();
                     if let Err(error) = self.storage.update(&old).await {
                         return (Some(release), Err(error.into()));
                     }
@@ -275,7 +276,8 @@ impl Target {
         match &result {
             Ok(()) => {
                 for mut old in history.into_iter().filter(|r| r.status() == status::DEPLOYED) {
-                    old.set_status(status::SUPERSEDED, "Superseded");
+                    // As Helm: the status changes, the description stays.
+                    old.info.get_or_insert_with(Default::default).status = status::SUPERSEDED.to_string();
                     if let Err(error) = self.storage.update(&old).await {
                         return (Some(release), Err(error.into()));
                     }
