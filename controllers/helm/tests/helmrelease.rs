@@ -364,3 +364,100 @@ async fn a_release_whose_install_fails_is_uninstalled_after_its_retries() {
     assert!(records.items.is_empty(), "the failed release is uninstalled");
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_upgrade_is_rolled_back() {
+    let env = Env::start("hr-rollback").await;
+    env.add_chart("1.0.0", &[("templates/cm.yaml", CONFIG_MAP)]);
+    env.helm_repository().await;
+    let ns = env.name().to_string();
+    env.helm_release(
+        "web",
+        serde_json::json!({
+            "chart": {"spec": {"chart": "app", "version": "1.0.0", "interval": "2s",
+                               "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+            "upgrade": {"remediation": {"retries": 1}},
+        }),
+    )
+    .await;
+    let api = env.releases();
+    wait_condition(&api, "web", "Ready", "True", "InstallSucceeded").await;
+
+    // Version 2.0.0 adds an object the API server refuses: the upgrade fails and is rolled back.
+    env.add_chart(
+        "2.0.0",
+        &[
+            ("templates/cm.yaml", CONFIG_MAP),
+            ("templates/bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  - 1\n"),
+        ],
+    );
+    env.helm_release(
+        "web",
+        serde_json::json!({
+            "chart": {"spec": {"chart": "app", "version": "2.0.0", "interval": "2s",
+                               "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+            "upgrade": {"remediation": {"retries": 1}},
+        }),
+    )
+    .await;
+    let object = ferry_testenv::wait_for(&api, "web", WAIT, |o: &HelmRelease| {
+        condition(o, "Remediated").is_some_and(|(s, r, _)| s == "True" && r == "RollbackSucceeded")
+    })
+    .await
+    .unwrap();
+    let (_, _, message) = condition(&object, "Remediated").unwrap();
+    assert_eq!(message, format!("Helm rollback to previous release {ns}/web.v1 with chart app@1.0.0 succeeded"));
+    // The retries run out: one more upgrade fails, the last failure is rolled back too, and it stalls.
+    let object = wait_condition(&api, "web", "Stalled", "True", "UpgradeFailed").await;
+    assert_eq!(object.status.unwrap().upgrade_failures, Some(2));
+    // Storage tells the story as `helm history` would.
+    let history: serde_json::Value = serde_json::from_str(&env.helm(&["history", "web", "-o", "json"])).unwrap();
+    let rows: Vec<(String, String, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let description: String = r["description"].as_str().unwrap().chars().take(18).collect();
+            (r["status"].as_str().unwrap().into(), r["chart"].as_str().unwrap().into(), description)
+        })
+        .collect();
+    let row =
+        |status: &str, chart: &str, description: &str| (status.to_string(), chart.to_string(), description.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            row("superseded", "app-1.0.0", "Install complete"),
+            row("failed", "app-2.0.0", "Upgrade \"web\" fail"),
+            row("superseded", "app-1.0.0", "Rollback to 1"),
+            row("failed", "app-2.0.0", "Upgrade \"web\" fail"),
+            row("deployed", "app-1.0.0", "Rollback to 3"),
+        ]
+    );
+    let config_maps: Api<ConfigMap> = env.ns.api();
+    assert!(config_maps.get_opt("bad").await.unwrap().is_none());
+    assert_eq!(config_maps.get("web").await.unwrap().data.unwrap()["revision"], "1");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_made_by_helm_install_is_taken_over_and_upgraded() {
+    let env = Env::start("hr-adopt").await;
+    env.add_chart("1.0.0", &[("templates/cm.yaml", CONFIG_MAP)]);
+    env.helm_repository().await;
+    let archive = env.charts.root().join("app-1.0.0.tgz");
+    env.helm(&["install", "web", archive.to_str().unwrap(), "--set", "message=from-helm"]);
+    let config_maps: Api<ConfigMap> = env.ns.api();
+    assert_eq!(config_maps.get("web").await.unwrap().data.unwrap()["message"], "from-helm");
+
+    env.helm_release("web", serde_json::json!({"values": {"message": "from-ferry"}})).await;
+    let api = env.releases();
+    let object = wait_condition(&api, "web", "Ready", "True", "UpgradeSucceeded").await;
+    let history = object.status.unwrap().history.unwrap();
+    assert_eq!((history[0].version, history[0].status.as_str()), (2, "deployed"));
+    assert_eq!(config_maps.get("web").await.unwrap().data.unwrap()["message"], "from-ferry");
+    let rows: serde_json::Value = serde_json::from_str(&env.helm(&["history", "web", "-o", "json"])).unwrap();
+    assert_eq!(rows[0]["status"], "superseded");
+    assert_eq!(rows[1]["status"], "deployed");
+    assert_eq!(rows[1]["description"], "Upgrade complete");
+    env.stop().await;
+}
