@@ -41,7 +41,7 @@ pub enum Error {
     Delete(ferry_ssa::Error),
     /// A hook failed.
     #[error(transparent)]
-    Hook(#[from] hooks::Error),
+    Hook(Box<hooks::Error>),
     /// The objects did not become ready in time.
     #[error("{0}")]
     Wait(String),
@@ -306,7 +306,7 @@ impl Target {
         let started = Instant::now();
         let objects = render::release_objects(&rendered.manifest, &self.name, &self.namespace)?;
         if !opts.disable_hooks {
-            self.runner().run(release, &format!("pre-{action}"), opts.timeout, |_| true).await?;
+            self.runner().run(release, &format!("pre-{action}"), opts.timeout, |_| true).await.map_err(hook_error)?;
         }
         if opts.apply_crds && !rendered.crds.is_empty() {
             let crds = rendered
@@ -353,7 +353,7 @@ impl Target {
         }
         if !opts.disable_hooks {
             let remaining = opts.timeout.saturating_sub(started.elapsed());
-            self.runner().run(release, &format!("post-{action}"), remaining, |_| true).await?;
+            self.runner().run(release, &format!("post-{action}"), remaining, |_| true).await.map_err(hook_error)?;
         }
         Ok(())
     }
@@ -407,7 +407,7 @@ impl Target {
         release.set_status(status::UNINSTALLING, "Deletion in progress (or silently failed)");
         self.storage.update(&release).await?;
         if !opts.disable_hooks {
-            self.runner().run(&mut release, "pre-delete", opts.timeout, |_| true).await?;
+            self.runner().run(&mut release, "pre-delete", opts.timeout, |_| true).await.map_err(hook_error)?;
         }
         let objects = render::release_objects(&release.manifest, &self.name, &self.namespace)?;
         let refs: Vec<ObjectRef> =
@@ -417,7 +417,7 @@ impl Target {
             self.manager.wait_for_termination(&refs, opts.timeout).await.map_err(Error::Delete)?;
         }
         if !opts.disable_hooks {
-            self.runner().run(&mut release, "post-delete", opts.timeout, |_| true).await?;
+            self.runner().run(&mut release, "post-delete", opts.timeout, |_| true).await.map_err(hook_error)?;
         }
         release.set_status(status::UNINSTALLED, "Uninstallation complete");
         if let Some(info) = release.info.as_mut() {
@@ -445,7 +445,7 @@ impl Target {
             Ok(None) => return (None, Err(Error::NoRelease(self.name.clone()))),
             Err(error) => return (None, Err(error.into())),
         };
-        let result = self.runner().run(&mut release, "test", timeout, select).await.map_err(Error::from);
+        let result = self.runner().run(&mut release, "test", timeout, select).await.map_err(hook_error);
         if let Err(error) = self.storage.update(&release).await {
             return (Some(release), Err(error.into()));
         }
@@ -466,6 +466,10 @@ pub struct UninstallOptions {
     pub disable_wait: bool,
     /// How dependents are deleted.
     pub propagation: kube::api::PropagationPolicy,
+}
+
+fn hook_error(error: hooks::Error) -> Error {
+    Error::Hook(Box::new(error))
 }
 
 /// Deletes without owner checks: the release manifest says what is ours.

@@ -69,7 +69,7 @@ pub enum Error {
     },
     /// The values could not be composed.
     #[error("{0}")]
-    Values(#[source] values::Error),
+    Values(#[source] Box<values::Error>),
     /// The OCI revision does not fit the chart version.
     #[error("{0}")]
     ChartMutate(#[source] chart::Error),
@@ -88,7 +88,7 @@ pub enum Error {
         message: String,
         /// The action's failure.
         #[source]
-        source: super::action::Error,
+        source: Box<super::action::Error>,
         /// With a `RetryOnFailure` strategy, when to try again.
         retry: Option<Duration>,
     },

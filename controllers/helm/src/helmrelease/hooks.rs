@@ -33,7 +33,7 @@ pub enum Error {
         hook: String,
         /// The cause.
         #[source]
-        source: render::Error,
+        source: Box<render::Error>,
     },
     /// Creating or deleting the hook failed.
     #[error("{event} hook {hook}: {source}")]
@@ -44,7 +44,7 @@ pub enum Error {
         hook: String,
         /// The cause.
         #[source]
-        source: ferry_ssa::Error,
+        source: Box<ferry_ssa::Error>,
     },
     /// The hook ran and failed.
     #[error("{event} hook {hook} failed: {message}")]
@@ -102,7 +102,7 @@ impl Runner<'_> {
             let reference = ObjectRef::from_object(&object).map_err(|source| Error::Apply {
                 event: event.into(),
                 hook: hook.path.clone(),
-                source,
+                source: Box::new(source),
             })?;
             if has_policy(&hook, BEFORE_HOOK_CREATION) {
                 self.delete(event, &hook, &reference).await?;
@@ -112,7 +112,9 @@ impl Runner<'_> {
             release.hooks[index].last_run.phase = "Running".into();
             let outcome = match self.manager.apply_all_staged(vec![object], self.apply).await {
                 Ok(_) => self.wait(event, &hook, &reference, deadline).await,
-                Err(source) => Err(Error::Apply { event: event.into(), hook: hook.path.clone(), source }),
+                Err(source) => {
+                    Err(Error::Apply { event: event.into(), hook: hook.path.clone(), source: Box::new(source) })
+                }
             };
             release.hooks[index].last_run.completed_at = Some(now());
             match outcome {
@@ -140,10 +142,10 @@ impl Runner<'_> {
 
     fn object(&self, hook: &Hook) -> Result<DynamicObject, Error> {
         let mut documents = render::documents(&hook.manifest, &hook.path)
-            .map_err(|source| Error::Object { hook: hook.path.clone(), source })?;
+            .map_err(|source| Error::Object { hook: hook.path.clone(), source: Box::new(source) })?;
         let value = documents.pop().unwrap_or_default();
         render::to_object(value, self.name, self.namespace)
-            .map_err(|source| Error::Object { hook: hook.path.clone(), source })
+            .map_err(|source| Error::Object { hook: hook.path.clone(), source: Box::new(source) })
     }
 
     async fn delete(&self, event: &str, hook: &Hook, reference: &ObjectRef) -> Result<(), Error> {
@@ -155,7 +157,7 @@ impl Runner<'_> {
         self.manager.delete_all(std::slice::from_ref(reference), &options).await.map_err(|source| Error::Apply {
             event: event.into(),
             hook: hook.path.clone(),
-            source,
+            source: Box::new(source),
         })?;
         // Helm waits for the deletion before creating the hook again.
         let _ = self.manager.wait_for_termination(std::slice::from_ref(reference), Duration::from_secs(60)).await;

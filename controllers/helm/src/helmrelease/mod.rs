@@ -214,7 +214,7 @@ impl Reconciler for HelmReleaseReconciler {
         self.reconcile_dependencies(ctx, object).await?;
         self.reconcile_helm_chart(ctx, object, status).await?;
         let source = self.reconcile_source(ctx, object).await?;
-        let values = values::compose(ctx.client(), object).await.map_err(Error::Values)?;
+        let values = values::compose(ctx.client(), object).await.map_err(|e| Error::Values(Box::new(e)))?;
         let (chart, oci_digest) = self.reconcile_chart(&source).await?;
         self.reconcile_release(ctx, object, status, chart, values, oci_digest).await
     }

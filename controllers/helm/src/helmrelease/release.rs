@@ -150,7 +150,7 @@ fn requested(object: &HelmRelease, key: &str, handled: Option<&String>) -> Optio
 /// older deployed or superseded one (skipping those with failed tests unless
 /// ignored), at most five.
 fn truncate(history: &mut Vec<ReleaseSnapshot>, ignore_tests: bool) {
-    history.sort_by(|a, b| b.version.cmp(&a.version));
+    history.sort_by_key(|s| std::cmp::Reverse(s.version));
     if history.len() < 2 {
         return;
     }
@@ -167,7 +167,7 @@ fn truncate(history: &mut Vec<ReleaseSnapshot>, ignore_tests: bool) {
 /// superseded (and did not fail its tests unless ignored).
 fn previous(history: &[ReleaseSnapshot], ignore_tests: bool) -> Option<ReleaseSnapshot> {
     let mut sorted = history.to_vec();
-    sorted.sort_by(|a, b| b.version.cmp(&a.version));
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.version));
     sorted
         .into_iter()
         .skip(1)
@@ -619,7 +619,7 @@ impl HelmReleaseReconciler {
             }
             return Err(Error::RetriesExceeded { reason, message });
         }
-        Err(Error::ActionFailed { reason, message, source, retry })
+        Err(Error::ActionFailed { reason, message, source: Box::new(source), retry })
     }
 
     async fn run_test(&self, request: &Request<'_>, status: &mut HelmReleaseStatus) -> Result<()> {
@@ -776,7 +776,12 @@ impl HelmReleaseReconciler {
                     let message = format!("{prefix} failed: {}", error.to_string().trim());
                     status.mark_false(reasons::REMEDIATED, reasons::ROLLBACK_FAILED, &message, request.generation);
                     request.event(Severity::Error, reasons::ROLLBACK_FAILED, &message, &event_meta(&target)).await;
-                    Err(Error::ActionFailed { reason: reasons::ROLLBACK_FAILED, message, source: error, retry: None })
+                    Err(Error::ActionFailed {
+                        reason: reasons::ROLLBACK_FAILED,
+                        message,
+                        source: Box::new(error),
+                        retry: None,
+                    })
                 }
             };
         }
@@ -801,7 +806,12 @@ impl HelmReleaseReconciler {
                 let message = format!("{prefix} failed: {}", error.to_string().trim());
                 status.mark_false(reasons::REMEDIATED, reasons::UNINSTALL_FAILED, &message, request.generation);
                 request.event(Severity::Error, reasons::UNINSTALL_FAILED, &message, &event_meta(&current)).await;
-                Err(Error::ActionFailed { reason: reasons::UNINSTALL_FAILED, message, source: error, retry: None })
+                Err(Error::ActionFailed {
+                    reason: reasons::UNINSTALL_FAILED,
+                    message,
+                    source: Box::new(error),
+                    retry: None,
+                })
             }
         }
     }
@@ -880,7 +890,7 @@ impl HelmReleaseReconciler {
                 return Err(Error::ActionFailed {
                     reason: reasons::UNINSTALL_FAILED,
                     message,
-                    source: error,
+                    source: Box::new(error),
                     retry: None,
                 });
             }

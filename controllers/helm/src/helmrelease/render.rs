@@ -25,7 +25,7 @@ pub const RESOURCE_POLICY_ANNOTATION: &str = "helm.sh/resource-policy";
 pub enum Error {
     /// ferry-helm refused the chart or values.
     #[error(transparent)]
-    Template(#[from] ferry_helm::template::Error),
+    Template(Box<ferry_helm::template::Error>),
     /// A rendered document is not YAML.
     #[error("{path}: {source}")]
     Yaml {
@@ -33,7 +33,7 @@ pub enum Error {
         path: String,
         /// The parser's words.
         #[source]
-        source: decode::Error,
+        source: Box<decode::Error>,
     },
     /// A rendered document is no Kubernetes object.
     #[error("{path}: {message}")]
@@ -86,7 +86,7 @@ pub fn render(chart: &Chart, values: &Map, opts: &RenderOptions<'_>) -> Result<R
         skip_schema_validation: opts.skip_schema_validation,
         ..TemplateOptions::default()
     };
-    let rendered = template(chart.clone(), values, &template_opts)?;
+    let rendered = template(chart.clone(), values, &template_opts).map_err(|e| Error::Template(Box::new(e)))?;
     let hooks = rendered
         .hooks
         .iter()
@@ -113,8 +113,8 @@ pub fn render(chart: &Chart, values: &Map, opts: &RenderOptions<'_>) -> Result<R
 pub fn documents(text: &str, path: &str) -> Result<Vec<serde_json::Value>, Error> {
     let mut out = Vec::new();
     for doc in ferry_helm::release::manifest::split_manifests(text) {
-        let value =
-            decode::from_str(&doc, Numbers::Yaml).map_err(|source| Error::Yaml { path: path.into(), source })?;
+        let value = decode::from_str(&doc, Numbers::Yaml)
+            .map_err(|source| Error::Yaml { path: path.into(), source: Box::new(source) })?;
         match value {
             Value::Null => {}
             Value::Map(map) if map.is_empty() => {}

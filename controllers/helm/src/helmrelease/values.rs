@@ -15,6 +15,9 @@ use kube::api::Api;
 use kube::{Client, ResourceExt};
 use sha2::Digest as _;
 
+/// The data of a ConfigMap or Secret, by key.
+type Data = BTreeMap<String, Vec<u8>>;
+
 /// The key read when `valuesKey` is unset.
 pub const DEFAULT_VALUES_KEY: &str = "values.yaml";
 
@@ -116,7 +119,7 @@ pub async fn compose(client: &Client, object: &HelmRelease) -> Result<Map, Error
     let inline = inline_values(object);
     let mut result = Map::new();
     // One read per object, as Flux caches them within a composition.
-    let mut read: BTreeMap<(String, String), Option<BTreeMap<String, Vec<u8>>>> = BTreeMap::new();
+    let mut read: BTreeMap<(String, String), Option<Data>> = BTreeMap::new();
     for reference in object.spec.values_from.iter().flatten() {
         let optional = reference.optional.unwrap_or(false);
         let cache_key = (reference.kind.clone(), reference.name.clone());
@@ -165,11 +168,7 @@ pub async fn compose(client: &Client, object: &HelmRelease) -> Result<Map, Error
 }
 
 /// The data of the referenced object, or `None` when it does not exist.
-async fn fetch(
-    client: &Client,
-    namespace: &str,
-    reference: &ValuesReference,
-) -> Result<Option<BTreeMap<String, Vec<u8>>>, Error> {
+async fn fetch(client: &Client, namespace: &str, reference: &ValuesReference) -> Result<Option<Data>, Error> {
     match reference.kind.as_str() {
         "Secret" => ferry_sdk::secret::read_opt(client, namespace, &reference.name).await.map_err(Error::Secret),
         "ConfigMap" => {
