@@ -67,6 +67,8 @@ pub struct Tools {
     pub flux_kustomize_controller: PathBuf,
     /// kustomize (`hack/kustomize`): the truth of the kustomize engine's differential tests.
     pub kustomize: PathBuf,
+    /// MinIO (`hack/minio`): the S3 server the Bucket tests read from.
+    pub minio: PathBuf,
     /// Go's text/template with Sprig (`hack/gotemplate-oracle`): ferry-gotemplate's tests
     /// compare against it live when it builds; their golden files cover the rest.
     pub gotemplate_oracle: Option<PathBuf>,
@@ -81,6 +83,9 @@ pub const FLUX_KUSTOMIZE_CONTROLLER_ENV: &str = "FERRY_FLUX_KUSTOMIZE_CONTROLLER
 /// The environment variable through which the kustomize differential tests find kustomize.
 pub const KUSTOMIZE_ENV: &str = "FERRY_KUSTOMIZE";
 
+/// The environment variable through which the Bucket tests find MinIO.
+pub const MINIO_ENV: &str = "FERRY_MINIO";
+
 /// The environment variable through which ferry-gotemplate's tests find the Go oracle.
 pub const GOTEMPLATE_ORACLE_ENV: &str = "FERRY_GOTEMPLATE_ORACLE";
 
@@ -91,6 +96,7 @@ pub fn tools() -> Result<Tools> {
         flux: flux()?,
         flux_kustomize_controller: flux_kustomize_controller()?,
         kustomize: kustomize()?,
+        minio: minio()?,
         gotemplate_oracle: gotemplate_oracle().ok(),
     })
 }
@@ -128,6 +134,14 @@ pub fn kustomize() -> Result<PathBuf> {
     // output (buildMetadata's managedByLabel is `kustomize-(devel)` in both).
     let out = ensure_module(&dir, "kustomize", "-s -w", &[("sigs.k8s.io/kustomize/kustomize/v5", "kustomize")])?;
     Ok(out.join("kustomize"))
+}
+
+/// MinIO from `hack/minio` (its module at the pseudo-version the Go proxy serves for `latest`):
+/// the S3 server of the Bucket tests, built like the other peers and cached by the module's digest.
+pub fn minio() -> Result<PathBuf> {
+    let dir = paths::root().join("hack/minio");
+    let out = ensure_module(&dir, "minio", "-s -w", &[("github.com/minio/minio", "minio")])?;
+    Ok(out.join("minio"))
 }
 
 /// What `flux install` would embed: flux2's build generates `cmd/flux/manifests/*.yaml` from

@@ -64,6 +64,7 @@ enum Tool {
     Flux,
     FluxKustomizeController,
     Kustomize,
+    Minio,
 }
 
 #[derive(Subcommand)]
@@ -115,11 +116,13 @@ fn main() -> Result<()> {
             gobuild::flux_kustomize_controller().map(|path| println!("{}", path.display()))
         }
         Cmd::Tools { tool: Some(Tool::Kustomize) } => gobuild::kustomize().map(|path| println!("{}", path.display())),
+        Cmd::Tools { tool: Some(Tool::Minio) } => gobuild::minio().map(|path| println!("{}", path.display())),
         Cmd::Tools { tool: None } => gobuild::tools().map(|tools| {
             println!("{}={}", gobuild::HELM_ENV, tools.helm.display());
             println!("{}={}", gobuild::FLUX_ENV, tools.flux.display());
             println!("{}={}", gobuild::FLUX_KUSTOMIZE_CONTROLLER_ENV, tools.flux_kustomize_controller.display());
             println!("{}={}", gobuild::KUSTOMIZE_ENV, tools.kustomize.display());
+            println!("{}={}", gobuild::MINIO_ENV, tools.minio.display());
         }),
     }
 }

@@ -286,6 +286,7 @@ fn run_binaries(
                         .env(gobuild::FLUX_ENV, &tools.flux)
                         .env(gobuild::FLUX_KUSTOMIZE_CONTROLLER_ENV, &tools.flux_kustomize_controller)
                         .env(gobuild::KUSTOMIZE_ENV, &tools.kustomize)
+                        .env(gobuild::MINIO_ENV, &tools.minio)
                         .envs(tools.gotemplate_oracle.iter().map(|o| (gobuild::GOTEMPLATE_ORACLE_ENV, o)))
                         .env("CARGO_MANIFEST_DIR", &binary.manifest_dir)
                         .env("CARGO_PKG_NAME", &binary.package)

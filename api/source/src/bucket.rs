@@ -181,3 +181,11 @@ pub struct BucketStatus {
 
 ferry_api_meta::impl_reconcile_status!(BucketStatus);
 ferry_api_meta::impl_flux_object!(Bucket, BucketStatus, suspend);
+
+/// The reason of `FetchFailed` when talking to the bucket failed (existence
+/// check, listing, download), as Flux's.
+pub const BUCKET_OPERATION_FAILED_REASON: &str = "BucketOperationFailed";
+
+/// The reason of `FetchFailed` for an STS configuration that cannot be
+/// used, as Flux's.
+pub const INVALID_STS_CONFIGURATION_REASON: &str = "InvalidSTSConfiguration";

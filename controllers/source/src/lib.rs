@@ -1,16 +1,17 @@
 //! Ferry's source-controller: reconciles GitRepository objects into
 //! tarballs, HelmRepository indexes into stored indexes, HelmCharts into
-//! packaged charts and OCIRepositories into tarballs of their layer, serves them to the other controllers, with Flux's
-//! flags, conditions, events and artifact format.
+//! packaged charts, OCIRepositories into tarballs of their layer and
+//! Buckets into tarballs of their objects, serves them to the other
+//! controllers, with Flux's flags, conditions, events and artifact format.
 // Library users (the all-in-one binary, the twin tests, other controllers'
 // tests) read these items' docs: every public item says what it is for.
 #![deny(missing_docs)]
 
+pub mod bucket;
 pub mod gitrepository;
 pub mod helmchart;
 pub mod helmrepository;
 pub mod ocirepository;
-pub mod unsupported;
 
 pub use gitrepository::GitOptions;
 pub use helmchart::HelmChartOptions;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use bucket::BucketReconciler;
 use clap::{Args as _, FromArgMatches as _};
 use ferry_sdk::module::{BoxError, Module, Setup};
 use ferry_sdk::reconcile::{Controller, Manager, Runtime};
@@ -219,11 +221,25 @@ pub fn oci_repository_watches(controller: Controller<OCIRepositoryReconciler>) -
     })
 }
 
-/// The watches of the HelmChart controller: the HelmRepositories and
-/// GitRepositories its charts come from (a new index or revision rebuilds
+/// The watches of the Bucket controller: its Secrets.
+pub fn bucket_watches(controller: Controller<BucketReconciler>) -> Controller<BucketReconciler> {
+    use ferry_api_source::Bucket;
+    controller.watch_secrets(|bucket: &Bucket| {
+        let spec = &bucket.spec;
+        spec.secret_ref
+            .iter()
+            .chain(spec.cert_secret_ref.iter())
+            .chain(spec.proxy_secret_ref.iter())
+            .map(|r| r.name.clone())
+            .collect()
+    })
+}
+
+/// The watches of the HelmChart controller: the HelmRepositories,
+/// GitRepositories and Buckets its charts come from (a new index or revision rebuilds
 /// the charts that use it at once).
 pub fn helm_chart_watches(controller: Controller<HelmChartReconciler>) -> Controller<HelmChartReconciler> {
-    use ferry_api_source::{GitRepository, HelmChart, HelmChartSourceKind, HelmRepository};
+    use ferry_api_source::{Bucket, GitRepository, HelmChart, HelmChartSourceKind, HelmRepository};
     use kube::runtime::reflector::ObjectRef;
     fn source_of<S>(chart: &HelmChart, kind: HelmChartSourceKind) -> Vec<ObjectRef<S>>
     where
@@ -245,6 +261,10 @@ pub fn helm_chart_watches(controller: Controller<HelmChartReconciler>) -> Contro
             |chart: &HelmChart| source_of::<GitRepository>(chart, HelmChartSourceKind::GitRepository),
             |repo: &GitRepository| repo.status.as_ref()?.artifact.as_ref().map(|a| a.revision.clone()),
         )
+        .watch_sources(
+            |chart: &HelmChart| source_of::<Bucket>(chart, HelmChartSourceKind::Bucket),
+            |bucket: &Bucket| bucket.status.as_ref()?.artifact.as_ref().map(|a| a.revision.clone()),
+        )
 }
 
 /// source-controller as a module of a binary: its flags (the storage and
@@ -252,7 +272,7 @@ pub fn helm_chart_watches(controller: Controller<HelmChartReconciler>) -> Contro
 /// both run it.
 pub static MODULE: Module = Module {
     name: CONTROLLER_NAME,
-    about: "Reconciles Flux sources (GitRepository, HelmRepository, HelmChart, OCIRepository) into artifacts and serves them",
+    about: "Reconciles Flux sources (GitRepository, HelmRepository, HelmChart, OCIRepository, Bucket) into artifacts and serves them",
     flags: module_flags,
     add: module_add,
 };
@@ -281,13 +301,12 @@ pub fn add_kinds<'r>(
     let helm = HelmRepositoryReconciler::new(Arc::new(storage.clone())).with_options(options.helm);
     let chart = HelmChartReconciler::new(Arc::new(storage.clone())).with_options(options.chart);
     let oci = OCIRepositoryReconciler::new(Arc::new(storage.clone()));
-    // The kinds the chart installs CRDs for but this version does not
-    // reconcile: their objects get a condition saying so.
+    let bucket = BucketReconciler::new(Arc::new(storage.clone()));
     Ok(add_git_repository(manager, storage, storage_addr, options.git)?
         .add_with(helm, helm_repository_watches)
         .add_with(chart, helm_chart_watches)
         .add_with(oci, oci_repository_watches)
-        .add(unsupported::NotReconciled::<ferry_api_source::Bucket>::new(CONTROLLER_NAME)))
+        .add_with(bucket, bucket_watches))
 }
 
 /// Adds the artifact server (when `storage_addr` is set) and GitRepository

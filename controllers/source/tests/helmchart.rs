@@ -11,7 +11,10 @@ use ferry_testenv::TestNamespace;
 use ferry_testenv::git::{GitServer, GitServerOptions};
 use ferry_testenv::helmrepo::{ChartRepo, ChartRepoOptions};
 use kube::api::{Api, Patch, PatchParams};
-use support::{WAIT, apply_secret, download, install_crd, request_reconcile, sha256, start_controller, wait_event};
+use support::{
+    WAIT, apply_secret, condition, download, install_crd, request_reconcile, sha256, start_controller, wait_condition,
+    wait_event,
+};
 
 /// A chart `app` at `version` with a second values file, packaged as
 /// `helm package` packages it into the repository.
@@ -43,26 +46,6 @@ async fn apply(ns: &TestNamespace, kind: &str, name: &str, mut spec: serde_json:
     };
     let api: Api<kube::api::DynamicObject> = Api::namespaced_with(ns.client(), ns.name(), &resource);
     api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
-}
-
-fn condition(chart: &HelmChart, type_: &str) -> Option<(String, String, String)> {
-    let c = chart.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)?;
-    Some((c.status.to_string(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until `type_` has `status` and `reason`; returns the chart.
-async fn wait_condition(api: &Api<HelmChart>, name: &str, type_: &str, status: &str, reason: &str) -> HelmChart {
-    let result = ferry_testenv::wait_for(api, name, WAIT, |c: &HelmChart| {
-        condition(c, type_).is_some_and(|(s, why, _)| s == status && why == reason)
-    })
-    .await;
-    match result {
-        Ok(chart) => chart,
-        Err(err) => {
-            let now = api.get(name).await.ok().and_then(|c| c.status);
-            panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {now:#?}");
-        }
-    }
 }
 
 /// The artifact of a ready chart, downloaded and checked against its digest.
@@ -235,16 +218,7 @@ async fn charts_that_cannot_be_had_say_why() {
         "invalid chart reference: failed to get chart version for remote reference: no chart name found"
     );
 
-    // Kinds and features Ferry does not support yet are refused.
-    apply(
-        &ns,
-        "HelmChart",
-        "bucket",
-        serde_json::json!({"chart": "app", "sourceRef": {"kind": "Bucket", "name": "b"}}),
-    )
-    .await;
-    let bucket = wait_condition(&api, "bucket", "Stalled", "True", "UnsupportedSourceKind").await;
-    assert!(condition(&bucket, "FetchFailed").unwrap().2.contains("'Bucket' is not supported by Ferry yet"));
+    // Features Ferry does not support yet are refused.
     apply(
         &ns,
         "HelmChart",

@@ -12,7 +12,9 @@ use ferry_source_controller::{HelmOptions, Options};
 use ferry_testenv::TestNamespace;
 use ferry_testenv::helmrepo::{ChartRepo, ChartRepoOptions};
 use kube::api::{Api, Patch, PatchParams};
-use support::{WAIT, apply_secret, download, install_crd, request_reconcile, sha256, wait_event};
+use support::{
+    WAIT, apply_secret, condition, download, install_crd, request_reconcile, sha256, wait_condition, wait_event,
+};
 
 /// The controller for `ns`, with `--helm-index-max-size` set to `max`.
 async fn start(ns: &TestNamespace, index_max_size: u64) -> support::Running {
@@ -31,32 +33,6 @@ async fn apply(api: &Api<HelmRepository>, name: &str, spec: serde_json::Value) {
         "metadata": {"name": name}, "spec": spec,
     });
     api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
-}
-
-fn condition(repo: &HelmRepository, type_: &str) -> Option<(String, String, String)> {
-    let c = repo.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)?;
-    Some((c.status.to_string(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until `type_` has `status` and `reason`; returns the object.
-async fn wait_condition(
-    api: &Api<HelmRepository>,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> HelmRepository {
-    let result = ferry_testenv::wait_for(api, name, WAIT, |r: &HelmRepository| {
-        condition(r, type_).is_some_and(|(s, why, _)| s == status && why == reason)
-    })
-    .await;
-    match result {
-        Ok(repo) => repo,
-        Err(err) => {
-            let now = api.get(name).await.ok().and_then(|r| r.status);
-            panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {now:#?}");
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

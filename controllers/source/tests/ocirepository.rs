@@ -17,7 +17,9 @@ use ferry_storage::{ArtifactPath, DigestAlgorithm, SourceIgnore, Storage};
 use ferry_testenv::TestNamespace;
 use ferry_testenv::registry::{Registry, RegistryOptions};
 use kube::api::{Api, Patch, PatchParams};
-use support::{WAIT, apply_secret, artifact_contents, install_crd, start_controller, wait_event};
+use support::{
+    WAIT, apply_secret, artifact_contents, condition, install_crd, start_controller, wait_event, wait_until,
+};
 
 /// A reproducible tarball of `files`, as `ferry push artifact` makes it.
 fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
@@ -61,33 +63,6 @@ async fn apply(api: &Api<OCIRepository>, name: &str, mut spec: serde_json::Value
         "metadata": {"name": name}, "spec": spec,
     });
     api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
-}
-
-fn condition(repo: &OCIRepository, type_: &str) -> Option<(String, String, String)> {
-    let c = repo.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)?;
-    Some((c.status.to_string(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until `type_` has `status` and `reason` and `also` holds.
-async fn wait_until(
-    api: &Api<OCIRepository>,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-    also: impl Fn(&OCIRepository) -> bool,
-) -> OCIRepository {
-    let result = ferry_testenv::wait_for(api, name, WAIT, |r: &OCIRepository| {
-        condition(r, type_).is_some_and(|(s, why, _)| s == status && why == reason) && also(r)
-    })
-    .await;
-    match result {
-        Ok(repo) => repo,
-        Err(err) => {
-            let now = api.get(name).await.ok().and_then(|r| r.status);
-            panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {now:#?}");
-        }
-    }
 }
 
 fn revision(repo: &OCIRepository) -> String {

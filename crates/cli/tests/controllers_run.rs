@@ -1,7 +1,8 @@
 //! `ferry controllers run`: source-controller and kustomize-controller in one
 //! process take a commit from a real git server to the cluster.
 
-use std::process::{Command, Stdio};
+mod support;
+
 use std::time::Duration;
 
 use ferry_api_kustomize::Kustomization;
@@ -10,10 +11,7 @@ use ferry_testenv::git::{GitServer, GitServerOptions};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::Controllers;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn both_controllers_in_one_process_deploy_a_commit() {
@@ -32,22 +30,7 @@ async fn both_controllers_in_one_process_deploy_a_commit() {
     .unwrap();
     let commit = repo.commit("one").unwrap();
 
-    let storage = tempfile::tempdir().unwrap();
-    let (storage_port, metrics_port, health_port) = (free_port(), free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["controllers", "run", "--watch-all-namespaces=false", "--enable-leader-election"])
-        .arg(format!("--runtime-namespace={}", ns.name()))
-        .arg(format!("--storage-path={}", storage.path().display()))
-        .arg(format!("--storage-addr=127.0.0.1:{storage_port}"))
-        .arg(format!("--storage-adv-addr=127.0.0.1:{storage_port}"))
-        .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
-        .arg(format!("--health-addr=127.0.0.1:{health_port}"))
-        .arg("--log-encoding=console")
-        .env("KUBECONFIG", ferry_testenv::kubeconfig_path().unwrap())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let controllers = Controllers::start(ns.name(), &["--enable-leader-election"]);
 
     let apply = PatchParams::apply("ferry-tests");
     let repository = serde_json::json!({
@@ -73,9 +56,14 @@ async fn both_controllers_in_one_process_deploy_a_commit() {
 
     // One process, one metrics and one health server for both.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let readyz = reqwest::get(format!("http://127.0.0.1:{health_port}/readyz")).await.unwrap();
+    let readyz = reqwest::get(format!("http://127.0.0.1:{}/readyz", controllers.health_port)).await.unwrap();
     assert!(readyz.status().is_success());
-    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", controllers.metrics_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for kind in ["GitRepository", "Kustomization"] {
         assert!(
             metrics.contains(&format!("gotk_reconcile_duration_seconds_count{{kind=\"{kind}\"")),
@@ -90,8 +78,6 @@ async fn both_controllers_in_one_process_deploy_a_commit() {
     }
 
     // SIGTERM stops both cleanly.
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "{status}");
+    controllers.stop().await;
     ns.delete(Duration::from_secs(60)).await.unwrap();
 }

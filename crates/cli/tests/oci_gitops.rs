@@ -4,7 +4,9 @@
 //! OCIRepository and applies it through a Kustomization; a new push with a
 //! semver tag is deployed next.
 
-use std::process::{Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::Duration;
 
 use ferry_api_kustomize::Kustomization;
@@ -12,10 +14,7 @@ use ferry_testenv::TestNamespace;
 use ferry_testenv::registry::{Registry, RegistryOptions};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::Controllers;
 
 /// `ferry push artifact` of a ConfigMap with `value`, as `tag`.
 fn push(registry: &Registry, namespace: &str, tag: &str, value: &str) {
@@ -48,22 +47,7 @@ async fn a_kustomization_applies_what_ferry_push_artifact_pushed() {
     .unwrap();
     push(&registry, ns.name(), "1.0.0", "one");
 
-    let storage = tempfile::tempdir().unwrap();
-    let storage_port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["controllers", "run", "--watch-all-namespaces=false"])
-        .arg(format!("--runtime-namespace={}", ns.name()))
-        .arg(format!("--storage-path={}", storage.path().display()))
-        .arg(format!("--storage-addr=127.0.0.1:{storage_port}"))
-        .arg(format!("--storage-adv-addr=127.0.0.1:{storage_port}"))
-        .arg(format!("--metrics-addr=127.0.0.1:{}", free_port()))
-        .arg(format!("--health-addr=127.0.0.1:{}", free_port()))
-        .arg("--log-encoding=console")
-        .env("KUBECONFIG", ferry_testenv::kubeconfig_path().unwrap())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let controllers = Controllers::start(ns.name(), &[]);
 
     let apply = PatchParams::apply("ferry-tests");
     let secret = serde_json::json!({
@@ -117,8 +101,6 @@ async fn a_kustomization_applies_what_ferry_push_artifact_pushed() {
     let configmap = ns.api::<ConfigMap>().get("hello").await.unwrap();
     assert_eq!(configmap.data.unwrap().get("a").map(String::as_str), Some("two"));
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "{status}");
+    controllers.stop().await;
     ns.delete(Duration::from_secs(60)).await.unwrap();
 }

@@ -18,6 +18,7 @@
 pub mod git;
 pub mod helmrepo;
 pub mod keys;
+pub mod minio;
 pub mod process;
 pub mod proxy;
 pub mod registry;
@@ -77,12 +78,16 @@ pub async fn config() -> Result<kube::Config> {
 }
 
 /// The CRDs source- and kustomize-controller need (all source kinds and
-/// Kustomization), as `cargo xtask codegen` generates them.
-pub const SOURCE_AND_KUSTOMIZE_CRDS: [&str; 5] = [
+/// Kustomization), as `cargo xtask codegen` generates them. Every kind the
+/// controllers watch must be here: a kind without its CRD never syncs its
+/// cache, and the process never reports ready.
+pub const SOURCE_AND_KUSTOMIZE_CRDS: [&str; 7] = [
     include_str!("../../../charts/crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
     include_str!("../../../charts/crds/source.toolkit.fluxcd.io_ocirepositories.yaml"),
     include_str!("../../../charts/crds/source.toolkit.fluxcd.io_buckets.yaml"),
     include_str!("../../../charts/crds/source.toolkit.fluxcd.io_externalartifacts.yaml"),
+    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_helmrepositories.yaml"),
+    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_helmcharts.yaml"),
     include_str!("../../../charts/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
 ];
 

@@ -1,6 +1,7 @@
 //! Why a GitRepository reconcile failed: each variant is made where the
 //! failure happens, carries Flux's reason for it and keeps its cause.
 
+use ferry_sdk::artifact::store::StorageError;
 use std::time::Duration;
 
 use ferry_api_meta::conditions as cond;
@@ -102,29 +103,9 @@ pub enum Error {
     /// Copying an included artifact into the tree failed.
     #[error(transparent)]
     Include(#[from] include::Error),
-    /// The working directory or the artifact path could not be made.
-    #[error("{message}: {source}")]
-    Storage {
-        /// What was being done.
-        message: &'static str,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The artifact path for this object is invalid.
-    #[error("invalid artifact path: {source}")]
-    ArtifactPath {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
-    /// Storing the artifact failed (the shared step set its condition).
+    /// A storage failure: scratch space, artifact path, storing, cleanup.
     #[error(transparent)]
-    Publish(#[from] ferry_sdk::artifact::store::Error),
-    /// Removing the stored artifacts of a deleted object failed.
-    #[error("garbage collection for deleted resource failed: {source}")]
-    Cleanup {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
+    Storage(#[from] StorageError),
 }
 
 /// The reason of an invalid `spec.timeout` (Flux's CRD validation refuses
@@ -146,10 +127,9 @@ impl ReconcileError for Error {
             Self::Include(include::Error::CopyFailed { .. } | include::Error::Task { .. }) => {
                 source::INCLUDE_COPY_FAILURE_REASON
             }
-            Self::Storage { .. } => cond::DIRECTORY_CREATION_FAILED,
-            Self::ArtifactPath { .. } => cond::INVALID_PATH,
-            Self::Publish(error) => error.reason,
-            Self::Cleanup { .. } => cond::ARCHIVE_OPERATION_FAILED,
+            // Flux's GitRepository reports a failed cleanup as an archive operation.
+            Self::Storage(StorageError::Cleanup { .. }) => cond::ARCHIVE_OPERATION_FAILED,
+            Self::Storage(error) => error.reason(),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod include;
 pub mod sparse;
 pub mod verification;
 
+use ferry_sdk::artifact::store::StorageError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -184,7 +185,7 @@ impl Reconciler for GitRepositoryReconciler {
         self.storage
             .remove_all(KIND, &namespace, &repo.name_any())
             .map(|_| ())
-            .map_err(|source| Error::Cleanup { source })
+            .map_err(|source| StorageError::Cleanup { source }.into())
     }
 }
 
@@ -279,7 +280,7 @@ impl GitRepositoryReconciler {
         // Nothing to do when the stored artifact already is this revision,
         // shaped the same way.
         let path = ArtifactPath::new(KIND, &namespace, &repo.name_any(), &format!("{}.tar.gz", resolved.commit))
-            .map_err(|source| Error::ArtifactPath { source });
+            .map_err(|source| Error::from(StorageError::ArtifactPath { source }));
         let path = match path {
             Ok(path) => path,
             Err(error) => return Err(failed(status, cond::STORAGE_OPERATION_FAILED, generation, error)),
@@ -314,7 +315,10 @@ impl GitRepositoryReconciler {
         let work = match tempfile::Builder::new().prefix("gitrepository-").tempdir() {
             Ok(work) => work,
             Err(source) => {
-                let error = Error::Storage { message: "failed to create temporary working directory", source };
+                let error = Error::from(StorageError::Scratch {
+                    message: "failed to create temporary working directory",
+                    source,
+                });
                 return Err(failed(status, cond::STORAGE_OPERATION_FAILED, generation, error));
             }
         };
@@ -413,7 +417,8 @@ impl GitRepositoryReconciler {
             latest: "latest.tar.gz".into(),
             event: Some(format!("stored artifact for commit '{}'", short_message(&checkout.commit.message))),
         };
-        let published = store::publish(ctx, repo, &self.storage, status, artifact_of, request).await?;
+        let published =
+            store::publish(ctx, repo, &self.storage, status, artifact_of, request).await.map_err(StorageError::from)?;
         status.included_artifacts = (!checkout.included.is_empty()).then_some(checkout.included);
         status.observed_ignore = spec.ignore.clone();
         let sparse = spec.sparse_checkout.clone().unwrap_or_default();

@@ -1,6 +1,7 @@
 //! Why a HelmChart reconcile failed: each variant is made where the failure
 //! happens, carries Flux's reason for it and keeps its cause.
 
+use ferry_sdk::artifact::store::StorageError;
 use std::time::Duration;
 
 use ferry_api_meta::conditions as cond;
@@ -76,34 +77,14 @@ pub enum Error {
     /// The chart could not be pulled or built.
     #[error(transparent)]
     Build(#[from] BuildError),
-    /// A scratch directory or file could not be made.
-    #[error("{message}: {source}")]
-    Scratch {
-        /// What was being done.
-        message: &'static str,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// A storage failure: scratch space, artifact path, storing, cleanup.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// The build task died.
     #[error("chart build task failed: {source}")]
     Task {
         /// The cause.
         source: tokio::task::JoinError,
-    },
-    /// The artifact path for this object is invalid.
-    #[error("invalid artifact path: {source}")]
-    ArtifactPath {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
-    /// Storing the artifact failed (the shared step set its condition).
-    #[error(transparent)]
-    Publish(#[from] ferry_sdk::artifact::store::Error),
-    /// Removing the stored artifacts failed.
-    #[error("garbage collection for deleted resource failed: {source}")]
-    Cleanup {
-        /// The cause.
-        source: ferry_storage::Error,
     },
 }
 
@@ -134,10 +115,7 @@ impl ReconcileError for Error {
             Self::Untar { .. } | Self::Task { .. } => cond::FAILED,
             Self::Authentication { .. } => cond::AUTHENTICATION_FAILED,
             Self::Build(error) => error.reason.reason(),
-            Self::Scratch { .. } => cond::DIRECTORY_CREATION_FAILED,
-            Self::ArtifactPath { .. } => cond::INVALID_PATH,
-            Self::Publish(error) => error.reason,
-            Self::Cleanup { .. } => "GarbageCollectionFailed",
+            Self::Storage(error) => error.reason(),
         }
     }
 

@@ -15,7 +15,8 @@
 //!    step every source kind shares ([`store::publish`]).
 //!
 //! Refused for now, each with a condition that says so: OCI
-//! HelmRepositories (and OCI dependencies), Bucket sources, `spec.verify`.
+//! HelmRepositories (and OCI dependencies), `spec.verify`. Charts from a
+//! Bucket are built from its artifact as from a GitRepository's.
 
 mod artifact;
 pub mod build;
@@ -25,13 +26,14 @@ pub mod local;
 pub mod pulled;
 pub mod remote;
 
+use ferry_sdk::artifact::store::StorageError;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_api_meta::Artifact;
 use ferry_api_meta::conditions as cond;
 use ferry_api_source::{
-    GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository, HelmRepositoryType,
+    Bucket, GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository, HelmRepositoryType,
     ReconcileStrategy,
 };
 use ferry_sdk::artifact::Limits;
@@ -108,6 +110,8 @@ enum ChartSource {
     Repository(Box<HelmRepository>),
     /// A Git repository's files.
     Git(Box<GitRepository>),
+    /// A bucket's objects.
+    Bucket(Box<Bucket>),
 }
 
 /// Where the shared artifact step records the artifact.
@@ -153,7 +157,7 @@ impl Reconciler for HelmChartReconciler {
         self.storage
             .remove_all(KIND, &namespace, &chart.name_any())
             .map(|_| ())
-            .map_err(|source| Error::Cleanup { source })
+            .map_err(|source| StorageError::Cleanup { source }.into())
     }
 }
 
@@ -254,6 +258,11 @@ impl HelmChartReconciler {
                 status.observed_source_artifact_revision = Some(artifact.revision.clone());
                 self.build_from_tarball(ctx, chart, status, &artifact).await
             }
+            ChartSource::Bucket(bucket) => {
+                let artifact = bucket.status.as_ref().and_then(|s| s.artifact.clone()).ok_or_else(no_artifact)?;
+                status.observed_source_artifact_revision = Some(artifact.revision.clone());
+                self.build_from_tarball(ctx, chart, status, &artifact).await
+            }
         }
     }
 
@@ -281,9 +290,11 @@ impl HelmChartReconciler {
                 let repo = api.get(&source_ref.name).await.map_err(|e| failed("GitRepository", e))?;
                 Ok(ChartSource::Git(Box::new(repo)))
             }
-            HelmChartSourceKind::Bucket => Err(Error::UnsupportedSource {
-                message: "source kind 'Bucket' is not supported by Ferry yet: Buckets are not reconciled; use a HelmRepository or a GitRepository".into(),
-            }),
+            HelmChartSourceKind::Bucket => {
+                let api: Api<Bucket> = Api::namespaced(client, &namespace);
+                let bucket = api.get(&source_ref.name).await.map_err(|e| failed("Bucket", e))?;
+                Ok(ChartSource::Bucket(Box::new(bucket)))
+            }
         }
     }
 
@@ -372,14 +383,15 @@ impl HelmChartReconciler {
         status: &HelmChartStatus,
         source_artifact: &Artifact,
     ) -> Result<Build, Error> {
-        let scratch = tempfile::Builder::new()
-            .prefix("helmchart-source-")
-            .tempdir()
-            .map_err(|source| Error::Scratch { message: "failed to create temporary working directory", source })?;
+        let scratch = tempfile::Builder::new().prefix("helmchart-source-").tempdir().map_err(|source| {
+            StorageError::Scratch { message: "failed to create temporary working directory", source }
+        })?;
         let archive = scratch.path().join("source.tar.gz");
         let root = scratch.path().join("source");
-        std::fs::create_dir(&root)
-            .map_err(|source| Error::Scratch { message: "failed to create directory to untar source into", source })?;
+        std::fs::create_dir(&root).map_err(|source| StorageError::Scratch {
+            message: "failed to create directory to untar source into",
+            source,
+        })?;
         artifact::fetch(source_artifact, &archive).await.map_err(|source| Error::SourceArtifact { source })?;
         ferry_sdk::artifact::extract_file(&archive, &root, Limits::default())
             .await
@@ -460,7 +472,7 @@ impl HelmChartReconciler {
         let namespace = chart.namespace().unwrap_or_default();
         let file = format!("{}-{}.tgz", build.name, build.version);
         let path = ArtifactPath::new(KIND, &namespace, &chart.name_any(), &file)
-            .map_err(|source| Error::ArtifactPath { source })
+            .map_err(|source| StorageError::ArtifactPath { source })
             .inspect_err(|error| {
                 status.mark_true(cond::STORAGE_OPERATION_FAILED, error.reason(), &error.to_string(), generation);
             })?;
@@ -471,7 +483,10 @@ impl HelmChartReconciler {
         let scratch = match scratch {
             Ok(scratch) => scratch,
             Err(source) => {
-                let error = Error::Scratch { message: "failed to write the chart to a temporary file", source };
+                let error = Error::from(StorageError::Scratch {
+                    message: "failed to write the chart to a temporary file",
+                    source,
+                });
                 status.mark_true(cond::STORAGE_OPERATION_FAILED, error.reason(), &error.to_string(), generation);
                 return Err(error);
             }
@@ -484,7 +499,9 @@ impl HelmChartReconciler {
             // Flux's HelmChart announces a new artifact as ChartPullSucceeded/ChartPackageSucceeded (below).
             event: None,
         };
-        let published = store::publish(ctx, chart, &self.storage, status, artifact_of, request).await?;
+        let published = store::publish(ctx, chart, &self.storage, status, artifact_of, request)
+            .await
+            .map_err(StorageError::from)?;
         status.observed_chart_name = Some(build.name.clone());
         status.observed_values_files =
             chart.spec.ignore_missing_values_files.unwrap_or(false).then(|| build.values_files.clone());

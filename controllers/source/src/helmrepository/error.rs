@@ -2,6 +2,7 @@
 //! failure happens, carries Flux's reason for it and keeps its cause.
 
 use ferry_api_meta::conditions as cond;
+use ferry_sdk::artifact::store::StorageError;
 use ferry_sdk::{ErrorClass, ReconcileError};
 
 use super::{auth, fetch, index};
@@ -77,30 +78,9 @@ pub enum Error {
         /// The encoder's error.
         source: index::Error,
     },
-    /// The scratch file of the artifact could not be written.
-    #[error("{message}: {source}")]
-    Storage {
-        /// What was being done.
-        message: &'static str,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The artifact path for this object is invalid.
-    #[error("invalid artifact path: {source}")]
-    ArtifactPath {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
-    /// Storing the artifact failed (the shared step set its condition).
+    /// A storage failure: scratch space, artifact path, storing, cleanup.
     #[error(transparent)]
-    Publish(#[from] ferry_sdk::artifact::store::Error),
-    /// Removing the stored artifacts failed (deletion, or a type change to
-    /// OCI).
-    #[error("garbage collection for deleted resource failed: {source}")]
-    Cleanup {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
+    Storage(#[from] StorageError),
 }
 
 impl ReconcileError for Error {
@@ -114,10 +94,7 @@ impl ReconcileError for Error {
             Self::Client(_) | Self::Fetch { .. } => cond::FAILED,
             Self::Index { .. } => cond::INDEXATION_FAILED,
             Self::IndexJson { .. } => cond::ARCHIVE_OPERATION_FAILED,
-            Self::Storage { .. } => cond::DIRECTORY_CREATION_FAILED,
-            Self::ArtifactPath { .. } => cond::INVALID_PATH,
-            Self::Publish(error) => error.reason,
-            Self::Cleanup { .. } => "GarbageCollectionFailed",
+            Self::Storage(error) => error.reason(),
         }
     }
 

@@ -21,6 +21,7 @@ mod error;
 pub mod fetch;
 pub mod index;
 
+use ferry_sdk::artifact::store::StorageError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -165,7 +166,7 @@ impl Reconciler for HelmRepositoryReconciler {
         self.storage
             .remove_all(KIND, &namespace, &repo.name_any())
             .map(|_| ())
-            .map_err(|source| Error::Cleanup { source })
+            .map_err(|source| StorageError::Cleanup { source }.into())
     }
 }
 
@@ -246,7 +247,7 @@ impl HelmRepositoryReconciler {
         }
         let hex = revision.split_once(':').map_or(revision.as_str(), |(_, hex)| hex);
         let path = ArtifactPath::new(KIND, &namespace, &repo.name_any(), &format!("index-{hex}.yaml"))
-            .map_err(|source| Error::ArtifactPath { source });
+            .map_err(|source| Error::from(StorageError::ArtifactPath { source }));
         let path = match path {
             Ok(path) => path,
             Err(error) => return Err(failed(status, cond::STORAGE_OPERATION_FAILED, generation, error)),
@@ -279,7 +280,10 @@ impl HelmRepositoryReconciler {
         let scratch = match scratch {
             Ok(scratch) => scratch,
             Err(source) => {
-                let error = Error::Storage { message: "failed to write the index to a temporary file", source };
+                let error = Error::from(StorageError::Scratch {
+                    message: "failed to write the index to a temporary file",
+                    source,
+                });
                 return Err(failed(status, cond::STORAGE_OPERATION_FAILED, generation, error));
             }
         };
@@ -292,7 +296,7 @@ impl HelmRepositoryReconciler {
             latest: INDEX_LINK.into(),
             event: Some(event),
         };
-        store::publish(ctx, repo, &self.storage, status, artifact_of, request).await?;
+        store::publish(ctx, repo, &self.storage, status, artifact_of, request).await.map_err(StorageError::from)?;
         let message = stored_message(&fetched.revision);
         status.mark_true(cond::ARTIFACT_IN_STORAGE, cond::SUCCEEDED, &message, generation);
         if let Ok(link) = fetched.path.sibling(INDEX_LINK) {
@@ -326,7 +330,9 @@ impl HelmRepositoryReconciler {
             cond::STORAGE_OPERATION_FAILED,
         ]);
         if status.artifact.is_some() || status.url.is_some() {
-            self.storage.remove_all(KIND, &namespace, &repo.name_any()).map_err(|source| Error::Cleanup { source })?;
+            self.storage
+                .remove_all(KIND, &namespace, &repo.name_any())
+                .map_err(|source| StorageError::Cleanup { source })?;
             status.artifact = None;
             status.url = None;
         }

@@ -2,6 +2,7 @@
 //! failure happens, carries Flux's reason for it and keeps its cause.
 
 use ferry_api_meta::conditions as cond;
+use ferry_sdk::artifact::store::StorageError;
 use ferry_sdk::{ErrorClass, ReconcileError};
 
 use crate::helmrepository::auth;
@@ -148,29 +149,9 @@ pub enum Error {
         /// The extractor's error.
         source: ferry_sdk::artifact::Error,
     },
-    /// The scratch directory or file could not be written.
-    #[error("{message}: {source}")]
-    Scratch {
-        /// What was being done.
-        message: &'static str,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The artifact path for this object is invalid.
-    #[error("invalid artifact path: {source}")]
-    ArtifactPath {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
-    /// Storing the artifact failed (the shared step set its condition).
+    /// A storage failure: scratch space, artifact path, storing, cleanup.
     #[error(transparent)]
-    Publish(#[from] ferry_sdk::artifact::store::Error),
-    /// Removing the stored artifacts of a deleted object failed.
-    #[error("garbage collection for deleted resource failed: {source}")]
-    Cleanup {
-        /// The cause.
-        source: ferry_storage::Error,
-    },
+    Storage(#[from] StorageError),
 }
 
 /// Why a signature was not verified.
@@ -215,9 +196,7 @@ impl Error {
     pub fn condition(&self) -> &'static str {
         match self {
             Self::Verification { .. } => cond::SOURCE_VERIFIED,
-            Self::Scratch { .. } | Self::ArtifactPath { .. } | Self::Publish(_) | Self::Cleanup { .. } => {
-                cond::STORAGE_OPERATION_FAILED
-            }
+            Self::Storage(_) => cond::STORAGE_OPERATION_FAILED,
             _ => cond::FETCH_FAILED,
         }
     }
@@ -242,10 +221,7 @@ impl ReconcileError for Error {
             Self::Digest { .. } | Self::Pull { .. } => cond::OCI_ARTIFACT_PULL_FAILED,
             Self::Verification { .. } => cond::VERIFICATION_ERROR,
             Self::Layer(_) | Self::Extract { .. } => cond::OCI_ARTIFACT_LAYER_OPERATION_FAILED,
-            Self::Scratch { .. } => cond::DIRECTORY_CREATION_FAILED,
-            Self::ArtifactPath { .. } => cond::INVALID_PATH,
-            Self::Publish(error) => error.reason,
-            Self::Cleanup { .. } => "GarbageCollectionFailed",
+            Self::Storage(error) => error.reason(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Talking to the registry for one OCIRepository: the client its spec and
 //! Secrets describe, the reference resolved to a digest, the layer pulled.
 
+use ferry_sdk::artifact::store::StorageError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -217,10 +218,9 @@ impl Remote {
             .blob(&layer.digest, MAX_LAYER_SIZE)
             .await
             .map_err(|source| Error::Pull { url: self.url.clone(), source })?;
-        let scratch = tempfile::Builder::new()
-            .prefix("ocirepository-")
-            .tempdir()
-            .map_err(|source| Error::Scratch { message: "failed to create temporary working directory", source })?;
+        let scratch = tempfile::Builder::new().prefix("ocirepository-").tempdir().map_err(|source| {
+            StorageError::Scratch { message: "failed to create temporary working directory", source }
+        })?;
         let content = match operation {
             LayerOperation::Extract => {
                 let dir = scratch.path().join("content");
@@ -230,7 +230,7 @@ impl Remote {
                     ferry_sdk::artifact::extract_tar_gz(blob.as_slice(), &target, limits)
                 })
                 .await
-                .map_err(|join| Error::Scratch {
+                .map_err(|join| StorageError::Scratch {
                     message: "failed to extract layer contents from artifact",
                     source: std::io::Error::other(join),
                 })?
@@ -239,8 +239,10 @@ impl Remote {
             }
             LayerOperation::Copy => {
                 let file = scratch.path().join("layer.tgz");
-                std::fs::write(&file, &blob)
-                    .map_err(|source| Error::Scratch { message: "failed to create file to copy layer to", source })?;
+                std::fs::write(&file, &blob).map_err(|source| StorageError::Scratch {
+                    message: "failed to create file to copy layer to",
+                    source,
+                })?;
                 file
             }
         };

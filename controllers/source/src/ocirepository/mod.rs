@@ -19,6 +19,7 @@
 mod error;
 pub mod fetch;
 
+use ferry_sdk::artifact::store::StorageError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,7 +157,7 @@ impl Reconciler for OCIRepositoryReconciler {
         self.storage
             .remove_all(KIND, &namespace, &repo.name_any())
             .map(|_| ())
-            .map_err(|source| Error::Cleanup { source })
+            .map_err(|source| StorageError::Cleanup { source }.into())
     }
 }
 
@@ -261,7 +262,7 @@ impl OCIRepositoryReconciler {
 
         let digest = revision.rsplit('@').next().unwrap_or(&revision);
         let path = ArtifactPath::new(KIND, &namespace, &repo.name_any(), &format!("{digest}.tar.gz"))
-            .map_err(|source| Error::ArtifactPath { source });
+            .map_err(|source| Error::from(StorageError::ArtifactPath { source }));
         let path = match path {
             Ok(path) => path,
             Err(error) => return Err(failed(status, generation, error)),
@@ -304,7 +305,7 @@ impl OCIRepositoryReconciler {
             latest: LATEST_LINK.into(),
             event: Some(event),
         };
-        store::publish(ctx, repo, &self.storage, status, artifact_of, request).await?;
+        store::publish(ctx, repo, &self.storage, status, artifact_of, request).await.map_err(StorageError::from)?;
         if let Some(artifact) = &mut status.artifact {
             artifact.metadata = (!pulled.annotations.is_empty()).then(|| pulled.annotations.clone());
         }

@@ -7,6 +7,7 @@
 use std::io::Read;
 use std::time::Duration;
 
+use ferry_api_meta::{FluxObject, ReconcileStatus};
 use ferry_api_source::GitRepository;
 use ferry_sdk::reconcile::{Runtime, Settings};
 use ferry_source_controller::CONTROLLER_NAME;
@@ -140,26 +141,52 @@ pub fn ready(repo: &GitRepository) -> (String, String, String) {
     condition(repo, "Ready").unwrap_or_default()
 }
 
-pub fn condition(repo: &GitRepository, type_: &str) -> Option<(String, String, String)> {
-    let conditions = repo.status.as_ref()?.conditions.as_ref()?;
-    let c = conditions.iter().find(|c| c.type_ == type_)?;
+/// A condition's status, reason and message, for any Flux kind.
+pub fn condition<K: FluxObject>(object: &K, type_: &str) -> Option<(String, String, String)> {
+    let c = object.status()?.conditions().iter().find(|c| c.type_ == type_)?;
     Some((c.status.to_string(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until `type_` has `status` and `reason` and `also` holds; returns
+/// the object, or panics with its last status.
+pub async fn wait_until<K>(
+    api: &Api<K>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    also: impl Fn(&K) -> bool,
+) -> K
+where
+    K: FluxObject + kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::Status: std::fmt::Debug,
+{
+    let result = ferry_testenv::wait_for(api, name, WAIT, |object: &K| {
+        condition(object, type_).is_some_and(|(s, why, _)| s == status && why == reason) && also(object)
+    })
+    .await;
+    match result {
+        Ok(object) => object,
+        Err(err) => {
+            let now = api.get(name).await.ok();
+            let last = now.as_ref().and_then(|o| o.status());
+            panic!("{name}: {type_} never became {status}/{reason}: {err}; last: {last:#?}");
+        }
+    }
+}
+
+/// Waits until `type_` has `status` and `reason`; returns the object.
+pub async fn wait_condition<K>(api: &Api<K>, name: &str, type_: &str, status: &str, reason: &str) -> K
+where
+    K: FluxObject + kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::Status: std::fmt::Debug,
+{
+    wait_until(api, name, type_, status, reason, |_| true).await
 }
 
 /// Waits until Ready has `status` and `reason`.
 pub async fn wait_ready(api: &Api<GitRepository>, name: &str, status: &str, reason: &str) -> GitRepository {
-    let result = ferry_testenv::wait_for(api, name, WAIT, |r: &GitRepository| {
-        let (s, why, _) = ready(r);
-        s == status && why == reason
-    })
-    .await;
-    match result {
-        Ok(repo) => repo,
-        Err(err) => {
-            let now = api.get(name).await.ok();
-            panic!("{name}: Ready never became {status}/{reason}: {err}; last: {:#?}", now.and_then(|r| r.status));
-        }
-    }
+    wait_condition(api, name, "Ready", status, reason).await
 }
 
 pub fn revision(repo: &GitRepository) -> Option<String> {

@@ -41,6 +41,10 @@ pub enum Content {
         /// Extra ignore rules, `.gitignore` syntax.
         ignore: Option<String>,
     },
+    /// A directory packed whole, for content a kind filtered itself before
+    /// it got to disk (a Bucket's objects, selected by its ignore rules
+    /// while listing, are archived without another filter, as Flux does).
+    Tree(PathBuf),
     /// A file stored as it is (a chart, a downloaded archive).
     File(PathBuf),
 }
@@ -84,6 +88,49 @@ pub struct Error {
     /// The cause.
     #[source]
     pub source: ferry_storage::Error,
+}
+
+/// A storage failure of a source kind, the same for every kind: its working
+/// directory, its artifact path, the shared [`publish`] step, or removing
+/// its artifacts. Each kind wraps it in its own error enum, so the reasons
+/// and messages stay Flux's without each kind repeating them.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A scratch directory or file could not be made or written.
+    #[error("{message}: {source}")]
+    Scratch {
+        /// What was being done (Flux's wording).
+        message: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The artifact path for this object is invalid.
+    #[error("invalid artifact path: {source}")]
+    ArtifactPath {
+        /// The cause.
+        source: ferry_storage::Error,
+    },
+    /// Storing the artifact failed (the shared step set its condition).
+    #[error(transparent)]
+    Publish(#[from] Error),
+    /// Removing the stored artifacts of a deleted object failed.
+    #[error("garbage collection for deleted resource failed: {source}")]
+    Cleanup {
+        /// The cause.
+        source: ferry_storage::Error,
+    },
+}
+
+impl StorageError {
+    /// Flux's reason for the failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Scratch { .. } => cond::DIRECTORY_CREATION_FAILED,
+            Self::ArtifactPath { .. } => cond::INVALID_PATH,
+            Self::Publish(error) => error.reason,
+            Self::Cleanup { .. } => GARBAGE_COLLECTION_FAILED,
+        }
+    }
 }
 
 /// Where a kind records its artifact and the URL of its `latest` link
@@ -198,6 +245,7 @@ fn write(storage: &Storage, request: &Publish) -> Result<(ferry_storage::Stored,
         Content::Dir { dir, ignore } => SourceIgnore::load(dir, ignore.as_deref())
             .and_then(|rules| storage.archive(path, dir, &rules))
             .map_err(archive_failed)?,
+        Content::Tree(dir) => storage.archive(path, dir, &SourceIgnore::none()).map_err(archive_failed)?,
         Content::File(file) => std::fs::File::open(file)
             .map_err(|source| ferry_storage::Error::Io { action: "opening", path: file.clone(), source })
             .and_then(|reader| storage.write(path, std::io::BufReader::new(reader)))

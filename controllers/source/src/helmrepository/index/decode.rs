@@ -11,11 +11,15 @@ use super::golang::{format_float32_g, normalize_time};
 use super::{Any, ChartVersion, Dependency, IndexFile, Maintainer, Metadata};
 
 /// Why the bytes are no index Helm can read.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The YAML does not parse.
     #[error("error converting YAML to JSON: {0}")]
-    Yaml(String),
+    Yaml(#[source] serde_yaml_ng::Error),
+    /// A mapping key is itself a mapping or a sequence, which JSON cannot
+    /// hold (Go's `sigs.k8s.io/yaml` refuses it in the same step).
+    #[error("error converting YAML to JSON: unsupported map key: {0}")]
+    UnsupportedKey(String),
     /// A value has the wrong type, or a field is unknown.
     #[error("{prefix}{message}")]
     Json {
@@ -142,7 +146,7 @@ pub fn read(data: &[u8]) -> Result<IndexFile, Error> {
         let mut d = Decoder { strict: false, prefix: "" };
         return d.index(&from_json(json));
     }
-    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_slice(data).map_err(|e| Error::Yaml(e.to_string()))?;
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_slice(data).map_err(Error::Yaml)?;
     let node = from_yaml(yaml, Some(INDEX))?;
     let mut d = Decoder { strict: true, prefix: "error unmarshaling JSON: while decoding JSON: " };
     d.index(&node)
@@ -212,7 +216,7 @@ fn from_yaml(value: serde_yaml_ng::Value, target: Option<Target>) -> Result<Node
                             s => s.to_string(),
                         },
                     },
-                    other => return Err(Error::Yaml(format!("unsupported map key: {other:?}"))),
+                    other => return Err(Error::UnsupportedKey(format!("{other:?}"))),
                 };
                 let child = match target {
                     Some(Target::Struct(fields)) => find_field(fields, &key).map(|i| fields[i].1),

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 pub use decode::Error as DecodeError;
 
 /// Why an index is refused, in Helm's words.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file is empty.
     #[error("empty index.yaml file")]
