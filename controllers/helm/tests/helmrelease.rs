@@ -461,3 +461,29 @@ async fn a_release_made_by_helm_install_is_taken_over_and_upgraded() {
     assert_eq!(rows[1]["description"], "Upgrade complete");
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tests_run_after_install_and_are_recorded() {
+    let env = Env::start("hr-test").await;
+    let test_hook = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\ndata:\n  ok: \"true\"\n";
+    env.add_chart("1.0.0", &[("templates/cm.yaml", CONFIG_MAP), ("templates/tests/t.yaml", test_hook)]);
+    env.helm_repository().await;
+    let ns = env.name().to_string();
+    env.helm_release("web", serde_json::json!({"test": {"enable": true}})).await;
+    let api = env.releases();
+    let object = wait_condition(&api, "web", "Ready", "True", "TestSucceeded").await;
+    let (_, _, message) = condition(&object, "TestSuccess").unwrap();
+    assert_eq!(
+        message,
+        format!("Helm test succeeded for release {ns}/web.v1 with chart app@1.0.0: 1 test hook completed successfully")
+    );
+    let history = object.status.unwrap().history.unwrap();
+    let hooks = history[0].test_hooks.clone().unwrap();
+    assert_eq!(hooks["web-test"].phase.as_deref(), Some("Succeeded"));
+    assert!(hooks["web-test"].last_completed.is_some());
+    // Helm sees the test run in its storage too.
+    let status = env.helm(&["status", "web", "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["hooks"][0]["last_run"]["phase"], "Succeeded");
+    env.stop().await;
+}
