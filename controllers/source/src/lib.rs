@@ -12,6 +12,7 @@ pub mod gitrepository;
 pub mod helmchart;
 pub mod helmrepository;
 pub mod ocirepository;
+pub mod verify;
 
 pub use gitrepository::GitOptions;
 pub use helmchart::HelmChartOptions;

@@ -18,7 +18,8 @@ use ferry_testenv::TestNamespace;
 use ferry_testenv::registry::{Registry, RegistryOptions};
 use kube::api::{Api, Patch, PatchParams};
 use support::{
-    WAIT, apply_secret, artifact_contents, condition, install_crd, start_controller, wait_event, wait_until,
+    WAIT, apply_secret, artifact_contents, condition, install_crd, request_reconcile, start_controller, wait_event,
+    wait_until,
 };
 
 /// A reproducible tarball of `files`, as `ferry push artifact` makes it.
@@ -313,7 +314,24 @@ async fn credentials_proxies_tls_and_signatures_have_flux_reasons() {
     );
     assert_eq!(condition(&verified, "Ready").unwrap().0, "True");
     let other = rcgen::KeyPair::generate().unwrap();
+
+    // As Flux, a verified revision is not verified again until the spec
+    // changes: a key swapped in the Secret alone leaves it verified ...
+    apply_secret(&ns, "cosign", serde_json::json!({"cosign.pub": other.public_key_pem()})).await;
+    request_reconcile(&repos, "signed", "swapped-key").await;
+    let handled = ferry_testenv::wait_for(&repos, "signed", WAIT, |r: &OCIRepository| {
+        r.status.as_ref().and_then(|s| s.last_handled_reconcile_at.as_deref()) == Some("swapped-key")
+    })
+    .await
+    .unwrap();
+    assert_eq!(condition(&handled, "SourceVerified").unwrap().0, "True", "not verified again without a new generation");
+    // ... and a new generation verifies it again, with the new key.
+    let mut changed = signed.clone();
+    changed["timeout"] = "59s".into();
+    apply(&repos, "signed", changed).await;
+    wait_until(&repos, "signed", "SourceVerified", "False", "VerificationError", |_| true).await;
     apply_secret(&ns, "other-key", serde_json::json!({"cosign.pub": other.public_key_pem()})).await;
+
     signed["verify"]["secretRef"]["name"] = "other-key".into();
     apply(&repos, "wrong-key", signed).await;
     let unverified = wait_until(&repos, "wrong-key", "SourceVerified", "False", "VerificationError", |_| true).await;

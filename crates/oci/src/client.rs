@@ -57,6 +57,23 @@ pub struct Pulled {
     pub digest: String,
 }
 
+/// A manifest that refers to another, as the referrers API lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Referrer {
+    /// The manifest's media type.
+    #[serde(default)]
+    pub media_type: String,
+    /// Its digest.
+    pub digest: String,
+    /// Its size.
+    #[serde(default)]
+    pub size: u64,
+    /// Its artifact type.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
 /// An image index, as far as choosing a platform needs it.
 #[derive(serde::Deserialize)]
 struct Index {
@@ -189,6 +206,55 @@ impl Client {
         }
         let manifest: Manifest = serde_json::from_slice(&child_body).map_err(|source| Error::Manifest { source })?;
         Ok(Pulled { manifest, digest })
+    }
+
+    /// The manifest `reference` names as it is stored: its media type (from
+    /// its body, else its `Content-Type`), bytes and digest, checked against
+    /// `reference` when that is a digest. Indexes are not resolved.
+    pub async fn manifest_bytes(&self, reference: &str) -> Result<(Option<String>, Vec<u8>, String)> {
+        self.raw_manifest(reference).await
+    }
+
+    /// The manifests that refer to `digest` (their `subject`), of
+    /// `artifact_type` when given: from the referrers API, else, where the
+    /// registry has none, from the referrers tag schema (`sha256-<hex>`),
+    /// as oras-go finds them.
+    pub async fn referrers(&self, digest: &str, artifact_type: Option<&str>) -> Result<Vec<Referrer>> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            #[serde(default)]
+            manifests: Vec<Referrer>,
+        }
+        let mut path = format!("/v2/{}/referrers/{digest}", self.repository.path);
+        if let Some(kind) = artifact_type {
+            path.push_str(&format!(
+                "?artifactType={}",
+                url::form_urlencoded::byte_serialize(kind.as_bytes()).collect::<String>()
+            ));
+        }
+        let listed =
+            match self.send(Method::GET, &path, "pull", |r| r.header(header::ACCEPT, media_type::OCI_INDEX)).await {
+                Ok(response) => {
+                    let url = response.url().to_string();
+                    let body = read(response, "referrers", 4 << 20).await?;
+                    serde_json::from_slice::<List>(&body)
+                        .map_err(|e| Error::InvalidResponse { url, reason: e.to_string() })?
+                        .manifests
+                }
+                // No referrers API: the tag schema.
+                Err(error) if error.is_not_found() => match self.raw_manifest(&digest.replace(':', "-")).await {
+                    Ok((_, body, _)) => {
+                        serde_json::from_slice::<List>(&body).map_err(|source| Error::Manifest { source })?.manifests
+                    }
+                    Err(error) if error.is_not_found() => Vec::new(),
+                    Err(error) => return Err(error),
+                },
+                Err(error) => return Err(error),
+            };
+        Ok(listed
+            .into_iter()
+            .filter(|r| artifact_type.is_none_or(|kind| r.artifact_type.as_deref() == Some(kind)))
+            .collect())
     }
 
     /// A manifest's media type (from its body, else its `Content-Type`),

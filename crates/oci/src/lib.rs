@@ -7,7 +7,8 @@
 //!
 //! [`flux`] holds Flux's artifact format (`flux push artifact`'s media
 //! types and annotations); [`cosign`] verifies cosign signatures with
-//! public keys.
+//! public keys, [`notation`] Notary Project signatures against a trust
+//! policy.
 #![deny(missing_docs)]
 
 mod auth;
@@ -16,10 +17,11 @@ pub mod cosign;
 mod error;
 pub mod flux;
 mod manifest;
+pub mod notation;
 mod reference;
 
 pub use auth::{Credentials, DockerConfigError};
-pub use client::{Client, ClientOptions, Pulled};
+pub use client::{Client, ClientOptions, Pulled, Referrer};
 pub use error::{Error, Result};
 pub use manifest::{Descriptor, Manifest, media_type};
 pub use reference::Repository;

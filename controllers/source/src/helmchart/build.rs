@@ -90,6 +90,13 @@ pub enum Cause {
     /// The download failed.
     #[error("failed to download chart for remote reference: {0}")]
     Download(#[source] crate::helmrepository::fetch::Error),
+    /// No version of the chart in the OCI registry matches, or its tags
+    /// could not be listed (Flux's `ErrExternal`: a pull error).
+    #[error("failed to get chart version for remote reference: {0}")]
+    OciVersion(#[source] super::oci::Error),
+    /// The chart could not be pulled from the OCI registry.
+    #[error("failed to download chart for remote reference: {0}")]
+    OciDownload(#[source] super::oci::Error),
     /// The chart (or its metadata) could not be loaded.
     #[error("{context}: {source}")]
     Load {
@@ -167,7 +174,7 @@ pub enum Cause {
         source: Box<Cause>,
     },
     /// A dependency's repository is no URL Flux resolves (`@alias`, an
-    /// unknown scheme), or an OCI registry, which Ferry does not pull from yet.
+    /// unknown scheme).
     #[error("{0}")]
     DependencyUrl(String),
     /// The HelmRepository of a dependency's URL could not be listed.
@@ -203,6 +210,18 @@ pub enum Cause {
         /// Why.
         source: super::remote::Error,
     },
+    /// No version of a dependency from an OCI registry matches.
+    #[error("failed to get chart '{name}' version '{version}' from '{repository}': {source}")]
+    OciDependencyVersion {
+        /// The chart.
+        name: String,
+        /// Its constraint.
+        version: String,
+        /// Its repository.
+        repository: String,
+        /// Why.
+        source: Box<super::oci::Error>,
+    },
     /// A dependency's chart could not be downloaded.
     #[error("chart download of version '{version}' failed: {source}")]
     DependencyDownload {
@@ -231,9 +250,20 @@ pub enum Cause {
     },
     /// Signature verification is asked for a chart it cannot apply to.
     #[error(
-        "failed to verify chart: verification of charts from HTTP/S Helm repositories is not implemented (spec.verify applies to OCI charts only, which Ferry does not support yet)"
+        "failed to verify chart: verification of charts from HTTP/S Helm repositories is not implemented (spec.verify applies to OCI charts only)"
     )]
     VerificationUnsupported,
+    /// No signature of the OCI chart verifies.
+    #[error("{0}")]
+    SignatureMismatch(#[source] crate::verify::VerifyError),
+    /// The signatures of the OCI chart could not be checked.
+    #[error("failed to verify {url}: {source}")]
+    Verify {
+        /// `oci://host/path/name:version`.
+        url: String,
+        /// Why.
+        source: crate::verify::VerifyError,
+    },
 }
 
 /// A failed build: Flux's `BuildError`, its reason and cause.
@@ -265,6 +295,8 @@ pub struct Build {
     pub values_files: Vec<String>,
     /// Whether it was packaged here (rather than pulled as it was).
     pub packaged: bool,
+    /// Whether a signature of the chart verified (`spec.verify`).
+    pub verified: bool,
     /// How many missing dependencies were added.
     pub resolved_dependencies: usize,
     /// The packaged chart, or `None` when the stored artifact already is it.

@@ -32,15 +32,17 @@ pub fn normalize(url: &str) -> Option<String> {
     Some(parsed.to_string())
 }
 
-/// Flux's `ValidateDepURL`, with OCI registries refused as Ferry does not
-/// pull from them yet.
+/// Flux's `NormalizeURL` for OCI registries: no trailing slash.
+pub fn normalize_oci(url: &str) -> String {
+    url.trim_end_matches('/').to_string()
+}
+
+/// Flux's `ValidateDepURL`.
 fn validate(repository: &str) -> Result<(), Cause> {
-    if repository.starts_with("https://") || repository.starts_with("http://") {
+    if repository.starts_with("https://") || repository.starts_with("http://") || repository.starts_with("oci://") {
         return Ok(());
     }
-    let message = if repository.starts_with("oci://") {
-        format!("dependencies from OCI registries are not supported by Ferry yet: {repository}")
-    } else if repository.starts_with('@') || repository.starts_with("alias:") {
+    let message = if repository.starts_with('@') || repository.starts_with("alias:") {
         format!("aliased repository dependency is not supported: {repository}")
     } else {
         format!("invalid url for dependency: {repository}")
@@ -75,6 +77,14 @@ pub async fn fetch(
             )
         };
         validate(&dep.repository).map_err(failed)?;
+        if dep.repository.starts_with("oci://") {
+            let mut chart = oci_dependency(ctx, namespace, dep, max, max_file).await.map_err(failed)?;
+            if !dep.alias.is_empty() {
+                chart.metadata.name = dep.alias.clone();
+            }
+            charts.push(chart);
+            continue;
+        }
         let url = normalize(&dep.repository)
             .ok_or_else(|| failed(Cause::DependencyUrl(format!("invalid url for dependency: {}", dep.repository))))?;
         if !repositories.contains_key(&url) {
@@ -104,6 +114,50 @@ pub async fn fetch(
         charts.push(chart);
     }
     Ok(charts)
+}
+
+/// A dependency from an OCI registry, as Flux's OCI chart repository gets
+/// it: the namespace's HelmRepository of that URL gives the credentials
+/// and TLS settings (none without one), the version is chosen among the
+/// tags, the chart layer pulled and loaded.
+async fn oci_dependency(
+    ctx: &Context,
+    namespace: &str,
+    dep: &Dependency,
+    max: u64,
+    max_file: u64,
+) -> Result<Chart, Cause> {
+    let url = normalize_oci(&dep.repository);
+    let api: Api<HelmRepository> = Api::namespaced(ctx.client().clone(), namespace);
+    let list = api.list(&ListParams::default()).await.map_err(Cause::ListRepositories)?;
+    let found = list.items.into_iter().find(|r| normalize_oci(&r.spec.url) == url);
+    let spec = match found {
+        Some(repo) => repo.spec,
+        None => HelmRepositorySpec { url: url.clone(), ..Default::default() },
+    };
+    let repository_failed = |source: Box<dyn std::error::Error + Send + Sync>| Cause::IndexFetch {
+        url: url.clone(),
+        message: "failed to create OCI chart repository",
+        source,
+    };
+    let registry = url.strip_prefix("oci://").and_then(|r| r.split('/').next()).unwrap_or_default();
+    let options = super::oci::client_options(ctx, namespace, &spec, registry)
+        .await
+        .map_err(|e| repository_failed(Box::new(e)))?;
+    let repository = super::oci::OciChartRepository::new(&url, options).map_err(|e| repository_failed(Box::new(e)))?;
+    let remote = repository.chart(&dep.name).map_err(|e| repository_failed(Box::new(e)))?;
+    let version = remote.version(&dep.version).await.map_err(|source| Cause::OciDependencyVersion {
+        name: dep.name.clone(),
+        version: dep.version.clone(),
+        repository: dep.repository.clone(),
+        source: Box::new(source),
+    })?;
+    let download =
+        |source: super::oci::Error| Cause::DependencyDownload { version: version.clone(), source: Box::new(source) };
+    let pulled = remote.manifest(&version).await.map_err(download)?;
+    let data = remote.download(&version, &pulled, max).await.map_err(download)?;
+    ferry_helm::chart::load::load_archive_with(&data, max_file)
+        .map_err(|source| Cause::DependencyLoad { version: version.clone(), source })
 }
 
 /// The repository at `url`: the namespace's HelmRepository of that URL,
@@ -151,7 +205,8 @@ mod tests {
         assert_eq!(normalize("https://h/charts///").unwrap(), "https://h/charts/");
         assert!(validate("https://h").is_ok());
         assert!(validate("@stable").unwrap_err().to_string().contains("aliased"));
-        assert!(validate("oci://ghcr.io/x").unwrap_err().to_string().contains("not supported by Ferry yet"));
+        assert!(validate("oci://ghcr.io/x").is_ok());
+        assert_eq!(normalize_oci("oci://ghcr.io/charts/"), "oci://ghcr.io/charts");
         assert!(validate("ftp://x").is_err());
     }
 }

@@ -55,6 +55,27 @@ pub enum Error {
     /// timeout, credentials).
     #[error(transparent)]
     Repository(crate::helmrepository::Error),
+    /// The credentials or TLS settings of an OCI HelmRepository are unusable.
+    #[error(transparent)]
+    OciOptions {
+        /// Why.
+        source: super::oci::OptionsError,
+    },
+    /// An OCI HelmRepository's URL is unusable, or its client could not be built.
+    #[error(transparent)]
+    OciRepository {
+        /// Why.
+        source: super::oci::Error,
+    },
+    /// The verifier of `spec.verify` could not be made (its Secret, its
+    /// provider): Flux marks only `SourceVerified`.
+    #[error("failed to verify the signature using provider '{provider}': {source}")]
+    Verifier {
+        /// `spec.verify.provider` (`cosign keyless` without a Secret).
+        provider: String,
+        /// Why.
+        source: crate::verify::VerifyError,
+    },
     /// The source's artifact could not be downloaded (or, for a
     /// HelmRepository, its index loaded).
     #[error(transparent)]
@@ -113,7 +134,10 @@ impl ReconcileError for Error {
             }
             Self::SourceArtifact { .. } => cond::READ_OPERATION_FAILED,
             Self::Untar { .. } | Self::Task { .. } => cond::FAILED,
-            Self::Authentication { .. } => cond::AUTHENTICATION_FAILED,
+            Self::Authentication { .. } | Self::OciOptions { .. } => cond::AUTHENTICATION_FAILED,
+            Self::Verifier { .. } => cond::VERIFICATION_ERROR,
+            Self::OciRepository { source: super::oci::Error::InvalidUrl { .. } } => cond::URL_INVALID,
+            Self::OciRepository { .. } => cond::FAILED,
             Self::Build(error) => error.reason.reason(),
             Self::Storage(error) => error.reason(),
         }
@@ -124,6 +148,11 @@ impl ReconcileError for Error {
             Self::UnsupportedSource { .. } => ErrorClass::Stalled,
             Self::NoSourceArtifact { retry, .. } => ErrorClass::Waiting(Some(*retry)),
             Self::Repository(error) => error.class(),
+            Self::OciOptions {
+                source: super::oci::OptionsError::Provider { .. } | super::oci::OptionsError::InvalidTimeout { .. },
+            }
+            | Self::OciRepository { .. } => ErrorClass::Stalled,
+            Self::Verifier { source, .. } if source.is_stalling() => ErrorClass::Stalled,
             // Verification cannot succeed until the spec changes either.
             Self::Build(error) if error.reason.persistent() || error.reason == super::build::Reason::Verification => {
                 ErrorClass::Stalled

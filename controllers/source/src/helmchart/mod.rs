@@ -14,15 +14,19 @@
 //! 3. [`reconcile_artifact`](HelmChartReconciler::reconcile_artifact): the
 //!    step every source kind shares ([`store::publish`]).
 //!
-//! Refused for now, each with a condition that says so: OCI
-//! HelmRepositories (and OCI dependencies), `spec.verify`. Charts from a
-//! Bucket are built from its artifact as from a GitRepository's.
+//! HelmRepositories of `type: oci` ([`oci`]) have no artifact: the chart
+//! is pulled from the registry, its signature verified first with
+//! `spec.verify` ([`crate::verify`]). Charts from a Bucket are built from
+//! its artifact as from a GitRepository's. `spec.verify` is refused for
+//! charts from HTTP/S repositories and ignored for those built from an
+//! artifact, as in Flux.
 
 mod artifact;
 pub mod build;
 pub mod dependency;
 mod error;
 pub mod local;
+pub mod oci;
 pub mod pulled;
 pub mod remote;
 
@@ -46,6 +50,7 @@ use ferry_storage::{ArtifactPath, Storage};
 use kube::api::Api;
 use kube::{Resource, ResourceExt};
 
+use crate::verify::Verifier;
 use build::{Build, BuildError, Cause, Reason};
 pub use error::Error;
 
@@ -188,7 +193,11 @@ impl HelmChartReconciler {
     /// False for the last), removing the other; removes both on success;
     /// sets `ArtifactOutdated` (`NewChart`) when the build differs from the
     /// stored artifact, with `Reconciling` (`building artifact: ...`)
-    /// written at once as progress; removes `SourceVerified` before it looks again.
+    /// written at once as progress. `SourceVerified`: a False one is removed
+    /// before the chart is looked at again; True (`Succeeded`) when a
+    /// signature verified; False (`VerificationError`) alone when the
+    /// verifier cannot be made; removed without `spec.verify` or when the
+    /// trust policy ignores the result.
     pub async fn reconcile_source(
         &self,
         ctx: &Context,
@@ -196,13 +205,24 @@ impl HelmChartReconciler {
         status: &mut HelmChartStatus,
     ) -> Result<Build, Error> {
         let generation = chart.meta().generation;
-        // Ferry never verifies (so never sets it True): a failed
-        // verification is recomputed on every reconcile, as Flux does.
-        status.remove(&[cond::SOURCE_VERIFIED]);
+        // A failed verification is recomputed on every reconcile, as Flux does.
+        if cond::is_false(status.conditions.as_deref().unwrap_or_default(), cond::SOURCE_VERIFIED) {
+            status.remove(&[cond::SOURCE_VERIFIED]);
+        }
         let result = self.build(ctx, chart, status).await;
+        if chart.spec.verify.is_none() {
+            status.remove(&[cond::SOURCE_VERIFIED]);
+        }
         match &result {
             Ok(build) => {
                 status.remove(&[cond::FETCH_FAILED, cond::BUILD_FAILED]);
+                if build.verified {
+                    let message = format!("verified signature of version {}", build.version);
+                    status.mark_true(cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
+                } else {
+                    // A trust policy that ignores the result: no claim either way.
+                    status.remove(&[cond::SOURCE_VERIFIED]);
+                }
                 let stored = status.artifact.as_ref().map(|a| a.revision.as_str());
                 if status.observed_chart_name.as_deref() != Some(&build.name) || stored != Some(&build.version) {
                     if status.artifact.is_some() {
@@ -212,6 +232,10 @@ impl HelmChartReconciler {
                     status.mark_true(cond::RECONCILING, cond::PROGRESSING, &message, generation);
                     ctx.report_progress(chart, status).await;
                 }
+            }
+            // Flux marks only SourceVerified when the verifier cannot be made.
+            Err(error @ Error::Verifier { .. }) => {
+                status.mark_false(cond::SOURCE_VERIFIED, error.reason(), &error.to_string(), generation);
             }
             Err(error) => {
                 let (set, other) = match error.condition() {
@@ -241,13 +265,9 @@ impl HelmChartReconciler {
         };
         match source {
             ChartSource::Repository(repo) => {
+                // An OCI repository has no artifact: the chart comes from the registry.
                 if repo.spec.type_ == Some(HelmRepositoryType::Oci) {
-                    return Err(Error::UnsupportedSource {
-                        message: format!(
-                            "HelmRepository '{}' is of type 'oci': charts from OCI registries are not supported by Ferry yet",
-                            source_ref.name
-                        ),
-                    });
+                    return self.build_from_oci_repository(ctx, chart, status, &repo).await;
                 }
                 let artifact = repo.status.as_ref().and_then(|s| s.artifact.clone()).ok_or_else(no_artifact)?;
                 status.observed_source_artifact_revision = Some(artifact.revision.clone());
@@ -366,6 +386,100 @@ impl HelmChartReconciler {
                 return Err(error.into());
             }
         };
+        let ignore_missing = chart.spec.ignore_missing_values_files.unwrap_or(false);
+        let max_file = self.options.chart_file_max_size;
+        let task = tokio::task::spawn_blocking(move || {
+            pulled::finish(data, result, &values_files, ignore_missing, requires_packaging, max_file)
+        });
+        Ok(task.await.map_err(|source| Error::Task { source })??)
+    }
+
+    /// Flux's `buildFromHelmRepository` for a HelmRepository of `type: oci`:
+    /// the version `spec.version` selects among the registry's tags, the
+    /// chart layer pulled with the repository's credentials, repackaged
+    /// when values files change it.
+    async fn build_from_oci_repository(
+        &self,
+        ctx: &Context,
+        chart: &HelmChart,
+        status: &HelmChartStatus,
+        repo: &HelmRepository,
+    ) -> Result<Build, Error> {
+        let namespace = repo.namespace().unwrap_or_default();
+        let url = repo.spec.url.trim_end_matches('/');
+        let registry = url.strip_prefix("oci://").and_then(|r| r.split('/').next()).unwrap_or_default();
+        let options = oci::client_options(ctx, &namespace, &repo.spec, registry)
+            .await
+            .map_err(|source| Error::OciOptions { source })?;
+        let repository =
+            oci::OciChartRepository::new(url, options).map_err(|source| Error::OciRepository { source })?;
+        let verifier = match &chart.spec.verify {
+            Some(verify) => {
+                let secret = verify.secret_ref.as_ref();
+                let chart_namespace = chart.namespace().unwrap_or_default();
+                let made =
+                    Verifier::new(ctx, &chart_namespace, verify.provider, secret, false, &chart.name_any()).await;
+                let provider = crate::verify::provider_name(verify.provider, secret);
+                Some(made.map_err(|source| Error::Verifier { provider, source })?)
+            }
+            None => None,
+        };
+        build::validate_name(&chart.spec.chart)?;
+        let remote = repository.chart(&chart.spec.chart).map_err(|source| Error::OciRepository { source })?;
+        let pull_failed = |cause: Cause| {
+            let error = BuildError::new(Reason::Pull, cause);
+            // Flux's test on the message: a refusal of the credentials.
+            let text = error.to_string();
+            let auth = ["401", "unauthorized", "authentication required", "tls", "unknown certificate authority"];
+            if auth.iter().any(|word| text.contains(word)) {
+                Error::Authentication { source: error }
+            } else {
+                error.into()
+            }
+        };
+        let wanted = chart.spec.version.as_deref().unwrap_or_default();
+        let version = remote.version(wanted).await.map_err(|e| pull_failed(Cause::OciVersion(e)))?;
+        // Verified on every reconcile, stored or not (Flux's `Verify`).
+        let mut manifest = None;
+        let mut verified = false;
+        if let Some(verifier) = &verifier {
+            let pulled = remote.manifest(&version).await.map_err(|e| pull_failed(Cause::OciDownload(e)))?;
+            let url = remote.reference(&version);
+            let name = format!("{}:{}", remote.client().repository().name(), oci::tag(&version));
+            match verifier.verify(remote.client(), &name, &pulled.digest).await {
+                Ok(outcome) => verified = outcome == crate::verify::Outcome::Verified,
+                Err(source @ crate::verify::VerifyError::NoMatch(_)) => {
+                    return Err(BuildError::new(Reason::Verification, Cause::SignatureMismatch(source)).into());
+                }
+                Err(source) => return Err(BuildError::new(Reason::Verification, Cause::Verify { url, source }).into()),
+            }
+            manifest = Some(pulled);
+        }
+
+        let values_files = chart.spec.values_files.clone().unwrap_or_default();
+        let effective = build::effective_values_files(&values_files).to_vec();
+        let mut result =
+            Build { name: chart.spec.chart.clone(), version: version.clone(), verified, ..Build::default() };
+        // Values files make a new chart of every spec: the generation marks it.
+        let version_metadata = if effective.is_empty() { String::new() } else { generation(chart).to_string() };
+        if !version_metadata.is_empty() {
+            result.version = build::with_metadata(&result.version, &version_metadata)?;
+        }
+        let requires_packaging = !effective.is_empty() || !version_metadata.is_empty();
+        if self.cached(chart, status) == Some((result.name.clone(), result.version.clone())) {
+            result.values_files = status.observed_values_files.clone().unwrap_or(effective);
+            result.packaged = requires_packaging;
+            return Ok(result);
+        }
+
+        let pulled = match manifest {
+            Some(pulled) => pulled,
+            None => remote.manifest(&version).await.map_err(|e| pull_failed(Cause::OciDownload(e)))?,
+        };
+        let data = remote
+            .download(&version, &pulled, self.options.chart_max_size)
+            .await
+            .map_err(|e| pull_failed(Cause::OciDownload(e)))?;
         let ignore_missing = chart.spec.ignore_missing_values_files.unwrap_or(false);
         let max_file = self.options.chart_file_max_size;
         let task = tokio::task::spawn_blocking(move || {

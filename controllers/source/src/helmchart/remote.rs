@@ -43,7 +43,7 @@ pub enum Error {
 
 /// fluxcd/pkg's `version.ParseVersion`: Masterminds' loose parsing, but
 /// only with all three parts (`v2025.02.03-rc.1` is fine, `1.2` is not).
-fn parse_version(text: &str) -> Option<Version> {
+pub(crate) fn parse_version(text: &str) -> Option<Version> {
     if text.splitn(3, '.').count() != 3 {
         return None;
     }

@@ -6,6 +6,7 @@ use ferry_sdk::artifact::store::StorageError;
 use ferry_sdk::{ErrorClass, ReconcileError};
 
 use crate::helmrepository::auth;
+pub use crate::verify::VerifyError;
 
 /// What went wrong reconciling an OCIRepository.
 #[derive(Debug, thiserror::Error)]
@@ -154,43 +155,6 @@ pub enum Error {
     Storage(#[from] StorageError),
 }
 
-/// Why a signature was not verified.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    /// Keyless cosign or notation: they need a transparency log, Fulcio or
-    /// a trust policy Ferry does not implement.
-    #[error("{0} verification is not supported by Ferry: verify with cosign public keys in a secretRef")]
-    NotSupported(&'static str),
-    /// The verification Secret could not be read.
-    #[error("{source}")]
-    Secret {
-        /// The reader's error.
-        source: ferry_sdk::secret::Error,
-    },
-    /// A `.pub` key of the Secret is unusable.
-    #[error("key '{key}' in secret '{secret}': {source}")]
-    Key {
-        /// `<namespace>/<name>`.
-        secret: String,
-        /// The Secret's key.
-        key: String,
-        /// What is wrong.
-        source: ferry_oci::cosign::KeyError,
-    },
-    /// The Secret has no `.pub` key.
-    #[error("no public keys found in secret '{0}'")]
-    NoKeys(String),
-    /// The signatures could not be read from the registry.
-    #[error("{source}")]
-    Registry {
-        /// The client's error.
-        source: ferry_oci::Error,
-    },
-    /// No signature verifies with the keys.
-    #[error("no matching signatures were found for '{0}'")]
-    NoMatch(String),
-}
-
 impl Error {
     /// The condition the error belongs on.
     pub fn condition(&self) -> &'static str {
@@ -232,8 +196,8 @@ impl ReconcileError for Error {
             | Self::InvalidTimeout { .. }
             | Self::Provider { .. }
             | Self::InvalidFilter { .. }
-            | Self::InvalidSemver { .. }
-            | Self::Verification { source: VerifyError::NotSupported(_), .. } => ErrorClass::Stalled,
+            | Self::InvalidSemver { .. } => ErrorClass::Stalled,
+            Self::Verification { source, .. } if source.is_stalling() => ErrorClass::Stalled,
             _ => ErrorClass::Transient,
         }
     }

@@ -5,13 +5,11 @@ use ferry_sdk::artifact::store::StorageError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ferry_api_source::{
-    LayerOperation, OCIProvider, OCIRepositoryRef, OCIRepositorySpec, OciRepositoryVerification, VerificationProvider,
-};
+use ferry_api_source::{LayerOperation, OCIProvider, OCIRepositoryRef, OCIRepositorySpec, OciRepositoryVerification};
 use ferry_oci::{Client, ClientOptions, Credentials, Repository};
 use ferry_sdk::reconcile::Context;
 
-use super::{DEFAULT_TIMEOUT, Error, MAX_LAYER_SIZE, VerifyError};
+use super::{DEFAULT_TIMEOUT, Error, MAX_LAYER_SIZE};
 use crate::helmrepository::auth;
 
 /// The registry client of one OCIRepository.
@@ -150,47 +148,26 @@ impl Remote {
         best.map(|(_, tag)| tag.clone()).ok_or_else(|| Error::NoSemverMatch { url, semver: semver.to_string() })
     }
 
-    /// Verifies the cosign signature of the resolved digest with the `.pub`
-    /// keys of `verify.secretRef`, offline, as Flux verifies with keys.
-    /// Keyless cosign and notation are refused.
+    /// Verifies the signature of the resolved digest with the verifier
+    /// `verify` describes ([`crate::verify`]): cosign keys or a notation
+    /// trust policy, offline. Keyless cosign is refused.
     pub async fn verify(
         &self,
         ctx: &Context,
         namespace: &str,
         verify: &OciRepositoryVerification,
         resolved: &Resolved,
-    ) -> Result<(), Error> {
-        let (provider, secret) = match (verify.provider, &verify.secret_ref) {
-            (VerificationProvider::Cosign, Some(secret)) => ("cosign".to_string(), secret),
-            (VerificationProvider::Cosign, None) => {
-                let source = VerifyError::NotSupported("keyless cosign");
-                return Err(Error::Verification { provider: "cosign keyless".into(), source });
-            }
-            (VerificationProvider::Notation, _) => {
-                let source = VerifyError::NotSupported("notation");
-                return Err(Error::Verification { provider: "notation".into(), source });
-            }
-        };
+    ) -> Result<crate::verify::Outcome, Error> {
+        let secret = verify.secret_ref.as_ref();
+        let provider = crate::verify::provider_name(verify.provider, secret);
         let failed = |source| Error::Verification { provider: provider.clone(), source };
-        let data = ferry_sdk::secret::read(ctx.client(), namespace, &secret.name)
-            .await
-            .map_err(|source| failed(VerifyError::Secret { source }))?;
-        let name = format!("{namespace}/{}", secret.name);
-        let mut keys = Vec::new();
-        for (key, pem) in data.iter().filter(|(key, _)| key.ends_with(".pub")) {
-            let parsed = ferry_oci::cosign::PublicKey::from_pem(pem)
-                .map_err(|source| failed(VerifyError::Key { secret: name.clone(), key: key.clone(), source }))?;
-            keys.push(parsed);
-        }
-        if keys.is_empty() {
-            return Err(failed(VerifyError::NoKeys(name)));
-        }
+        let trusted_root = verify.trusted_root_secret_ref.is_some();
+        let verifier =
+            crate::verify::Verifier::new(ctx, namespace, verify.provider, secret, trusted_root, &resolved.reference)
+                .await
+                .map_err(failed)?;
         let digest = resolved.revision.rsplit('@').next().unwrap_or(&resolved.revision);
-        match ferry_oci::cosign::verify(&self.client, digest, &keys).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(failed(VerifyError::NoMatch(resolved.reference.clone()))),
-            Err(source) => Err(failed(VerifyError::Registry { source })),
-        }
+        verifier.verify(&self.client, &resolved.reference, digest).await.map_err(failed)
     }
 
     /// Downloads the layer of `media_type` (the first when unset) and

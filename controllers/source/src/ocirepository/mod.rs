@@ -195,7 +195,10 @@ impl OCIRepositoryReconciler {
     /// `ReadOperationFailed`, `OCIArtifactPullFailed`,
     /// `OCIArtifactLayerOperationFailed`), `SourceVerified` with `verify`
     /// (True, `Succeeded`, when a cosign signature verifies with a key of
-    /// its Secret; else False, `VerificationError`), `ArtifactOutdated` (`NewRevision`) with
+    /// its Secret or a notation signature passes its trust policy; removed
+    /// when the policy ignores the result; else False, `VerificationError`;
+    /// kept as it is for a stored revision verified at this generation),
+    /// `ArtifactOutdated` (`NewRevision`) with
     /// `Reconciling` (`building artifact: ...`) written at once as progress,
     /// and `ArtifactInStorage` when unchanged; removes `FetchFailed` once the
     /// layer is pulled (or unchanged), `SourceVerified` without `verify`.
@@ -233,13 +236,24 @@ impl OCIRepositoryReconciler {
             ctx.report_progress(repo, status).await;
         }
 
+        // As Flux, a signature is checked again only for a new revision, a
+        // changed spec, or after a failed (or ignored) verification: an
+        // unchanged, verified artifact costs no registry round trips.
+        let verified = ferry_api_meta::conditions::get(
+            ferry_api_meta::ReconcileStatus::conditions(&*status),
+            cond::SOURCE_VERIFIED,
+        )
+        .is_some_and(|c| c.is_true() && c.observed_generation == generation);
         match &spec.verify {
             None => status.remove(&[cond::SOURCE_VERIFIED]),
+            Some(_) if stored && verified => {}
             Some(verify) => match remote.verify(ctx, &namespace, verify, &resolved).await {
-                Ok(()) => {
+                Ok(crate::verify::Outcome::Verified) => {
                     let message = format!("verified signature of revision {revision}");
                     status.mark_true(cond::SOURCE_VERIFIED, cond::SUCCEEDED, &message, generation);
                 }
+                // A `skip` or `audit` trust policy neither verifies nor refuses.
+                Ok(crate::verify::Outcome::Ignored) => status.remove(&[cond::SOURCE_VERIFIED]),
                 Err(error) => return Err(failed(status, generation, error)),
             },
         }
