@@ -237,6 +237,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 
 async fn install_crds(client: &Client) -> Result<()> {
     ferry_testenv::install_crds(client.clone(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await?;
+    ferry_testenv::install_crds(client.clone(), &ferry_testenv::HELM_CRDS).await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}});
     namespaces.patch(NAMESPACE, &PatchParams::apply("ferry-demo"), &Patch::Apply(&namespace)).await?;

@@ -11,8 +11,12 @@ use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 use ferry_sdk::module::Module;
 
 /// The controllers the all-in-one mode can run, in the order they start.
-pub static MODULES: [&Module; 3] =
-    [&ferry_source_controller::MODULE, &ferry_kustomize_controller::MODULE, &ferry_notification_controller::MODULE];
+pub static MODULES: [&Module; 4] = [
+    &ferry_source_controller::MODULE,
+    &ferry_kustomize_controller::MODULE,
+    &ferry_helm_controller::MODULE,
+    &ferry_notification_controller::MODULE,
+];
 
 /// The process's name in logs and metrics.
 pub const NAME: &str = "ferry";

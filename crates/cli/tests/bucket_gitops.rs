@@ -38,6 +38,7 @@ fn is_ready(k: &Kustomization) -> bool {
 async fn a_kustomization_from_a_bucket_becomes_ready_and_applies() {
     let ns = TestNamespace::new("ferry-bucket-gitops").await.unwrap();
     ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
+    ferry_testenv::install_crds(ns.client(), &ferry_testenv::HELM_CRDS).await.unwrap();
     let minio = Minio::start(MinioOptions::default()).await.unwrap();
     minio.make_bucket("manifests").await.unwrap();
     minio.put("manifests", "app/hello.yaml", config_map(ns.name(), "hello", "one").as_bytes()).await.unwrap();

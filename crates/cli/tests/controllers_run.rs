@@ -17,6 +17,7 @@ use support::Controllers;
 async fn both_controllers_in_one_process_deploy_a_commit() {
     let ns = TestNamespace::new("ferry-aio").await.unwrap();
     ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
+    ferry_testenv::install_crds(ns.client(), &ferry_testenv::HELM_CRDS).await.unwrap();
     let server = GitServer::start(GitServerOptions::default()).await.unwrap();
     let repo = server.create_repo("app").unwrap();
     repo.write(

@@ -37,6 +37,7 @@ fn push(registry: &Registry, namespace: &str, tag: &str, value: &str) {
 async fn a_kustomization_applies_what_ferry_push_artifact_pushed() {
     let ns = TestNamespace::new("ferry-oci-gitops").await.unwrap();
     ferry_testenv::install_crds(ns.client(), &ferry_testenv::SOURCE_AND_KUSTOMIZE_CRDS).await.unwrap();
+    ferry_testenv::install_crds(ns.client(), &ferry_testenv::HELM_CRDS).await.unwrap();
     let registry = Registry::start(RegistryOptions {
         basic_auth: Some(("flux".into(), "pw".into())),
         tls: false,

@@ -34,6 +34,8 @@ pub struct TemplateOptions {
     pub namespace: String,
     /// `--is-upgrade`.
     pub is_upgrade: bool,
+    /// `.Release.Revision`: 1 for `helm template` and installs, the new revision for upgrades.
+    pub revision: i64,
     /// `--include-crds`.
     pub include_crds: bool,
     /// `--skip-tests`.
@@ -65,6 +67,7 @@ impl Default for TemplateOptions {
             release_name: "release-name".into(),
             namespace: "default".into(),
             is_upgrade: false,
+            revision: 1,
             include_crds: false,
             skip_tests: false,
             disable_hooks: false,
@@ -205,7 +208,7 @@ pub fn template(mut chart: Chart, vals: &Map, opts: &TemplateOptions) -> Result<
         ("Namespace".to_string(), Value::String(opts.namespace.clone())),
         ("IsUpgrade".to_string(), Value::Bool(is_upgrade)),
         ("IsInstall".to_string(), Value::Bool(!is_upgrade)),
-        ("Revision".to_string(), Value::Int(1)),
+        ("Revision".to_string(), Value::Int(opts.revision)),
         ("Service".to_string(), Value::String("Helm".into())),
     ]);
     let top = TopValues { values, release, capabilities: caps };

@@ -91,6 +91,14 @@ pub const SOURCE_AND_KUSTOMIZE_CRDS: [&str; 7] = [
     include_str!("../../../charts/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
 ];
 
+/// The CRDs of the Helm kinds: HelmRepository and HelmChart (served by
+/// source-controller) and HelmRelease (helm-controller).
+pub const HELM_CRDS: [&str; 3] = [
+    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_helmrepositories.yaml"),
+    include_str!("../../../charts/crds/source.toolkit.fluxcd.io_helmcharts.yaml"),
+    include_str!("../../../charts/crds/helm.toolkit.fluxcd.io_helmreleases.yaml"),
+];
+
 /// Installs CRDs (YAML documents) with server-side apply and waits until
 /// each is Established.
 pub async fn install_crds(client: Client, documents: &[&str]) -> Result<()> {
