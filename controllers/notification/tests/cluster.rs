@@ -261,7 +261,7 @@ async fn events_reach_matching_alerts_once_and_a_slow_provider_blocks_nobody() {
     apply::<Provider>(
         &ns,
         json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
-        "metadata": {"name": "pager"}, "spec": {"type": "pagerduty", "address": "https://events.pagerduty.com"}}),
+        "metadata": {"name": "zulip"}, "spec": {"type": "zulip", "address": "https://zulip.example.com"}}),
     )
     .await;
     // The slow Alert is listed first, so its provider is handed the event first.
@@ -274,7 +274,7 @@ async fn events_reach_matching_alerts_once_and_a_slow_provider_blocks_nobody() {
             json!({"eventSources": [{"kind": "GitRepository", "name": "*", "matchLabels": {"team": "a"}}],
             "summary": "by label"}),
         ),
-        ("d-pager", "pager", json!({})),
+        ("d-zulip", "zulip", json!({})),
     ] {
         let mut spec =
             json!({"providerRef": {"name": provider}, "eventSources": [{"kind": "GitRepository", "name": "app"}]});
@@ -349,15 +349,13 @@ async fn events_reach_matching_alerts_once_and_a_slow_provider_blocks_nobody() {
         let list = events.list(&Default::default()).await.unwrap();
         let failed = list.items.iter().find(|e| {
             e.reason.as_deref() == Some("NotificationDispatchFailed")
-                && e.involved_object.name.as_deref() == Some("d-pager")
+                && e.involved_object.name.as_deref() == Some("d-zulip")
         });
         if let Some(failed) = failed {
-            assert!(
-                failed.message.as_deref().unwrap_or_default().contains("provider type 'pagerduty' is not supported")
-            );
+            assert!(failed.message.as_deref().unwrap_or_default().contains("provider type 'zulip' is not supported"));
             break;
         }
-        assert!(Instant::now() < deadline, "no NotificationDispatchFailed event for the pagerduty Alert");
+        assert!(Instant::now() < deadline, "no NotificationDispatchFailed event for the zulip Alert");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     ns.delete(Duration::from_secs(60)).await.unwrap();
