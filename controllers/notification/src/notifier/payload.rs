@@ -1,6 +1,7 @@
 //! What each service expects: the method, URL, headers and body of the
 //! request for one event, from Flux's notifiers and the services' public
-//! API documentation. Pure: no IO here.
+//! API documentation. No IO here; pure but for the random IDs and send time
+//! of a Sentry envelope.
 
 use std::collections::BTreeMap;
 
