@@ -334,6 +334,22 @@ async fn a_failing_install_is_install_failed_and_refused_fields_stall() {
     let object = wait_condition(&api, "drift", "Stalled", "True", "UnsupportedSpec").await;
     let (_, _, message) = condition(&object, "Ready").unwrap();
     assert!(message.contains("spec.driftDetection.mode"), "{message}");
+
+    // A missing dependency waits in Flux's words; a cycle is named.
+    env.helm_release("lonely", serde_json::json!({"dependsOn": [{"name": "nobody"}]})).await;
+    let object = wait_condition(&api, "lonely", "Ready", "False", "DependencyNotReady").await;
+    assert_eq!(condition(&object, "Ready").unwrap().2, format!("unable to get '{ns}/nobody' dependency: not found"));
+    env.helm_release("cycle-a", serde_json::json!({"dependsOn": [{"name": "cycle-b"}]})).await;
+    env.helm_release("cycle-b", serde_json::json!({"dependsOn": [{"name": "cycle-a"}]})).await;
+    let object = wait_condition(&api, "cycle-a", "Ready", "False", "DependencyNotReady").await;
+    let expected = format!("circular dependency detected: {ns}/cycle-a -> {ns}/cycle-b -> {ns}/cycle-a");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut message = condition(&object, "Ready").unwrap().2;
+    while message != expected && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        message = condition(&api.get("cycle-a").await.unwrap(), "Ready").unwrap().2;
+    }
+    assert_eq!(message, expected);
     env.stop().await;
 }
 

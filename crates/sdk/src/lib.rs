@@ -12,6 +12,7 @@
 //! - [`conditions`] and [`status`]: kstatus conditions the way Flux sets them,
 //!   and the server-side-apply status patch.
 //! - [`error`]: the reason and class every reconcile error carries.
+//! - [`dependencies`]: `dependsOn` by Flux's rules, with cycles named.
 //! - [`events`]: deduplicated Kubernetes Events and Flux's event webhook.
 //! - [`metrics`] and [`health`]: `/metrics`, `/healthz` and `/readyz`.
 //! - [`leader`]: Lease-based leader election.
@@ -30,6 +31,7 @@ pub mod artifact;
 pub mod backoff;
 pub mod client;
 pub mod conditions;
+pub mod dependencies;
 pub mod error;
 pub mod events;
 pub mod flags;

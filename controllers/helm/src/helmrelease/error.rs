@@ -67,6 +67,14 @@ pub enum Error {
         /// The CEL error.
         source: ferry_kstatus::Error,
     },
+    /// An object could not be turned into JSON for a `readyExpr`.
+    #[error("serialising '{name}' for its readyExpr: {source}")]
+    Serialize {
+        /// The object.
+        name: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
     /// The values could not be composed.
     #[error("{0}")]
     Values(#[source] Box<values::Error>),
@@ -126,6 +134,7 @@ impl ReconcileError for Error {
             Self::SourceNotReady { .. } => SOURCE_NOT_READY,
             Self::DependencyNotReady { .. } => reasons::DEPENDENCY_NOT_READY,
             Self::InvalidCel { .. } => reasons::INVALID_CEL_EXPRESSION,
+            Self::Serialize { .. } => reasons::RECONCILIATION_FAILED,
             Self::Values(_) => VALUES_ERROR,
             Self::ChartMutate(_) => CHART_MUTATE_ERROR,
             Self::Client(_) => REST_CLIENT_ERROR,
