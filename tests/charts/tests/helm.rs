@@ -60,32 +60,54 @@ fn umbrella_chart_installs_the_controllers_it_is_asked_for_with_their_crds() {
     let helm = Helm::new().unwrap();
     let source_crds = generated_crds("source.toolkit.fluxcd.io");
     let kustomize_crds = generated_crds("kustomize.toolkit.fluxcd.io");
+    let helm_crds = generated_crds("helm.toolkit.fluxcd.io");
     assert!(source_crds.contains(&"gitrepositories.source.toolkit.fluxcd.io".to_string()), "{source_crds:?}");
     assert_eq!(kustomize_crds, vec!["kustomizations.kustomize.toolkit.fluxcd.io".to_string()]);
+    assert_eq!(helm_crds, vec!["helmreleases.helm.toolkit.fluxcd.io".to_string()]);
 
     let all = helm.template("ferry", "ferry", "flux-system", &[]).unwrap();
-    assert_eq!(names_of(&all, "Deployment"), vec!["kustomize-controller", "source-controller"]);
-    let mut both: Vec<String> = source_crds.iter().chain(&kustomize_crds).cloned().collect();
-    both.sort();
-    assert_eq!(names_of(&all, "CustomResourceDefinition"), both);
-    assert_eq!(names_of(&all, "ServiceAccount"), vec!["kustomize-controller", "source-controller"]);
+    assert_eq!(names_of(&all, "Deployment"), vec!["helm-controller", "kustomize-controller", "source-controller"]);
+    let mut every: Vec<String> = source_crds.iter().chain(&kustomize_crds).chain(&helm_crds).cloned().collect();
+    every.sort();
+    assert_eq!(names_of(&all, "CustomResourceDefinition"), every);
+    assert_eq!(names_of(&all, "ServiceAccount"), vec!["helm-controller", "kustomize-controller", "source-controller"]);
     assert_eq!(names_of(&all, "Service"), vec!["source-controller"]);
 
-    let source_only = helm.template("ferry", "ferry", "flux-system", &["kustomizeController.enabled=false"]).unwrap();
+    let source_only = helm
+        .template(
+            "ferry",
+            "ferry",
+            "flux-system",
+            &["kustomizeController.enabled=false", "helmController.enabled=false"],
+        )
+        .unwrap();
     assert_eq!(names_of(&source_only, "Deployment"), vec!["source-controller"]);
     assert_eq!(names_of(&source_only, "CustomResourceDefinition"), source_crds);
 
-    let kustomize_only = helm.template("ferry", "ferry", "flux-system", &["sourceController.enabled=false"]).unwrap();
+    let kustomize_only = helm
+        .template("ferry", "ferry", "flux-system", &["sourceController.enabled=false", "helmController.enabled=false"])
+        .unwrap();
     assert_eq!(names_of(&kustomize_only, "Deployment"), vec!["kustomize-controller"]);
     assert_eq!(names_of(&kustomize_only, "CustomResourceDefinition"), kustomize_crds);
     assert!(names_of(&kustomize_only, "Service").is_empty());
+
+    let helm_only = helm
+        .template(
+            "ferry",
+            "ferry",
+            "flux-system",
+            &["sourceController.enabled=false", "kustomizeController.enabled=false"],
+        )
+        .unwrap();
+    assert_eq!(names_of(&helm_only, "Deployment"), vec!["helm-controller"]);
+    assert_eq!(names_of(&helm_only, "CustomResourceDefinition"), helm_crds);
 
     let none = helm
         .template(
             "ferry",
             "ferry",
             "flux-system",
-            &["sourceController.enabled=false", "kustomizeController.enabled=false"],
+            &["sourceController.enabled=false", "kustomizeController.enabled=false", "helmController.enabled=false"],
         )
         .unwrap();
     assert!(none.is_empty(), "{none:#?}");
@@ -95,6 +117,8 @@ fn umbrella_chart_installs_the_controllers_it_is_asked_for_with_their_crds() {
     assert_eq!(names_of(&source, "CustomResourceDefinition"), source_crds);
     let kustomize = helm.template("kustomize-controller", "kc", "flux-system", &[]).unwrap();
     assert_eq!(names_of(&kustomize, "CustomResourceDefinition"), kustomize_crds);
+    let helm_controller = helm.template("helm-controller", "hc", "flux-system", &[]).unwrap();
+    assert_eq!(names_of(&helm_controller, "CustomResourceDefinition"), helm_crds);
 }
 
 #[test]
@@ -185,8 +209,13 @@ fn kustomize_controller_binds_cluster_admin_unless_told_not_to() {
             .map(|o| name(o).to_string())
             .collect()
     };
+    // Both appliers (kustomize- and helm-controller) are cluster admins by
+    // default, as Flux's; each can be narrowed on its own.
     let default = helm.template("ferry", "ferry", "gitops", &[]).unwrap();
-    assert_eq!(admin_bindings(&default), vec!["kustomize-controller-gitops-cluster-admin"]);
+    assert_eq!(
+        admin_bindings(&default),
+        vec!["helm-controller-gitops-cluster-admin", "kustomize-controller-gitops-cluster-admin"]
+    );
     let narrow = helm
         .template(
             "ferry",
@@ -195,7 +224,16 @@ fn kustomize_controller_binds_cluster_admin_unless_told_not_to() {
             &["kustomizeController.rbac.clusterAdmin=false", "kustomizeController.defaultServiceAccount=deployer"],
         )
         .unwrap();
-    assert!(admin_bindings(&narrow).is_empty());
+    assert_eq!(admin_bindings(&narrow), vec!["helm-controller-gitops-cluster-admin"]);
+    let narrower = helm
+        .template(
+            "ferry",
+            "ferry",
+            "gitops",
+            &["kustomizeController.rbac.clusterAdmin=false", "helmController.rbac.clusterAdmin=false"],
+        )
+        .unwrap();
+    assert!(admin_bindings(&narrower).is_empty());
     assert!(args(&narrow, "kustomize-controller").contains(&"--default-service-account=deployer".to_string()));
     let role = find(&narrow, "ClusterRole", "kustomize-controller-gitops").unwrap();
     let impersonates = role["rules"].as_array().unwrap().iter().any(|rule| {
