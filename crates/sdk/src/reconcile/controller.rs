@@ -230,6 +230,7 @@ impl<R: Reconciler> Controller<R> {
             settings: settings.clone(),
             backoff,
             jitter,
+            written: Default::default(),
             leadership,
         });
         let (run_queue, error_queue, output_queue) = (queue.clone(), queue.clone(), queue.clone());

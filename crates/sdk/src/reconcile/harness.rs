@@ -1,8 +1,8 @@
 //! One reconcile of one object: finalizer, suspend, the reconciler's steps,
 //! then the status, event, metrics and the next time, whatever happened.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::api::Api;
@@ -31,6 +31,12 @@ pub(super) struct Harness<R: Reconciler> {
     pub(super) backoff: Backoff,
     pub(super) jitter: IntervalJitter,
     pub(super) leadership: Option<Leadership>,
+    /// The `resourceVersion` of each object's last status write, by
+    /// `namespace/name`: a reconcile handed an older copy from the cache
+    /// (one queued while the last write was still on its way back through
+    /// the watch) reads the object afresh instead, so that it neither
+    /// repeats finished work nor writes a status built on stale fields.
+    pub(super) written: Mutex<HashMap<String, u64>>,
 }
 
 /// Decrements the in-flight gauge when a reconcile ends, however it ends.
@@ -102,6 +108,7 @@ impl<R: Reconciler> Harness<R> {
             Ok(()) => {
                 finalizer::remove(api, object, &self.settings.finalizer, &self.ctx.field_manager).await?;
                 self.backoff.reset(&key);
+                self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
                 self.ctx.metrics.record_condition(kind, namespace, name, conditions::READY, None);
                 self.ctx.metrics.record_result(kind, "deleted");
                 tracing::info!("cleaned up, finalizer removed");
@@ -134,19 +141,28 @@ impl<R: Reconciler> Harness<R> {
             return Ok(None);
         }
 
+        let key = format!("{namespace}/{name}");
+        let fresh;
+        let object = if self.is_stale(&key, object) {
+            tracing::debug!("the cached copy predates the last status written, reading it afresh");
+            fresh = api.get(name).await.map_err(|source| Error::ReadFailed { name: name.to_string(), source })?;
+            &fresh
+        } else {
+            object
+        };
         let before = object.status().cloned().unwrap_or_default();
         let mut status = before.clone();
         let result = self.reconciler.reconcile(object, &mut status, &self.ctx).await;
         if let Some(requested) = object.annotations().get(REQUESTED_AT_ANNOTATION) {
             status.set_last_handled_reconcile_at(Some(requested.clone()));
         }
-        let key = format!("{namespace}/{name}");
         let (next, label, event) = match result {
             Ok(outcome) => self.succeeded(object, &before, &mut status, outcome, &key),
             Err(error) => self.failed(object, &mut status, &error, &key),
         };
 
-        status::patch(api, object, &status, &self.ctx.field_manager).await?;
+        let written = status::patch(api, object, &status, &self.ctx.field_manager).await?;
+        self.remember_written(&key, &written);
 
         self.ctx.metrics.record_result(kind, label);
         if let Some(ready) = conditions::get(status.conditions(), conditions::READY) {
@@ -156,6 +172,24 @@ impl<R: Reconciler> Harness<R> {
             self.emit(object, severity, &reason, &message, revision).await;
         }
         Ok(next)
+    }
+
+    /// Whether `object` is older than the last status this harness wrote
+    /// for `key`. Resource versions are compared as the numbers etcd makes
+    /// them; one that is not a number never counts as stale.
+    fn is_stale(&self, key: &str, object: &R::Object) -> bool {
+        let Some(version) = resource_version(object) else { return false };
+        let written = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        written.get(key).is_some_and(|last| version < *last)
+    }
+
+    /// Records the `resourceVersion` of a status just written.
+    fn remember_written(&self, key: &str, written: &R::Object) {
+        let mut map = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match resource_version(written) {
+            Some(version) => map.insert(key.to_string(), version),
+            None => map.remove(key),
+        };
     }
 
     /// Ready=True from the owned conditions; the next reconcile at the
@@ -258,6 +292,11 @@ impl<R: Reconciler> Harness<R> {
             revision.into_iter().map(|r| (events::META_REVISION_KEY.to_string(), r)).collect();
         self.ctx.event(object, severity, reason, message, &metadata).await;
     }
+}
+
+/// `metadata.resourceVersion` as a number, when it is one.
+fn resource_version<K: Resource>(object: &K) -> Option<u64> {
+    object.meta().resource_version.as_deref().and_then(|v| v.parse().ok())
 }
 
 fn reconcile_id() -> String {

@@ -60,6 +60,14 @@ pub enum Error {
     /// Writing the status failed.
     #[error(transparent)]
     StatusFailed(#[from] crate::status::Error),
+    /// Reading an object afresh (its cached copy was stale) failed.
+    #[error("reading {name}: {source}")]
+    ReadFailed {
+        /// The object's name.
+        name: String,
+        /// The API server's refusal.
+        source: kube::Error,
+    },
     /// Adding or removing the finalizer failed.
     #[error("updating finalizers of {name}: {source}")]
     FinalizerFailed {
