@@ -337,11 +337,14 @@ async fn a_failing_install_is_install_failed_and_refused_fields_stall() {
 
     // A missing dependency waits in Flux's words; a cycle is named.
     env.helm_release("lonely", serde_json::json!({"dependsOn": [{"name": "nobody"}]})).await;
-    let object = wait_condition(&api, "lonely", "Ready", "False", "DependencyNotReady").await;
+    // (A waiting release does not record its generation as observed.)
+    let waiting =
+        |o: &HelmRelease| condition(o, "Ready").is_some_and(|(s, why, _)| s == "False" && why == "DependencyNotReady");
+    let object = ferry_testenv::wait_for(&api, "lonely", WAIT, waiting).await.unwrap();
     assert_eq!(condition(&object, "Ready").unwrap().2, format!("unable to get '{ns}/nobody' dependency: not found"));
     env.helm_release("cycle-a", serde_json::json!({"dependsOn": [{"name": "cycle-b"}]})).await;
     env.helm_release("cycle-b", serde_json::json!({"dependsOn": [{"name": "cycle-a"}]})).await;
-    let object = wait_condition(&api, "cycle-a", "Ready", "False", "DependencyNotReady").await;
+    let object = ferry_testenv::wait_for(&api, "cycle-a", WAIT, waiting).await.unwrap();
     let expected = format!("circular dependency detected: {ns}/cycle-a -> {ns}/cycle-b -> {ns}/cycle-a");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut message = condition(&object, "Ready").unwrap().2;
