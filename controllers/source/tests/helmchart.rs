@@ -10,10 +10,9 @@ use ferry_helm::Value;
 use ferry_testenv::TestNamespace;
 use ferry_testenv::git::{GitServer, GitServerOptions};
 use ferry_testenv::helmrepo::{ChartRepo, ChartRepoOptions};
-use kube::api::{Api, Patch, PatchParams};
 use support::{
-    WAIT, apply_secret, condition, download, install_crd, request_reconcile, sha256, start_controller, wait_condition,
-    wait_event,
+    WAIT, apply_secret, apply_source, condition, download, install_crd, request_reconcile, sha256, start_controller,
+    wait_condition, wait_event,
 };
 
 /// A chart `app` at `version` with a second values file, packaged as
@@ -30,22 +29,6 @@ fn add_app(charts: &ChartRepo, version: &str) -> Vec<u8> {
     let archive = ferry_helm::archive::write::package(&chart, 1_700_000_000).unwrap();
     charts.write_file(&ferry_helm::archive::write::archive_name(&chart), &archive).unwrap();
     archive
-}
-
-async fn apply(ns: &TestNamespace, kind: &str, name: &str, mut spec: serde_json::Value) {
-    if spec.get("interval").is_none() {
-        spec["interval"] = "10m".into();
-    }
-    let object = serde_json::json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": kind, "metadata": {"name": name}, "spec": spec,
-    });
-    let resource = match kind {
-        "HelmChart" => kube::api::ApiResource::erase::<HelmChart>(&()),
-        "HelmRepository" => kube::api::ApiResource::erase::<HelmRepository>(&()),
-        _ => kube::api::ApiResource::erase::<GitRepository>(&()),
-    };
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(ns.client(), ns.name(), &resource);
-    api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
 }
 
 /// The artifact of a ready chart, downloaded and checked against its digest.
@@ -72,13 +55,13 @@ async fn charts_are_pulled_from_a_helm_repository_and_follow_new_versions() {
     charts.write_index().unwrap();
 
     let repos = ns.api::<HelmRepository>();
-    apply(&ns, "HelmRepository", "charts", serde_json::json!({"url": charts.url()})).await;
+    apply_source(&ns, "HelmRepository", "charts", serde_json::json!({"url": charts.url()})).await;
     let repo = ferry_testenv::wait_for_condition(&repos, "charts", "Ready", "True", WAIT).await.unwrap();
     let repo_revision = repo.status.unwrap().artifact.unwrap().revision;
 
     // The latest version, pulled as the repository serves it.
     let api = ns.api::<HelmChart>();
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "plain",
@@ -103,7 +86,7 @@ async fn charts_are_pulled_from_a_helm_repository_and_follow_new_versions() {
 
     // A pinned version with values files merged into values.yaml, a
     // missing one ignored: repackaged, versioned with the generation.
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "merged",
@@ -134,7 +117,7 @@ async fn charts_are_pulled_from_a_helm_repository_and_follow_new_versions() {
     wait_event(&ns, "merged", "Normal", "ChartPackageSucceeded").await;
 
     // A missing values file that is not ignored stops the build.
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "strict",
@@ -190,20 +173,30 @@ async fn charts_that_cannot_be_had_say_why() {
     charts.write_index().unwrap();
     apply_secret(&ns, "auth", serde_json::json!({"username": "flux", "password": "s3cret"})).await;
     let repos = ns.api::<HelmRepository>();
-    apply(&ns, "HelmRepository", "charts", serde_json::json!({"url": charts.url(), "secretRef": {"name": "auth"}}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmRepository",
+        "charts",
+        serde_json::json!({"url": charts.url(), "secretRef": {"name": "auth"}}),
+    )
+    .await;
     ferry_testenv::wait_for_condition(&repos, "charts", "Ready", "True", WAIT).await.unwrap();
     let source = serde_json::json!({"kind": "HelmRepository", "name": "charts"});
 
     // With the repository's credentials the chart is pulled.
     let api = ns.api::<HelmChart>();
-    apply(&ns, "HelmChart", "good", serde_json::json!({"chart": "app", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "good", serde_json::json!({"chart": "app", "sourceRef": source})).await;
     let good = wait_condition(&api, "good", "Ready", "True", "ChartPullSucceeded").await;
     assert_eq!(revision_of(&good).as_deref(), Some("1.0.0"));
 
     // A version range that matches nothing, and a chart that is not there.
-    apply(&ns, "HelmChart", "range", serde_json::json!({"chart": "app", "version": ">=2.0.0", "sourceRef": source}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmChart",
+        "range",
+        serde_json::json!({"chart": "app", "version": ">=2.0.0", "sourceRef": source}),
+    )
+    .await;
     let range = wait_condition(&api, "range", "FetchFailed", "True", "InvalidChartReference").await;
     assert_eq!(
         condition(&range, "FetchFailed").unwrap().2,
@@ -211,7 +204,7 @@ async fn charts_that_cannot_be_had_say_why() {
     );
     let range = wait_condition(&api, "range", "Ready", "False", "InvalidChartReference").await;
     assert_eq!(condition(&range, "Stalled").unwrap().0, "True");
-    apply(&ns, "HelmChart", "missing", serde_json::json!({"chart": "nope", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "missing", serde_json::json!({"chart": "nope", "sourceRef": source})).await;
     let missing = wait_condition(&api, "missing", "FetchFailed", "True", "InvalidChartReference").await;
     assert_eq!(
         condition(&missing, "FetchFailed").unwrap().2,
@@ -219,7 +212,7 @@ async fn charts_that_cannot_be_had_say_why() {
     );
 
     // Features Ferry does not support yet are refused.
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "verify",
@@ -235,7 +228,7 @@ async fn charts_that_cannot_be_had_say_why() {
     apply_secret(&ns, "auth", serde_json::json!({"username": "flux", "password": "wrong"})).await;
     request_reconcile(&repos, "charts", "wrong-password").await;
     ferry_testenv::wait_for_condition(&repos, "charts", "Ready", "False", WAIT).await.unwrap();
-    apply(&ns, "HelmChart", "denied", serde_json::json!({"chart": "app", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "denied", serde_json::json!({"chart": "app", "sourceRef": source})).await;
     let denied = wait_condition(&api, "denied", "FetchFailed", "True", "AuthenticationFailed").await;
     let message = condition(&denied, "FetchFailed").unwrap().2;
     assert!(message.starts_with("failed to authenticate with the Helm repository: chart pull error:"), "{message}");
@@ -279,13 +272,14 @@ async fn charts_are_packaged_from_git_per_version_or_per_revision() {
     let first = repo.commit("first").unwrap();
     let controller = start_controller(ns.client(), ns.name()).await;
     let gits = ns.api::<GitRepository>();
-    apply(&ns, "GitRepository", "app", serde_json::json!({"url": server.url("app"), "ref": {"branch": "main"}})).await;
+    apply_source(&ns, "GitRepository", "app", serde_json::json!({"url": server.url("app"), "ref": {"branch": "main"}}))
+        .await;
     ferry_testenv::wait_for_condition(&gits, "app", "Ready", "True", WAIT).await.unwrap();
     let source = serde_json::json!({"kind": "GitRepository", "name": "app"});
 
     // Per revision: the commit's short hash in the version.
     let api = ns.api::<HelmChart>();
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "per-revision",
@@ -305,7 +299,7 @@ async fn charts_are_packaged_from_git_per_version_or_per_revision() {
     wait_event(&ns, "per-revision", "Normal", "ChartPackageSucceeded").await;
 
     // Per chart version (the default), with values from the source root.
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "per-version",
@@ -345,9 +339,16 @@ async fn charts_are_packaged_from_git_per_version_or_per_revision() {
     // A dependency from a chart repository, through the HelmRepository of
     // its URL (its credentials, its stored index).
     apply_secret(&ns, "auth", serde_json::json!({"username": "flux", "password": "s3cret"})).await;
-    apply(&ns, "HelmRepository", "deps", serde_json::json!({"url": charts.url(), "secretRef": {"name": "auth"}})).await;
+    apply_source(
+        &ns,
+        "HelmRepository",
+        "deps",
+        serde_json::json!({"url": charts.url(), "secretRef": {"name": "auth"}}),
+    )
+    .await;
     ferry_testenv::wait_for_condition(&ns.api::<HelmRepository>(), "deps", "Ready", "True", WAIT).await.unwrap();
-    apply(&ns, "HelmChart", "umbrella", serde_json::json!({"chart": "charts/umbrella", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "umbrella", serde_json::json!({"chart": "charts/umbrella", "sourceRef": source}))
+        .await;
     let umbrella = wait_condition(&api, "umbrella", "Ready", "True", "ChartPackageSucceeded").await;
     let (_, bytes) = stored_chart(&umbrella).await;
     let loaded = ferry_helm::chart::load::load_archive(&bytes).unwrap();
@@ -357,7 +358,7 @@ async fn charts_are_packaged_from_git_per_version_or_per_revision() {
     assert!(charts.requests().iter().any(|r| r.uri.ends_with("redis-18.6.1.tgz") && r.status == 200));
 
     // A path with no chart.
-    apply(&ns, "HelmChart", "nowhere", serde_json::json!({"chart": "charts/none", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "nowhere", serde_json::json!({"chart": "charts/none", "sourceRef": source})).await;
     wait_condition(&api, "nowhere", "FetchFailed", "True", "InvalidChartReference").await;
     controller.stop().await;
 }
@@ -380,19 +381,24 @@ async fn credentials_go_to_other_hosts_only_with_pass_credentials() {
     index_host.write_file("index.yaml", index.as_bytes()).unwrap();
     apply_secret(&ns, "auth", serde_json::json!({"username": "flux", "password": "s3cret"})).await;
     let repos = ns.api::<HelmRepository>();
-    apply(&ns, "HelmRepository", "charts", serde_json::json!({"url": index_host.url(), "secretRef": {"name": "auth"}}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmRepository",
+        "charts",
+        serde_json::json!({"url": index_host.url(), "secretRef": {"name": "auth"}}),
+    )
+    .await;
     ferry_testenv::wait_for_condition(&repos, "charts", "Ready", "True", WAIT).await.unwrap();
 
     // Without passCredentials the other host gets none, and refuses.
     let api = ns.api::<HelmChart>();
     let source = serde_json::json!({"kind": "HelmRepository", "name": "charts"});
-    apply(&ns, "HelmChart", "app", serde_json::json!({"chart": "app", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "app", serde_json::json!({"chart": "app", "sourceRef": source})).await;
     wait_condition(&api, "app", "FetchFailed", "True", "AuthenticationFailed").await;
     assert!(chart_host.requests().iter().all(|r| !r.authorized && r.status == 401));
 
     // With it, they go along, and the chart is pulled.
-    apply(
+    apply_source(
         &ns,
         "HelmRepository",
         "charts",

@@ -12,9 +12,10 @@ use ferry_oci::{Client, ClientOptions, Credentials, Descriptor, Manifest, Reposi
 use ferry_testenv::TestNamespace;
 use ferry_testenv::git::{GitServer, GitServerOptions};
 use ferry_testenv::registry::{Registry, RegistryOptions};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use support::{
-    WAIT, apply_secret, condition, download, install_crd, sha256, start_controller, wait_condition, wait_event,
+    WAIT, apply_secret, apply_source, condition, download, install_crd, sha256, start_controller, wait_condition,
+    wait_event,
 };
 
 const USER: &str = "flux";
@@ -94,22 +95,6 @@ fn helm_push(registry: &Registry, archive: &[u8], file: &str, auth: bool) {
     assert!(output.status.success(), "helm push: {}", String::from_utf8_lossy(&output.stderr));
 }
 
-async fn apply(ns: &TestNamespace, kind: &str, name: &str, mut spec: serde_json::Value) {
-    if spec.get("interval").is_none() {
-        spec["interval"] = "10m".into();
-    }
-    let object = serde_json::json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": kind, "metadata": {"name": name}, "spec": spec,
-    });
-    let resource = match kind {
-        "HelmChart" => kube::api::ApiResource::erase::<HelmChart>(&()),
-        "HelmRepository" => kube::api::ApiResource::erase::<HelmRepository>(&()),
-        _ => kube::api::ApiResource::erase::<GitRepository>(&()),
-    };
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(ns.client(), ns.name(), &resource);
-    api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
-}
-
 /// The artifact of a ready chart, downloaded and checked against its digest.
 async fn stored_chart(chart: &HelmChart) -> (ferry_api_meta::Artifact, Vec<u8>) {
     let artifact = chart.status.as_ref().unwrap().artifact.clone().unwrap();
@@ -136,7 +121,7 @@ async fn oci_charts_are_pulled_by_semver_with_the_repository_credentials() {
 
     apply_secret(&ns, "auth", serde_json::json!({"username": USER, "password": PASSWORD})).await;
     let url = format!("oci://{}/charts", registry.host());
-    apply(
+    apply_source(
         &ns,
         "HelmRepository",
         "charts",
@@ -149,7 +134,7 @@ async fn oci_charts_are_pulled_by_semver_with_the_repository_credentials() {
 
     // The latest stable tag, `_` read as `+`: pulled byte for byte.
     let api = ns.api::<HelmChart>();
-    apply(&ns, "HelmChart", "latest", serde_json::json!({"chart": "app", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "latest", serde_json::json!({"chart": "app", "sourceRef": source})).await;
     let ready = wait_condition(&api, "latest", "Ready", "True", "ChartPullSucceeded").await;
     assert_eq!(condition(&ready, "Ready").unwrap().2, "pulled 'app' chart with version '1.1.0+build.1'");
     let (artifact, bytes) = stored_chart(&ready).await;
@@ -165,11 +150,16 @@ async fn oci_charts_are_pulled_by_semver_with_the_repository_credentials() {
 
     // A version pushed by `helm push`, by exact version and with values
     // files merged: repackaged, versioned with the generation.
-    apply(&ns, "HelmChart", "pinned", serde_json::json!({"chart": "app", "version": "1.0.0", "sourceRef": source}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmChart",
+        "pinned",
+        serde_json::json!({"chart": "app", "version": "1.0.0", "sourceRef": source}),
+    )
+    .await;
     let pinned = wait_condition(&api, "pinned", "Ready", "True", "ChartPullSucceeded").await;
     assert_eq!(stored_chart(&pinned).await.1, first);
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "merged",
@@ -185,27 +175,42 @@ async fn oci_charts_are_pulled_by_semver_with_the_repository_credentials() {
     assert_eq!(loaded.values.get("replicas"), Some(&ferry_helm::Value::Float(3.0)));
 
     // Pre-releases only when the range asks for them.
-    apply(&ns, "HelmChart", "pre", serde_json::json!({"chart": "app", "version": ">=2.0.0-0", "sourceRef": source}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmChart",
+        "pre",
+        serde_json::json!({"chart": "app", "version": ">=2.0.0-0", "sourceRef": source}),
+    )
+    .await;
     let pre = wait_condition(&api, "pre", "Ready", "True", "ChartPullSucceeded").await;
     assert_eq!(pre.status.unwrap().artifact.unwrap().revision, "2.0.0-rc.1");
 
     // No tag in range, a version that is not there, a chart that is not there.
-    apply(&ns, "HelmChart", "range", serde_json::json!({"chart": "app", "version": ">=3.0.0", "sourceRef": source}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmChart",
+        "range",
+        serde_json::json!({"chart": "app", "version": ">=3.0.0", "sourceRef": source}),
+    )
+    .await;
     let range = wait_condition(&api, "range", "FetchFailed", "True", "ChartPullError").await;
     assert_eq!(
         condition(&range, "FetchFailed").unwrap().2,
         "chart pull error: failed to get chart version for remote reference: could not locate a version matching provided version string >=3.0.0"
     );
-    apply(&ns, "HelmChart", "absent", serde_json::json!({"chart": "app", "version": "9.9.9", "sourceRef": source}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmChart",
+        "absent",
+        serde_json::json!({"chart": "app", "version": "9.9.9", "sourceRef": source}),
+    )
+    .await;
     let absent = wait_condition(&api, "absent", "FetchFailed", "True", "ChartPullError").await;
     let message = condition(&absent, "FetchFailed").unwrap().2;
     let prefix =
         format!("chart pull error: failed to download chart for remote reference: failed to get '{url}/app:9.9.9':");
     assert!(message.starts_with(&prefix), "{message}");
-    apply(&ns, "HelmChart", "nochart", serde_json::json!({"chart": "nope", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "nochart", serde_json::json!({"chart": "nope", "sourceRef": source})).await;
     let nochart = wait_condition(&api, "nochart", "FetchFailed", "True", "ChartPullError").await;
     let message = condition(&nochart, "FetchFailed").unwrap().2;
     assert!(
@@ -224,7 +229,7 @@ async fn oci_charts_are_pulled_by_semver_with_the_repository_credentials() {
         .patch("docker", &PatchParams::apply("ferry-tests").force(), &Patch::Apply(&secret))
         .await
         .unwrap();
-    apply(
+    apply_source(
         &ns,
         "HelmRepository",
         "docker",
@@ -232,32 +237,37 @@ async fn oci_charts_are_pulled_by_semver_with_the_repository_credentials() {
     )
     .await;
     let docker = serde_json::json!({"kind": "HelmRepository", "name": "docker"});
-    apply(&ns, "HelmChart", "docker", serde_json::json!({"chart": "app", "version": "1.0.0", "sourceRef": docker}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmChart",
+        "docker",
+        serde_json::json!({"chart": "app", "version": "1.0.0", "sourceRef": docker}),
+    )
+    .await;
     wait_condition(&api, "docker", "Ready", "True", "ChartPullSucceeded").await;
 
     // Wrong credentials and none: refused by the registry.
     apply_secret(&ns, "wrong", serde_json::json!({"username": USER, "password": "wrong"})).await;
-    apply(
+    apply_source(
         &ns,
         "HelmRepository",
         "wrong",
         serde_json::json!({"url": url, "type": "oci", "secretRef": {"name": "wrong"}}),
     )
     .await;
-    apply(&ns, "HelmRepository", "anonymous", serde_json::json!({"url": url, "type": "oci"})).await;
+    apply_source(&ns, "HelmRepository", "anonymous", serde_json::json!({"url": url, "type": "oci"})).await;
     for repo in ["wrong", "anonymous"] {
         let source = serde_json::json!({"kind": "HelmRepository", "name": repo});
-        apply(&ns, "HelmChart", repo, serde_json::json!({"chart": "app", "sourceRef": source})).await;
+        apply_source(&ns, "HelmChart", repo, serde_json::json!({"chart": "app", "sourceRef": source})).await;
         let denied = wait_condition(&api, repo, "FetchFailed", "True", "AuthenticationFailed").await;
         let message = condition(&denied, "FetchFailed").unwrap().2;
         assert!(message.starts_with("failed to authenticate with the Helm repository: chart pull error:"), "{message}");
         assert!(message.contains("401"), "{message}");
     }
     // A cloud provider's identity is refused.
-    apply(&ns, "HelmRepository", "aws", serde_json::json!({"url": url, "type": "oci", "provider": "aws"})).await;
+    apply_source(&ns, "HelmRepository", "aws", serde_json::json!({"url": url, "type": "oci", "provider": "aws"})).await;
     let aws = serde_json::json!({"kind": "HelmRepository", "name": "aws"});
-    apply(&ns, "HelmChart", "aws", serde_json::json!({"chart": "app", "sourceRef": aws})).await;
+    apply_source(&ns, "HelmChart", "aws", serde_json::json!({"chart": "app", "sourceRef": aws})).await;
     let aws = wait_condition(&api, "aws", "FetchFailed", "True", "AuthenticationFailed").await;
     assert!(condition(&aws, "FetchFailed").unwrap().2.contains("workload identity of aws is not supported by Ferry"));
     controller.stop().await;
@@ -293,13 +303,15 @@ async fn dependencies_are_pulled_from_oci_registries() {
     repo.write("charts/umbrella/values.yaml", "").unwrap();
     repo.commit("first").unwrap();
     let controller = start_controller(ns.client(), ns.name()).await;
-    apply(&ns, "GitRepository", "app", serde_json::json!({"url": server.url("app"), "ref": {"branch": "main"}})).await;
+    apply_source(&ns, "GitRepository", "app", serde_json::json!({"url": server.url("app"), "ref": {"branch": "main"}}))
+        .await;
     ferry_testenv::wait_for_condition(&ns.api::<GitRepository>(), "app", "Ready", "True", WAIT).await.unwrap();
     let source = serde_json::json!({"kind": "GitRepository", "name": "app"});
 
     // Without the HelmRepository of the guarded registry: refused.
     let api = ns.api::<HelmChart>();
-    apply(&ns, "HelmChart", "umbrella", serde_json::json!({"chart": "charts/umbrella", "sourceRef": source})).await;
+    apply_source(&ns, "HelmChart", "umbrella", serde_json::json!({"chart": "charts/umbrella", "sourceRef": source}))
+        .await;
     let failed = wait_condition(&api, "umbrella", "BuildFailed", "True", "DependencyBuildError").await;
     let message = condition(&failed, "BuildFailed").unwrap().2;
     assert!(message.contains("failed to add remote dependency 'cache'"), "{message}");
@@ -308,8 +320,13 @@ async fn dependencies_are_pulled_from_oci_registries() {
     // With it, its credentials are used.
     apply_secret(&ns, "auth", serde_json::json!({"username": USER, "password": PASSWORD})).await;
     let url = format!("oci://{}/charts", guarded.host());
-    apply(&ns, "HelmRepository", "deps", serde_json::json!({"url": url, "type": "oci", "secretRef": {"name": "auth"}}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmRepository",
+        "deps",
+        serde_json::json!({"url": url, "type": "oci", "secretRef": {"name": "auth"}}),
+    )
+    .await;
     support::request_reconcile(&api, "umbrella", "with-credentials").await;
     let umbrella = wait_condition(&api, "umbrella", "Ready", "True", "ChartPackageSucceeded").await;
     let (_, bytes) = stored_chart(&umbrella).await;
@@ -350,13 +367,13 @@ async fn oci_charts_are_verified_with_cosign_keys() {
     let controller = start_controller(ns.client(), ns.name()).await;
     apply_secret(&ns, "cosign", serde_json::json!({"cosign.pub": public})).await;
     let url = format!("oci://{}/charts", registry.host());
-    apply(&ns, "HelmRepository", "charts", serde_json::json!({"url": url, "type": "oci"})).await;
+    apply_source(&ns, "HelmRepository", "charts", serde_json::json!({"url": url, "type": "oci"})).await;
     let source = serde_json::json!({"kind": "HelmRepository", "name": "charts"});
     let verify = serde_json::json!({"provider": "cosign", "secretRef": {"name": "cosign"}});
 
     // The signed version verifies, and stays verified on later reconciles.
     let api = ns.api::<HelmChart>();
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "signed",
@@ -377,7 +394,7 @@ async fn oci_charts_are_verified_with_cosign_keys() {
     assert_eq!(condition(&again, "SourceVerified").unwrap().0, "True");
 
     // The unsigned version is refused and not stored.
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "unsigned",
@@ -397,7 +414,7 @@ async fn oci_charts_are_verified_with_cosign_keys() {
     let (_, other) = cosign_key();
     apply_secret(&ns, "other", serde_json::json!({"cosign.pub": other})).await;
     let wrong = serde_json::json!({"provider": "cosign", "secretRef": {"name": "other"}});
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "wrong-key",
@@ -407,7 +424,7 @@ async fn oci_charts_are_verified_with_cosign_keys() {
     wait_condition(&api, "wrong-key", "SourceVerified", "False", "VerificationError").await;
 
     // Verifiers that cannot be made: only SourceVerified says so, as in Flux.
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "keyless",
@@ -422,7 +439,13 @@ async fn oci_charts_are_verified_with_cosign_keys() {
     assert_eq!(condition(&keyless, "Ready").unwrap().1, "VerificationError");
     apply_secret(&ns, "nokeys", serde_json::json!({"readme": "no keys here"})).await;
     let nokeys = serde_json::json!({"provider": "cosign", "secretRef": {"name": "nokeys"}});
-    apply(&ns, "HelmChart", "nokeys", serde_json::json!({"chart": "app", "sourceRef": source, "verify": nokeys})).await;
+    apply_source(
+        &ns,
+        "HelmChart",
+        "nokeys",
+        serde_json::json!({"chart": "app", "sourceRef": source, "verify": nokeys}),
+    )
+    .await;
     let nokeys = wait_condition(&api, "nokeys", "SourceVerified", "False", "VerificationError").await;
     assert_eq!(
         condition(&nokeys, "SourceVerified").unwrap().2,
@@ -433,8 +456,13 @@ async fn oci_charts_are_verified_with_cosign_keys() {
     );
 
     // Dropping spec.verify drops the condition.
-    apply(&ns, "HelmChart", "signed", serde_json::json!({"chart": "app", "version": "1.0.0", "sourceRef": source}))
-        .await;
+    apply_source(
+        &ns,
+        "HelmChart",
+        "signed",
+        serde_json::json!({"chart": "app", "version": "1.0.0", "sourceRef": source}),
+    )
+    .await;
     ferry_testenv::wait_for(&api, "signed", WAIT, |c: &HelmChart| {
         condition(c, "SourceVerified").is_none() && condition(c, "Ready").is_some_and(|r| r.0 == "True")
     })

@@ -16,13 +16,14 @@ use ferry_api_source::{HelmChart, OCIRepository};
 use ferry_oci::{Client, ClientOptions, Descriptor, Manifest, Repository, media_type};
 use ferry_testenv::TestNamespace;
 use ferry_testenv::registry::{Registry, RegistryOptions};
-use kube::api::{Api, Patch, PatchParams};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use sha2::Digest as _;
-use support::{apply_secret, condition, install_crd, start_controller, wait_condition as wait, wait_until};
+use support::{
+    apply_secret, apply_source, condition, install_crd, start_controller, wait_condition as wait, wait_until,
+};
 
 /// A CA and a code signing certificate it issued, with the signer's key.
 struct Signer {
@@ -184,20 +185,6 @@ fn trust_policy(registry: &Registry, level: &str, identity: &str) -> String {
     .to_string()
 }
 
-async fn apply(ns: &TestNamespace, kind: &str, name: &str, mut spec: serde_json::Value) {
-    spec["interval"] = "10m".into();
-    let object = serde_json::json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": kind, "metadata": {"name": name}, "spec": spec,
-    });
-    let resource = match kind {
-        "HelmChart" => kube::api::ApiResource::erase::<HelmChart>(&()),
-        "OCIRepository" => kube::api::ApiResource::erase::<OCIRepository>(&()),
-        _ => kube::api::ApiResource::erase::<ferry_api_source::HelmRepository>(&()),
-    };
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(ns.client(), ns.name(), &resource);
-    api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn notation_signatures_are_verified_against_the_trust_policy() {
     let ns = TestNamespace::new("notation").await.unwrap();
@@ -221,7 +208,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     let repos = ns.api::<OCIRepository>();
 
     // A signature of the CA's signer for the tag: verified.
-    apply(
+    apply_source(
         &ns,
         "OCIRepository",
         "signed",
@@ -236,7 +223,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     wait(&repos, "signed", "Ready", "True", "Succeeded").await;
 
     // An unsigned tag is refused.
-    apply(
+    apply_source(
         &ns,
         "OCIRepository",
         "unsigned",
@@ -255,7 +242,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     // Another identity, or another CA: refused by a strict policy.
     let other = "x509.subject: C=US, ST=WA, O=Someone Else";
     apply_secret(&ns, "identity", secret(trust_policy(&registry, "strict", other), &signer.ca_pem)).await;
-    apply(
+    apply_source(
         &ns,
         "OCIRepository",
         "identity",
@@ -268,7 +255,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     assert!(message.contains("authenticity validation failed: signing certificate from the digital signature does not match the X.509 trusted identities"), "{message}");
     let stranger = Signer::new("Other CA", "Ferry Test");
     apply_secret(&ns, "other-ca", secret(trust_policy(&registry, "strict", trusted), &stranger.ca_pem)).await;
-    apply(
+    apply_source(
         &ns,
         "OCIRepository",
         "other-ca",
@@ -281,7 +268,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
 
     // An audit policy only logs the untrusted identity: stored, not verified.
     apply_secret(&ns, "audit", secret(trust_policy(&registry, "audit", other), &signer.ca_pem)).await;
-    apply(
+    apply_source(
         &ns,
         "OCIRepository",
         "audit",
@@ -294,7 +281,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
 
     // A Secret without a trust policy, and one without certificates.
     apply_secret(&ns, "no-policy", serde_json::json!({"ca.crt": signer.ca_pem})).await;
-    apply(
+    apply_source(
         &ns,
         "OCIRepository",
         "no-policy",
@@ -311,7 +298,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     );
     apply_secret(&ns, "no-certs", serde_json::json!({"trustpolicy.json": trust_policy(&registry, "strict", trusted)}))
         .await;
-    apply(
+    apply_source(
         &ns,
         "OCIRepository",
         "no-certs",
@@ -327,7 +314,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     );
 
     // An OCI chart signed the same way.
-    apply(
+    apply_source(
         &ns,
         "HelmRepository",
         "charts",
@@ -336,7 +323,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     .await;
     let source = serde_json::json!({"kind": "HelmRepository", "name": "charts"});
     let helmcharts = ns.api::<HelmChart>();
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "chart",
@@ -346,7 +333,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     let verified = wait(&helmcharts, "chart", "SourceVerified", "True", "Succeeded").await;
     assert_eq!(condition(&verified, "SourceVerified").unwrap().2, "verified signature of version 1.0.0");
     wait(&helmcharts, "chart", "Ready", "True", "ChartPullSucceeded").await;
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "chart-identity",
@@ -361,7 +348,7 @@ async fn notation_signatures_are_verified_against_the_trust_policy() {
     );
     assert!(message.starts_with(&prefix), "{message}");
     assert_eq!(condition(&refused, "SourceVerified").unwrap().0, "False");
-    apply(
+    apply_source(
         &ns,
         "HelmChart",
         "chart-audit",

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use ferry_api_meta::{FluxObject, ReconcileStatus};
-use ferry_api_source::GitRepository;
+use ferry_api_source::{Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository};
 use ferry_sdk::reconcile::{Runtime, Settings};
 use ferry_source_controller::CONTROLLER_NAME;
 use ferry_storage::{DigestAlgorithm, Storage};
@@ -249,4 +249,25 @@ pub async fn wait_event(ns: &ferry_testenv::TestNamespace, name: &str, type_: &s
         assert!(std::time::Instant::now() < deadline, "no {type_} {reason} event for {name}: {all:?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Applies a source object of `kind` named `name` with `spec` (plus a 10m
+/// interval when it has none), whatever the kind.
+pub async fn apply_source(ns: &ferry_testenv::TestNamespace, kind: &str, name: &str, mut spec: serde_json::Value) {
+    if spec.get("interval").is_none() {
+        spec["interval"] = "10m".into();
+    }
+    let object = serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": kind, "metadata": {"name": name}, "spec": spec,
+    });
+    let resource = match kind {
+        "GitRepository" => kube::api::ApiResource::erase::<GitRepository>(&()),
+        "HelmChart" => kube::api::ApiResource::erase::<HelmChart>(&()),
+        "HelmRepository" => kube::api::ApiResource::erase::<HelmRepository>(&()),
+        "OCIRepository" => kube::api::ApiResource::erase::<OCIRepository>(&()),
+        "Bucket" => kube::api::ApiResource::erase::<Bucket>(&()),
+        other => panic!("no source kind {other}"),
+    };
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(ns.client(), ns.name(), &resource);
+    api.patch(name, &PatchParams::apply("ferry-tests").force(), &Patch::Apply(object)).await.unwrap();
 }
